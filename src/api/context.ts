@@ -1,0 +1,36 @@
+/** What the routes share: settings, connections, identity, the live relay and the registries. */
+import type { BacktestQueue } from '../jobs/backtest-queue.js';
+import type { Registry } from 'prom-client';
+import type { RedisClient } from '../bus/connection.js';
+import type { SqlExecutor } from '../history/sql/executor.js';
+import type { Logger } from '../log.js';
+import type { BotUsername, ChatLinks } from './auth/chat-link.js';
+import type { Authenticator } from './auth/session.js';
+import type { CommandResults } from './command-results.js';
+import type { ApiSettings } from './config.js';
+import type { LiveClient, LiveLimits } from './live/client.js';
+import type { LiveHub } from './live/hub.js';
+import type { LiveMetrics } from './live/metrics.js';
+
+export interface ApiContext {
+  readonly settings: ApiSettings;
+  readonly redis: RedisClient;
+  readonly db: SqlExecutor;
+  readonly log: Logger;
+  readonly auth: Authenticator;
+  readonly links: ChatLinks;
+  readonly bot: BotUsername;
+  readonly hub: LiveHub;
+  readonly results: CommandResults;
+  readonly liveMetrics: LiveMetrics;
+  readonly limits: LiveLimits;
+  /** The process registry (`/metrics`, shared with feed and runner under `marketbus up`). */
+  readonly registry: Registry;
+  /** The live relay's registry (`/api/v1/live/metrics`; also part of `/metrics`). */
+  readonly liveRegistry: Registry;
+  /** How long run/stop wait for the runner's answer, ms (0 = answer at once). */
+  readonly commandWaitMs: number;
+  readonly clients: Set<LiveClient>;
+  /** The backtest job queue (`POST /strategies/:id/backtests`). */
+  readonly backtests: BacktestQueue;
+}

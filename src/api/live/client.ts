@@ -1,0 +1,439 @@
+/**
+ * One WebSocket client of the live relay: its subscriptions (through the shared hub), resume from a
+ * last-seen ID, heartbeats, and a bounded send path.
+ *
+ * Sending: a message goes straight to the socket while the socket's `bufferedAmount` is under
+ * `maxBufferedBytes`; otherwise it waits in the client's queue, which the socket's write callbacks drain.
+ * When the queue passes `maxQueueMessages` or `maxQueueBytes` the client is too slow: the queue is
+ * dropped, its subscriptions are released and the connection is closed with 1013 ("send buffer full:
+ * client too slow"), terminated `closeGraceMs` later if the close handshake does not finish. So a client
+ * costs at most about `maxBufferedBytes + maxQueueBytes` of server memory, however much is published.
+ *
+ * Resume: `from` subscribes first (the hub returns its cursor C), then reads `(from, C]` with XRANGE in
+ * pages, sending each page only when the queue is empty, while live entries (> C) wait in a per-
+ * subscription buffer under the same bound; then the buffer is flushed and the subscription is live.
+ * The client gets every entry after `from` once and in order.
+ *
+ * Heartbeat: every `heartbeatMs` a WebSocket ping frame and `{"op":"ping","ts":...}`; a client that
+ * answered neither the previous ping frame nor sent anything since is terminated.
+ */
+import type { WebSocket } from '@fastify/websocket';
+import { errorMessage } from '../../errors.js';
+import type { RedisClient } from '../../bus/connection.js';
+import { parseEntries, type StreamEntry } from '../../bus/replies.js';
+import { compareStreamIds } from '../../bus/stream-id.js';
+import type { Logger } from '../../log.js';
+import { withTimeout } from '../http-errors.js';
+import type { LiveHub, Subscription } from './hub.js';
+import type { LiveMetrics } from './metrics.js';
+import {
+  CHANNELS,
+  CLOSE,
+  parseClientMessage,
+  ProtocolError,
+  type Channel,
+  type ClientRequest,
+  type ErrorCode,
+  type Ref,
+  type ServerMessage,
+} from './protocol.js';
+
+export interface LiveLimits {
+  /** Socket bytes not yet flushed to the kernel before messages queue. Default 1 MiB. */
+  readonly maxBufferedBytes: number;
+  /** Queued messages (all subscriptions) before the client is closed with 1013. Default 2000. */
+  readonly maxQueueMessages: number;
+  /** Queued bytes before the client is closed with 1013. Default 4 MiB. */
+  readonly maxQueueBytes: number;
+  readonly maxSubscriptions: number;
+  /** Connections of one user at a time; more are refused with 429 before the upgrade. Default 20. */
+  readonly maxClientsPerUser: number;
+  /** Heartbeat period, ms. Default 15000. */
+  readonly heartbeatMs: number;
+  /** Wait for the close handshake before terminating, ms. Default 5000. */
+  readonly closeGraceMs: number;
+  /** Client messages per `floodWindowMs` before a 1008 close. Default 200 per 10 s. */
+  readonly floodMessages: number;
+  readonly floodWindowMs: number;
+  /** Entries per XRANGE page when resuming. Default 500. */
+  readonly replayPage: number;
+}
+
+export const DEFAULT_LIVE_LIMITS: LiveLimits = {
+  maxBufferedBytes: 1024 * 1024,
+  maxQueueMessages: 2000,
+  maxQueueBytes: 4 * 1024 * 1024,
+  maxSubscriptions: 100,
+  maxClientsPerUser: 20,
+  heartbeatMs: 15_000,
+  closeGraceMs: 5000,
+  floodMessages: 200,
+  floodWindowMs: 10_000,
+  replayPage: 500,
+};
+
+export const SLOW_CLIENT_REASON = 'send buffer full: client too slow';
+
+interface Sub {
+  readonly channel: Channel;
+  readonly stream: string;
+  handle: Subscription | null;
+  live: boolean;
+  pending: StreamEntry[];
+  lastId: string | null;
+  removed: boolean;
+}
+
+export interface LiveClientDeps {
+  readonly hub: LiveHub;
+  readonly redis: RedisClient;
+  readonly metrics: LiveMetrics;
+  readonly log: Logger;
+  readonly limits: LiveLimits;
+  readonly userId: string;
+  readonly onClosed: (c: LiveClient) => void;
+}
+
+export class LiveClient {
+  private readonly subs = new Map<string, Sub>();
+  private queue: string[] = [];
+  private queueHead = 0;
+  private queueBytes = 0;
+  private drainWaiters: (() => void)[] = [];
+  private closed = false;
+  private alive = true;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private graceTimer: NodeJS.Timeout | undefined;
+  private floodCount = 0;
+  private floodStart = Date.now();
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly d: LiveClientDeps,
+  ) {}
+
+  /** Attach the handlers (synchronously, so no message is missed) and greet the client. */
+  start(): void {
+    this.d.metrics.clients.inc();
+    this.ws.on('message', (data, isBinary) => {
+      this.alive = true;
+      if (this.closed) return;
+      if (this.flooding()) return;
+      if (isBinary) {
+        this.error('bad_request', 'binary messages are not supported');
+        return;
+      }
+      const buf = Buffer.isBuffer(data)
+        ? data
+        : Array.isArray(data)
+          ? Buffer.concat(data)
+          : Buffer.from(data);
+      this.onText(buf.toString('utf8'));
+    });
+    this.ws.on('pong', () => (this.alive = true));
+    this.ws.on('close', () => {
+      clearTimeout(this.graceTimer);
+      if (!this.closed) this.release('client');
+    });
+    this.ws.on('error', (err) => this.d.log.debug({ err: errorMessage(err) }, 'live client socket error'));
+    this.heartbeat = setInterval(() => this.beat(), this.d.limits.heartbeatMs);
+    this.heartbeat.unref();
+    this.send({
+      op: 'hello',
+      user_id: this.d.userId,
+      channels: CHANNELS,
+      heartbeat_ms: this.d.limits.heartbeatMs,
+    });
+  }
+
+  /** Close from the server's side (shutdown). */
+  shutdown(): void {
+    this.end(CLOSE.goingAway, 'server shutting down', 'shutdown');
+  }
+
+  get userId(): string {
+    return this.d.userId;
+  }
+
+  get subscriptionCount(): number {
+    return this.subs.size;
+  }
+
+  get queuedMessages(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  // ---- incoming ------------------------------------------------------------------------------
+
+  private flooding(): boolean {
+    const now = Date.now();
+    if (now - this.floodStart > this.d.limits.floodWindowMs) {
+      this.floodStart = now;
+      this.floodCount = 0;
+    }
+    if (++this.floodCount <= this.d.limits.floodMessages) return false;
+    this.end(CLOSE.policy, 'too many messages', 'flood');
+    return true;
+  }
+
+  private onText(text: string): void {
+    let req: ClientRequest;
+    try {
+      req = parseClientMessage(text, this.d.userId);
+    } catch (err) {
+      if (err instanceof ProtocolError) this.error(err.code, err.message, err.ref);
+      else this.error('bad_request', errorMessage(err));
+      return;
+    }
+    switch (req.op) {
+      case 'ping':
+        this.send({ op: 'pong', ts: Date.now() });
+        return;
+      case 'pong':
+        return;
+      case 'subscribe':
+        this.subscribe(req.channel, req.stream, req.from, req.ref).catch((err: unknown) => {
+          this.d.log.warn({ err: errorMessage(err), stream: req.stream }, 'live subscribe failed');
+          this.error('unavailable', 'the stream cannot be read now; try again', req.ref);
+        });
+        return;
+      case 'unsubscribe': {
+        const sub = this.subs.get(req.stream);
+        if (!sub) {
+          this.error('not_subscribed', `not subscribed to ${req.stream}`, req.ref);
+          return;
+        }
+        this.drop(sub);
+        this.send({ op: 'unsubscribed', channel: req.channel, stream: req.stream, ...refField(req.ref) });
+        return;
+      }
+    }
+  }
+
+  private async subscribe(channel: Channel, stream: string, from: string | null, ref: Ref): Promise<void> {
+    if (this.subs.has(stream)) {
+      this.error('already_subscribed', `already subscribed to ${stream}`, ref);
+      return;
+    }
+    if (this.subs.size >= this.d.limits.maxSubscriptions) {
+      this.error(
+        'too_many_subscriptions',
+        `at most ${this.d.limits.maxSubscriptions} subscriptions per connection`,
+        ref,
+      );
+      return;
+    }
+    const sub: Sub = {
+      channel,
+      stream,
+      handle: null,
+      live: from === null,
+      pending: [],
+      lastId: null,
+      removed: false,
+    };
+    this.subs.set(stream, sub);
+    this.d.metrics.subscriptions.inc();
+    let handle: Subscription;
+    try {
+      handle = await this.d.hub.subscribe(stream, (_s, entries) => this.onEntries(sub, entries));
+    } catch (err) {
+      this.drop(sub);
+      throw err;
+    }
+    if (sub.removed || this.closed) {
+      handle.close();
+      return;
+    }
+    sub.handle = handle;
+    this.send({ op: 'subscribed', channel, stream, from, ...refField(ref) });
+    if (from === null) return;
+    let replayed = 0;
+    try {
+      replayed = await this.replay(sub, from, handle.cursor);
+    } catch (err) {
+      if (sub.removed || this.closed) return;
+      this.drop(sub);
+      throw err;
+    }
+    if (sub.removed || this.closed) return;
+    const waiting = sub.pending;
+    sub.pending = [];
+    sub.live = true;
+    this.sendEntries(sub, waiting);
+    this.send({ op: 'caught_up', channel, stream, replayed });
+  }
+
+  /** Entries in `(from, until]`, page by page, each page sent only when the queue is empty. */
+  private async replay(sub: Sub, from: string, until: string): Promise<number> {
+    if (until === '0-0') return 0; // the stream was empty when we subscribed
+    if (from !== '0' && compareStreamIds(from, until) >= 0) return 0;
+    let start = from === '0' ? '-' : `(${from}`;
+    let count = 0;
+    for (;;) {
+      const raw = await withTimeout(
+        this.d.redis.sendCommand([
+          'XRANGE',
+          sub.stream,
+          start,
+          until,
+          'COUNT',
+          String(this.d.limits.replayPage),
+        ]),
+        10_000,
+        'XRANGE',
+      );
+      const { entries } = parseEntries(raw, 'XRANGE');
+      for (const e of entries) {
+        if (this.queuedMessages > 0) await this.drained();
+        if (sub.removed || this.closed) return count;
+        this.sendEntries(sub, [e]);
+        count++;
+      }
+      const last = entries[entries.length - 1];
+      if (!last || entries.length < this.d.limits.replayPage) return count;
+      start = `(${last.id}`;
+    }
+  }
+
+  private onEntries(sub: Sub, entries: readonly StreamEntry[]): void {
+    if (sub.removed || this.closed) return;
+    if (!sub.live) {
+      sub.pending.push(...entries);
+      if (sub.pending.length + this.queuedMessages > this.d.limits.maxQueueMessages)
+        this.end(CLOSE.tryAgainLater, SLOW_CLIENT_REASON, 'slow_client');
+      return;
+    }
+    this.sendEntries(sub, entries);
+  }
+
+  private sendEntries(sub: Sub, entries: readonly StreamEntry[]): void {
+    for (const e of entries) {
+      if (this.closed) return;
+      if (sub.lastId !== null && compareStreamIds(e.id, sub.lastId) <= 0) continue;
+      sub.lastId = e.id;
+      if (this.send({ channel: sub.channel, stream: sub.stream, id: e.id, fields: e.fields }))
+        this.d.metrics.sent.inc({ channel: sub.channel });
+    }
+  }
+
+  private drop(sub: Sub): void {
+    if (sub.removed) return;
+    sub.removed = true;
+    sub.pending = [];
+    sub.handle?.close();
+    if (this.subs.get(sub.stream) === sub) this.subs.delete(sub.stream);
+    this.d.metrics.subscriptions.dec();
+  }
+
+  // ---- outgoing ------------------------------------------------------------------------------
+
+  private error(code: ErrorCode, message: string, ref?: Ref): void {
+    this.d.metrics.errorsSent.inc({ code });
+    this.send({ op: 'error', code, message, ...refField(ref) });
+  }
+
+  /** Send or queue; false when the client is (or has just been) closed. */
+  private send(msg: ServerMessage): boolean {
+    if (this.closed) return false;
+    const text = JSON.stringify(msg);
+    if (this.queuedMessages === 0 && this.ws.bufferedAmount < this.d.limits.maxBufferedBytes) {
+      this.write(text);
+      return true;
+    }
+    this.queue.push(text);
+    this.queueBytes += Buffer.byteLength(text);
+    this.d.metrics.noteQueueBytes(this.queueBytes);
+    if (
+      this.queuedMessages > this.d.limits.maxQueueMessages ||
+      this.queueBytes > this.d.limits.maxQueueBytes
+    ) {
+      this.end(CLOSE.tryAgainLater, SLOW_CLIENT_REASON, 'slow_client');
+      return false;
+    }
+    return true;
+  }
+
+  private write(text: string): void {
+    this.ws.send(text, (err) => {
+      if (!err) this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (
+      !this.closed &&
+      this.queuedMessages > 0 &&
+      this.ws.bufferedAmount < this.d.limits.maxBufferedBytes
+    ) {
+      const text = this.queue[this.queueHead] ?? '';
+      this.queue[this.queueHead] = '';
+      this.queueHead++;
+      this.queueBytes -= Buffer.byteLength(text);
+      this.write(text);
+    }
+    if (this.queuedMessages === 0) {
+      this.queue = [];
+      this.queueHead = 0;
+      this.queueBytes = 0;
+      const waiters = this.drainWaiters;
+      this.drainWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private drained(): Promise<void> {
+    if (this.queuedMessages === 0 || this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private beat(): void {
+    if (this.closed) return;
+    if (!this.alive) {
+      this.release('ping_timeout');
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    try {
+      this.ws.ping();
+    } catch {
+      // the socket is closing; its close event releases the client
+    }
+    this.send({ op: 'ping', ts: Date.now() });
+  }
+
+  /** Close with a code and reason, and make sure the connection ends even if the peer never answers. */
+  private end(code: number, reason: string, why: string): void {
+    if (this.closed) return;
+    this.release(why);
+    try {
+      this.ws.close(code, reason);
+    } catch {
+      this.ws.terminate();
+    }
+    this.graceTimer = setTimeout(() => this.ws.terminate(), this.d.limits.closeGraceMs);
+    this.graceTimer.unref();
+  }
+
+  /** Free everything this client holds: subscriptions, queue, timers. */
+  private release(why: string): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.heartbeat);
+    for (const sub of [...this.subs.values()]) this.drop(sub);
+    this.queue = [];
+    this.queueHead = 0;
+    this.queueBytes = 0;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+    this.d.metrics.clients.dec();
+    this.d.metrics.disconnects.inc({ reason: why });
+    this.d.onClosed(this);
+  }
+}
+
+function refField(ref: Ref): { id?: string | number } {
+  return ref === undefined ? {} : { id: ref };
+}

@@ -1,0 +1,290 @@
+/**
+ * The shared stream reader of the live relay: ONE blocking `XREAD` over every stream that anyone
+ * (WebSocket clients, the command-result waiter) listens to, on one dedicated connection, whatever the
+ * number of clients. Each stream has a cursor (the last ID delivered); a new stream starts at the ID of
+ * its newest entry at the time of its first subscription, so nothing added after that is missed even if
+ * the blocked read is rebuilt later. Adding a stream interrupts the blocked read (`CLIENT UNBLOCK` from
+ * the command connection) so the next read includes it; a stream nobody listens to any more is simply
+ * left out of the next read.
+ *
+ * Delivery is synchronous and in stream order: a listener gets every entry with an ID above the cursor
+ * the hub returned when it subscribed, exactly once. Listeners must not block (the WebSocket client
+ * queues, bounded).
+ */
+import { Backoff, sleep } from '../../bus/backoff.js';
+import { describeStream } from '../../bus/catalog.js';
+import type { RedisClient } from '../../bus/connection.js';
+import { parseEntries, parseReadReply, type StreamEntry } from '../../bus/replies.js';
+import { compareStreamIds } from '../../bus/stream-id.js';
+import { ClosedError, errorMessage } from '../../errors.js';
+import type { Logger } from '../../log.js';
+import { withTimeout } from '../http-errors.js';
+import type { LiveMetrics } from './metrics.js';
+
+export type EntryListener = (stream: string, entries: readonly StreamEntry[]) => void;
+
+export interface Subscription {
+  /** Entries with IDs above this one reach the listener; older ones are the subscriber's to read (XRANGE). */
+  readonly cursor: string;
+  close(): void;
+}
+
+interface Tap {
+  cursor: string;
+  readonly listeners: Set<EntryListener>;
+}
+
+export interface LiveHubOptions {
+  /** The command connection (cursors, CLIENT UNBLOCK); the hub duplicates it for the blocking read. */
+  readonly redis: RedisClient;
+  readonly metrics: LiveMetrics;
+  readonly log: Logger;
+  /** XREAD BLOCK, ms. Default 5000. */
+  readonly blockMs?: number;
+  /** XREAD COUNT (per stream). Default 500. */
+  readonly count?: number;
+}
+
+/** The channel name of a stream, for metric labels. */
+export function channelOf(stream: string): string {
+  switch (describeStream(stream)?.kind) {
+    case 'candles':
+      return 'candles';
+    case 'prices':
+      return 'prices';
+    case 'feed-status':
+      return 'status';
+    case 'strategy-events':
+      return 'events';
+    case 'strategy-metrics':
+      return 'metrics';
+    default:
+      return 'internal';
+  }
+}
+
+export class LiveHub {
+  private readonly taps = new Map<string, Tap>();
+  private readonly creating = new Map<string, Promise<Tap>>();
+  private readonly blockMs: number;
+  private readonly count: number;
+  private readonly abort = new AbortController();
+  private reader: RedisClient | undefined;
+  private readerId: number | undefined;
+  private reading = 0; // generation of the read in progress, 0 when none
+  /** The set of streams changed since the read in progress was sent. */
+  private dirty = false;
+  private generation = 0;
+  private idle: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+  private closed = false;
+  private lastErrorLog = 0;
+
+  constructor(private readonly o: LiveHubOptions) {
+    this.blockMs = o.blockMs ?? 5000;
+    this.count = o.count ?? 500;
+    o.metrics.lengths = () => this.marketLengths();
+  }
+
+  /** Open the reading connection (in the background: a Redis that is down delays reads, not start-up). */
+  start(): void {
+    if (this.reader) return;
+    const reader = this.o.redis.duplicate({ commandOptions: { timeout: this.blockMs + 10_000 } });
+    reader.on('error', (err: unknown) =>
+      this.o.log.debug({ err: errorMessage(err) }, 'live relay reader connection error'),
+    );
+    reader.on('ready', () => {
+      // A reconnect gets a new client id, which CLIENT UNBLOCK needs.
+      reader.clientId().then(
+        (id) => {
+          this.readerId = id;
+          if (this.dirty && this.reading !== 0) this.unblock(); // a change that came before we knew the id
+        },
+        () => undefined,
+      );
+    });
+    reader.connect().catch((err: unknown) => {
+      if (!this.closed) this.o.log.warn({ err: errorMessage(err) }, 'live relay reader cannot connect');
+    });
+    this.reader = reader;
+    this.loop = this.readLoop(reader);
+  }
+
+  get streamCount(): number {
+    return this.taps.size;
+  }
+
+  /** Listen to a stream; see {@link Subscription.cursor} for what the listener gets. */
+  async subscribe(stream: string, listener: EntryListener): Promise<Subscription> {
+    for (;;) {
+      if (this.closed) throw new ClosedError('live relay');
+      let tap = this.taps.get(stream);
+      if (!tap) {
+        let pending = this.creating.get(stream);
+        if (!pending) {
+          pending = this.createTap(stream);
+          this.creating.set(stream, pending);
+          const done = (): void => {
+            this.creating.delete(stream);
+          };
+          pending.then(done, done);
+        }
+        tap = await pending;
+        // Another subscriber may have come and gone meanwhile, dropping the tap: start over.
+        if (this.taps.get(stream) !== tap) continue;
+      }
+      const t = tap;
+      t.listeners.add(listener);
+      let open = true;
+      return {
+        cursor: t.cursor,
+        close: () => {
+          if (!open) return;
+          open = false;
+          t.listeners.delete(listener);
+          if (t.listeners.size === 0 && this.taps.get(stream) === t) {
+            this.taps.delete(stream);
+            this.o.metrics.streams.set(this.taps.size);
+          }
+        },
+      };
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.abort.abort();
+    this.idle?.();
+    this.unblock();
+    await Promise.race([this.loop, sleep(500)]);
+    const reader = this.reader;
+    if (reader?.isOpen) reader.destroy();
+    this.taps.clear();
+    this.o.metrics.streams.set(0);
+  }
+
+  private async createTap(stream: string): Promise<Tap> {
+    const raw = await withTimeout(
+      this.o.redis.sendCommand(['XREVRANGE', stream, '+', '-', 'COUNT', '1']),
+      5000,
+      'XREVRANGE',
+    );
+    const last = parseEntries(raw, 'XREVRANGE').entries[0]?.id ?? '0-0';
+    if (this.closed) throw new ClosedError('live relay');
+    const tap: Tap = { cursor: last, listeners: new Set() };
+    this.taps.set(stream, tap);
+    this.o.metrics.streams.set(this.taps.size);
+    this.wake();
+    return tap;
+  }
+
+  /** The set of streams changed: start the next read now. */
+  private wake(): void {
+    if (this.idle) {
+      this.idle();
+      return;
+    }
+    const gen = this.reading;
+    if (gen === 0) return; // between reads: the next one sees the new set
+    this.dirty = true;
+    this.o.metrics.rebuilds.inc();
+    // UNBLOCK travels on another connection and may overtake the XREAD it is meant for: repeat it
+    // briefly while that same read is still running.
+    const attempt = (n: number): void => {
+      if (this.closed || this.reading !== gen) return;
+      this.unblock();
+      if (n < 4) setTimeout(() => attempt(n + 1), 20 * (n + 1)).unref();
+    };
+    attempt(0);
+  }
+
+  private unblock(): void {
+    const id = this.readerId;
+    if (id === undefined || !this.o.redis.isReady) return;
+    this.o.redis.sendCommand(['CLIENT', 'UNBLOCK', String(id)]).catch(() => undefined);
+  }
+
+  private async readLoop(reader: RedisClient): Promise<void> {
+    const backoff = new Backoff({ baseMs: 100, maxMs: 5000, jitter: 0.5 });
+    while (!this.closed) {
+      if (this.taps.size === 0) {
+        await new Promise<void>((resolve) => (this.idle = resolve));
+        this.idle = undefined;
+        continue;
+      }
+      const keys = [...this.taps.keys()];
+      const ids = keys.map((k) => this.taps.get(k)?.cursor ?? '$');
+      this.reading = ++this.generation;
+      this.dirty = false;
+      let reply: unknown;
+      try {
+        reply = await reader.sendCommand([
+          'XREAD',
+          'COUNT',
+          String(this.count),
+          'BLOCK',
+          String(this.blockMs),
+          'STREAMS',
+          ...keys,
+          ...ids,
+        ]);
+        this.o.metrics.xread.inc();
+        backoff.reset();
+      } catch (err) {
+        this.reading = 0;
+        if (this.closed) break;
+        this.o.metrics.xreadErrors.inc();
+        const now = Date.now();
+        if (now - this.lastErrorLog > 10_000) {
+          this.lastErrorLog = now;
+          this.o.log.warn({ err: errorMessage(err), streams: keys.length }, 'live relay read failed');
+        }
+        await sleep(backoff.next(), this.abort.signal);
+        continue;
+      }
+      this.reading = 0;
+      let batches;
+      try {
+        batches = parseReadReply(reply, 'XREAD');
+      } catch (err) {
+        this.o.log.error({ err: errorMessage(err) }, 'live relay: unexpected XREAD reply');
+        continue;
+      }
+      for (const b of batches) this.deliver(b.stream, b.entries);
+    }
+  }
+
+  private deliver(stream: string, entries: readonly StreamEntry[]): void {
+    const tap = this.taps.get(stream);
+    if (!tap || entries.length === 0) return;
+    // A read started before the tap was (re)created may return entries it already counts as seen.
+    const fresh = entries.filter((e) => compareStreamIds(e.id, tap.cursor) > 0);
+    const last = fresh[fresh.length - 1];
+    if (!last) return;
+    tap.cursor = last.id;
+    this.o.metrics.entries.inc({ channel: channelOf(stream) }, fresh.length);
+    for (const l of [...tap.listeners]) {
+      try {
+        l(stream, fresh);
+      } catch (err) {
+        this.o.log.error({ err: errorMessage(err), stream }, 'live relay listener failed');
+      }
+    }
+  }
+
+  private async marketLengths(): Promise<(readonly [string, number])[]> {
+    const market = [...this.taps.keys()].filter((s) => s.startsWith('md.')).slice(0, 500);
+    if (market.length === 0 || !this.o.redis.isReady) return [];
+    try {
+      const lengths = await withTimeout(
+        Promise.all(market.map((s) => this.o.redis.xLen(s))),
+        1000,
+        'XLEN for metrics',
+      );
+      return market.map((s, i) => [s, lengths[i] ?? 0] as const);
+    } catch {
+      return [];
+    }
+  }
+}

@@ -1,0 +1,318 @@
+// The marketbus dashboard: plain ES module, no build step. Data comes from the API's REST routes and
+// the live WebSocket relay (/api/v1/live/ws); the chart is lightweight-charts (window.LightweightCharts).
+const $ = (sel) => document.querySelector(sel);
+const SOURCES = ['simulated', 'binance', 'replay'];
+const state = {
+  instruments: new Map(),
+  chartKey: null,
+  series: null,
+  chart: null,
+  ws: null,
+  lastIds: new Map(),
+  strategies: [],
+};
+
+function fmt(n, digits = 2) {
+  return typeof n === 'number' && Number.isFinite(n) ? n.toFixed(digits) : '–';
+}
+
+async function api(path, opts = {}) {
+  // Only requests with a body say it is JSON (a bodyless JSON POST is refused).
+  const res = await fetch(path, {
+    credentials: 'same-origin',
+    headers: opts.body ? { 'content-type': 'application/json' } : {},
+    ...opts,
+  });
+  const body = res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text();
+  if (!res.ok) throw Object.assign(new Error(body?.error ?? res.statusText), { status: res.status, body });
+  return body;
+}
+
+// ---- live relay -------------------------------------------------------------------------------
+function connect() {
+  const ws = new WebSocket(
+    `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/live/ws`,
+  );
+  state.ws = ws;
+  ws.onopen = () => {
+    $('#ws-state').textContent = 'live';
+    for (const source of SOURCES)
+      send({ op: 'subscribe', channel: 'status', source, from: lastId(`status:${source}`, '$') });
+    send({ op: 'subscribe', channel: 'events', from: lastId('events', '$') });
+    if (state.chartKey) subscribeChart(state.chartKey);
+    for (const key of state.instruments.keys())
+      send({ op: 'subscribe', channel: 'prices', instrument: key, from: lastId(`prices:${key}`, '$') });
+  };
+  ws.onmessage = (m) => onMessage(JSON.parse(m.data));
+  ws.onclose = () => {
+    $('#ws-state').textContent = 'reconnecting…';
+    setTimeout(connect, 1000); // resume from the last IDs seen
+  };
+}
+
+function send(msg) {
+  if (state.ws?.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+}
+
+function lastId(key, fallback) {
+  return state.lastIds.get(key) ?? fallback;
+}
+
+function onMessage(m) {
+  if (m.op === 'ping') return send({ op: 'pong' });
+  if (!m.channel || !m.fields) return;
+  const f = m.fields;
+  if (m.channel === 'status') {
+    state.lastIds.set(`status:${f.source}`, m.id);
+    return onStatus(f);
+  }
+  if (m.channel === 'prices') {
+    state.lastIds.set(`prices:${f.instrument_key}`, m.id);
+    return onPrice(f);
+  }
+  if (m.channel === 'candles') {
+    state.lastIds.set(`candles:${f.instrument_key}`, m.id);
+    return onCandle(f);
+  }
+  if (m.channel === 'events') {
+    state.lastIds.set('events', m.id);
+    return onEvent(f);
+  }
+}
+
+function onStatus(f) {
+  const badge = $('#feed-state');
+  badge.dataset.state = f.state;
+  badge.textContent = `feed ${f.source}: ${f.state} since ${new Date(f.state_since).toLocaleTimeString()}`;
+  badge.title = f.reason ?? '';
+  let instruments = {};
+  try {
+    instruments = JSON.parse(f.instruments ?? '{}');
+  } catch {
+    instruments = {};
+  }
+  for (const [key, i] of Object.entries(instruments)) {
+    const known = state.instruments.has(key);
+    state.instruments.set(key, { ...state.instruments.get(key), ...i });
+    if (!known) {
+      send({ op: 'subscribe', channel: 'prices', instrument: key });
+      const opt = document.createElement('option');
+      opt.value = opt.textContent = key;
+      $('#chart-instrument').append(opt);
+      if (!state.chartKey) selectChart(key);
+    }
+  }
+  renderPrices();
+}
+
+function onPrice(f) {
+  const i = state.instruments.get(f.instrument_key) ?? {};
+  state.instruments.set(f.instrument_key, {
+    ...i,
+    bid: Number(f.bid),
+    ask: Number(f.ask),
+    mid: Number(f.mid),
+    tickTs: Date.now() /* received; simulated tick times may run ahead */,
+    state: 'ok',
+  });
+  renderPrices();
+}
+
+function renderPrices() {
+  const rows = [...state.instruments.entries()].map(([key, i]) => {
+    const age = i.tickTs ? (Date.now() - i.tickTs) / 1000 : i.tickAgeSeconds;
+    return `<tr data-state="${i.state ?? 'waiting'}" data-key="${key}"><td>${key}</td><td>${i.state ?? 'waiting'}</td><td class="bid">${fmt(i.bid, 4)}</td><td class="ask">${fmt(i.ask, 4)}</td><td class="mid">${fmt(i.mid, 4)}</td><td>${age == null ? '–' : `${fmt(age, 1)} s`}</td></tr>`;
+  });
+  $('#prices tbody').innerHTML = rows.join('');
+}
+
+// ---- chart ------------------------------------------------------------------------------------
+function selectChart(key) {
+  if (state.chartKey)
+    send({ op: 'unsubscribe', channel: 'candles', instrument: state.chartKey, timeframe: '1m' });
+  state.chartKey = key;
+  $('#chart-instrument').value = key;
+  if (!state.chart) {
+    state.chart = LightweightCharts.createChart($('#chart'), {
+      autoSize: true,
+      timeScale: { timeVisible: true },
+    });
+  }
+  if (state.series) state.chart.removeSeries(state.series);
+  state.series = state.chart.addSeries(LightweightCharts.CandlestickSeries);
+  state.candles = 0;
+  subscribeChart(key);
+}
+
+function subscribeChart(key) {
+  // The last six hours, then live.
+  send({
+    op: 'subscribe',
+    channel: 'candles',
+    instrument: key,
+    timeframe: '1m',
+    from: lastId(`candles:${key}`, `${Date.now() - 6 * 3600_000}-0`),
+  });
+}
+
+function onCandle(f) {
+  if (f.instrument_key !== state.chartKey || !state.series) return;
+  state.series.update({
+    time: Date.parse(f.ts_open) / 1000,
+    open: Number(f.open),
+    high: Number(f.high),
+    low: Number(f.low),
+    close: Number(f.close),
+  });
+  state.candles = (state.candles ?? 0) + 1;
+  $('#chart-last').textContent = `${state.candles} candles, last ${f.ts_open.slice(11, 16)} close ${f.close}`;
+  $('#chart').dataset.candles = String(state.candles);
+}
+
+// ---- strategies and events --------------------------------------------------------------------
+async function loadStrategies() {
+  const { strategies } = await api('/strategies');
+  state.strategies = strategies;
+  $('#strategies tbody').innerHTML = strategies
+    .map((s) => {
+      const running = s.status === 'running';
+      return `<tr data-id="${s.strategy_id}"><td>${s.name}</td><td>${s.spec?.signal_template ?? ''}</td><td>${s.spec?.instrument_key ?? ''}</td><td class="status">${s.status}</td><td><button data-action="${running ? 'stop' : 'run'}">${running ? 'Stop' : 'Run'}</button> <button data-action="backtest">Backtest</button></td></tr>`;
+    })
+    .join('');
+}
+
+async function createStrategy(form) {
+  const data = new FormData(form);
+  const key = String(data.get('instrument_key'));
+  const template = String(data.get('signal_template')).trim();
+  const m = /^(MA|EMA|RSI|BB)\(([^)]*)\)$/.exec(template);
+  const args = (m?.[2] ?? '').split(',').map((x) => Number(x.trim()));
+  const params = {
+    MA: { fast: args[0], slow: args[1] },
+    EMA: { fast: args[0], slow: args[1] },
+    RSI: { period: args[0], lower: args[1] ?? 30, upper: args[2] ?? 70 },
+    BB: { period: args[0], k: args[1] },
+  }[m?.[1] ?? 'MA'];
+  const [, marketType = '', symbol = ''] = key.split(':');
+  $('#create-error').textContent = '';
+  try {
+    await api('/strategies', {
+      method: 'POST',
+      body: JSON.stringify({
+        instrument_id: { market_id: 1, symbol },
+        instrument_key: key,
+        market_type: marketType,
+        timeframe: '1m',
+        indicators: [{ name: m?.[1] ?? 'MA', params }],
+        signal_template: template,
+      }),
+    });
+    await loadStrategies();
+  } catch (err) {
+    $('#create-error').textContent = err.message;
+  }
+}
+
+function onEvent(f) {
+  let p = {};
+  try {
+    p = JSON.parse(f.payload ?? '{}');
+  } catch {
+    p = {};
+  }
+  const li = document.createElement('li');
+  li.dataset.type = f.type;
+  const at = p.candle?.ts_open ? ` @ ${p.candle.ts_open.slice(11, 16)}` : '';
+  li.textContent = `${f.type}${p.signal ? ` ${p.signal}` : ''}${p.price ? ` ${fmt(Number(p.price))}` : ''} — ${p.strategy_name ?? p.strategy_id}${at}`;
+  $('#events').prepend(li);
+  while ($('#events').children.length > 200) $('#events').lastChild.remove();
+  if (f.type === 'started' || f.type === 'stopped' || f.type === 'failed') void loadStrategies();
+}
+
+// ---- backtests --------------------------------------------------------------------------------
+async function runBacktest(strategyId) {
+  $('#backtest').hidden = false;
+  $('#backtest-summary').textContent = '';
+  // The last week; `to` a day ahead because a simulated feed at --speed runs ahead of the clock.
+  const to = Date.now() + 86_400_000;
+  let b;
+  try {
+    b = await api(`/strategies/${strategyId}/backtests`, {
+      method: 'POST',
+      body: JSON.stringify({ from: to - 8 * 86_400_000, to }),
+    });
+  } catch (err) {
+    $('#backtest-status').textContent = err.message;
+    return;
+  }
+  for (;;) {
+    $('#backtest-status').textContent = b.status;
+    $('#backtest-status').dataset.status = b.status;
+    $('#backtest-progress').value = b.progress ?? 0;
+    if (['done', 'failed', 'cancelled'].includes(b.status)) break;
+    await new Promise((r) => setTimeout(r, 500));
+    b = await api(`/backtests/${b.id}`);
+  }
+  const r = b.result;
+  if (!r) return void ($('#backtest-summary').textContent = b.error ?? '');
+  const s = r.summary ?? {};
+  $('#backtest-summary').textContent = Object.entries(s)
+    .map(([k, v]) => `${k}: ${typeof v === 'number' ? fmt(v) : v}`)
+    .join(' · ');
+  state.equityChart ??= LightweightCharts.createChart($('#equity'), {
+    autoSize: true,
+    timeScale: { timeVisible: true },
+  });
+  if (state.equitySeries) state.equityChart.removeSeries(state.equitySeries);
+  state.equitySeries = state.equityChart.addSeries(LightweightCharts.LineSeries);
+  const points = (r.equity_curve ?? []).map((p) => ({ time: Math.floor(p.ts / 1000), value: p.equity }));
+  state.equitySeries.setData(points.filter((p, i) => i === 0 || p.time > points[i - 1].time));
+  $('#equity').dataset.points = String(points.length);
+}
+
+// ---- streams ----------------------------------------------------------------------------------
+async function loadStreams() {
+  const report = await api('/api/v1/streams');
+  const rows = [];
+  for (const s of report.streams) {
+    const bad = s.flags.length > 0 ? 'bad' : 'ok';
+    const groups = s.groups.length > 0 ? s.groups : [null];
+    groups.forEach((g, i) => {
+      rows.push(
+        `<tr data-health="${bad}"><td>${i === 0 ? s.stream : ''}</td><td>${i === 0 ? s.length : ''}</td><td>${g?.name ?? '–'}</td><td>${g?.lag ?? '–'}</td><td>${g?.pending ?? '–'}</td><td>${i === 0 ? (s.deadLetters ?? '–') : ''}</td><td>${i === 0 ? s.flags.map((x) => x.kind).join(', ') || 'ok' : ''}</td></tr>`,
+      );
+    });
+  }
+  $('#streams tbody').innerHTML = rows.join('');
+}
+
+// ---- start ------------------------------------------------------------------------------------
+$('#chart-instrument').addEventListener('change', (e) => selectChart(e.target.value));
+$('#create-strategy').addEventListener('submit', (e) => {
+  e.preventDefault();
+  void createStrategy(e.target);
+});
+$('#strategies').addEventListener('click', async (e) => {
+  const button = e.target.closest('button[data-action]');
+  if (!button) return;
+  const id = button.closest('tr').dataset.id;
+  if (button.dataset.action === 'backtest') return void runBacktest(id);
+  button.disabled = true;
+  await api(`/strategies/${id}/${button.dataset.action}`, { method: 'POST' }).catch((err) =>
+    alert(err.message),
+  );
+  await loadStrategies();
+});
+$('#refresh-streams').addEventListener('click', () => void loadStreams());
+setInterval(renderPrices, 1000);
+setInterval(() => void loadStreams().catch(() => undefined), 5000);
+
+try {
+  const me = await api('/auth/current-user');
+  $('#user').textContent = `signed in as ${me.username ?? me.user_id}`;
+  await loadStrategies();
+} catch {
+  $('#user').textContent = 'not signed in';
+}
+void loadStreams().catch(() => undefined);
+connect();

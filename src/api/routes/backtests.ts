@@ -1,0 +1,57 @@
+/**
+ * Backtests from the API (issue 7): `POST /strategies/:id/backtests` queues one over a stored range of
+ * the user's strategy; `GET /backtests/:id` gives status, progress and, when done, the result (trades,
+ * equity curve, PnL, drawdown, win rate); `GET /strategies/:id/backtests` lists them;
+ * `POST /backtests/:id/cancel` stops one. Another user's backtest or strategy is a 404.
+ */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import { BacktestQueue } from '../../jobs/backtest-queue.js';
+import { backtestToView } from '../../jobs/backtest-store.js';
+import { cancelBacktest, createBacktest, getBacktest, listBacktests } from '../../jobs/backtests.js';
+import type { ApiContext } from '../context.js';
+import { ApiError } from '../http-errors.js';
+
+const Body = z
+  .object({ from: z.union([z.string().max(64), z.number()]), to: z.union([z.string().max(64), z.number()]) })
+  .strict();
+
+export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: BacktestQueue): void {
+  const deps = { db: ctx.db, queue, redis: ctx.redis, log: ctx.log };
+
+  app.post<{ Params: { id: string } }>('/strategies/:id/backtests', async (req, reply) => {
+    const who = await ctx.auth.require(req);
+    const body = Body.safeParse(req.body);
+    if (!body.success) {
+      const issue = body.error.issues[0];
+      throw new ApiError(400, 'bad_request', issue?.message ?? 'invalid body', {
+        field: issue?.path.join('.') ?? '',
+      });
+    }
+    const b = await createBacktest(deps, {
+      strategyId: req.params.id,
+      userId: who.id,
+      from: body.data.from,
+      to: body.data.to,
+    });
+    return reply.code(202).send(backtestToView(b));
+  });
+
+  app.get<{ Params: { id: string } }>('/strategies/:id/backtests', async (req) => {
+    const who = await ctx.auth.require(req);
+    const list = await listBacktests(ctx.db, { strategyId: req.params.id, userId: who.id });
+    return { backtests: list.map((b) => ({ ...backtestToView(b), result: null })) };
+  });
+
+  app.get<{ Params: { id: string } }>('/backtests/:id', async (req) => {
+    const who = await ctx.auth.require(req);
+    const b = await getBacktest(ctx.db, req.params.id, { userId: who.id });
+    if (!b) throw new ApiError(404, 'not_found', 'backtest not found');
+    return backtestToView(b);
+  });
+
+  app.post<{ Params: { id: string } }>('/backtests/:id/cancel', async (req) => {
+    const who = await ctx.auth.require(req);
+    return backtestToView(await cancelBacktest(deps, req.params.id, { userId: who.id }));
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * Operations: `GET /healthz` (the process answers), `GET /readyz` (Redis PING and `SELECT 1` on the
+ * database, each with a short timeout; 503 naming what failed), `GET /metrics` (the process registry,
+ * shared with feed and runner under `marketbus up`, plus the live relay's metrics) and
+ * `GET /api/v1/live/metrics` (the live relay's metrics alone, seed 000). All in Prometheus text format.
+ */
+import type { FastifyInstance } from 'fastify';
+import { Registry } from 'prom-client';
+import { errorMessage } from '../../errors.js';
+import type { ApiContext } from '../context.js';
+import { withTimeout } from '../http-errors.js';
+
+const CHECK_MS = 1500;
+
+export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  app.get('/healthz', () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const [redis, db] = await Promise.allSettled([
+      withTimeout(ctx.redis.ping(), CHECK_MS, 'Redis PING'),
+      withTimeout(ctx.db.query('SELECT 1'), CHECK_MS, 'SELECT 1'),
+    ]);
+    const state = (r: PromiseSettledResult<unknown>): string =>
+      r.status === 'fulfilled' ? 'ok' : errorMessage(r.reason);
+    const ok = redis.status === 'fulfilled' && db.status === 'fulfilled';
+    return reply
+      .code(ok ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'unavailable', redis: state(redis), db: state(db) });
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    // Merged at every scrape: services sharing the registry may register metrics after we start.
+    const merged = Registry.merge([ctx.registry, ctx.liveRegistry]);
+    return reply.header('content-type', merged.contentType).send(await merged.metrics());
+  });
+  app.get('/api/v1/live/metrics', async (_req, reply) =>
+    reply.header('content-type', ctx.liveRegistry.contentType).send(await ctx.liveRegistry.metrics()),
+  );
+}

@@ -1,0 +1,123 @@
+/**
+ * Health of streams and their consumer groups: length, first/last ID, lag, pending, oldest pending
+ * idle time, consumers and their idle time, dead letters. Built on the defensive reply parsers.
+ */
+import { describeStream, streams as catalog, type CatalogEntry } from './catalog.js';
+import type { RedisClient } from './connection.js';
+import {
+  parseConsumers,
+  parseEntries,
+  parseGroups,
+  parsePendingEntries,
+  parseStreamInfo,
+  type ConsumerInfo,
+  type GroupInfo,
+} from './replies.js';
+
+export interface GroupHealth extends GroupInfo {
+  /** True when Redis could not tell the lag and it was counted with XRANGE (capped at `LAG_COUNT_CAP`). */
+  readonly lagCounted: boolean;
+  readonly oldestPendingId: string | null;
+  readonly oldestPendingIdleMs: number | null;
+  readonly consumerList: readonly ConsumerInfo[];
+}
+
+export interface StreamHealth {
+  readonly stream: string;
+  readonly length: number;
+  readonly firstEntryId: string | null;
+  readonly lastEntryId: string | null;
+  readonly lastGeneratedId: string;
+  readonly entriesAdded: number | null;
+  /** The catalog entry when the name is a marketbus stream. */
+  readonly catalog: CatalogEntry | null;
+  /** Length of the stream's dead-letter stream (0 when there is none); null for a dead-letter stream itself. */
+  readonly deadLetters: number | null;
+  readonly groups: readonly GroupHealth[];
+}
+
+/** Largest lag counted entry by entry when Redis reports none. */
+export const LAG_COUNT_CAP = 10_000;
+
+/** Health of one stream, or null when the key does not exist or is not a stream. */
+export async function inspectStream(client: RedisClient, stream: string): Promise<StreamHealth | null> {
+  const type = await client.type(stream);
+  if (type !== 'stream') return null;
+  const info = parseStreamInfo(await client.sendCommand(['XINFO', 'STREAM', stream]));
+  const groupInfos = parseGroups(await client.sendCommand(['XINFO', 'GROUPS', stream]));
+  const groupHealth = await Promise.all(
+    groupInfos.map((g) => inspectGroup(client, stream, g, info.lastEntryId)),
+  );
+  const entry = describeStream(stream);
+  const deadLetters =
+    entry?.kind === 'dead-letters' || !canHaveDeadLetters(stream)
+      ? null
+      : await client.xLen(catalog.deadLetters(stream));
+  return {
+    stream,
+    length: info.length,
+    firstEntryId: info.firstEntryId,
+    lastEntryId: info.lastEntryId,
+    lastGeneratedId: info.lastGeneratedId,
+    entriesAdded: info.entriesAdded,
+    catalog: entry,
+    deadLetters,
+    groups: groupHealth,
+  };
+}
+
+async function inspectGroup(
+  client: RedisClient,
+  stream: string,
+  g: GroupInfo,
+  lastEntryId: string | null,
+): Promise<GroupHealth> {
+  const [consumersRaw, oldestRaw] = await Promise.all([
+    client.sendCommand(['XINFO', 'CONSUMERS', stream, g.name]),
+    g.pending > 0 ? client.sendCommand(['XPENDING', stream, g.name, '-', '+', '1']) : Promise.resolve([]),
+  ]);
+  const oldest = parsePendingEntries(oldestRaw)[0];
+  let lag = g.lag;
+  let lagCounted = false;
+  if (lag === null && lastEntryId !== null) {
+    // Redis 7 reports a NULL lag once entries were deleted past the group's position: count instead.
+    const after = parseEntries(
+      await client.sendCommand([
+        'XRANGE',
+        stream,
+        `(${g.lastDeliveredId}`,
+        '+',
+        'COUNT',
+        String(LAG_COUNT_CAP),
+      ]),
+    );
+    lag = after.entries.length;
+    lagCounted = true;
+  }
+  return {
+    ...g,
+    lag,
+    lagCounted,
+    oldestPendingId: oldest?.id ?? null,
+    oldestPendingIdleMs: oldest?.idleMs ?? null,
+    consumerList: parseConsumers(consumersRaw),
+  };
+}
+
+function canHaveDeadLetters(stream: string): boolean {
+  try {
+    catalog.deadLetters(stream);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Names of the stream keys matching a glob pattern (SCAN with TYPE stream), sorted. */
+export async function scanStreams(client: RedisClient, pattern = '*'): Promise<string[]> {
+  const out = new Set<string>();
+  for await (const keys of client.scanIterator({ MATCH: pattern, TYPE: 'stream', COUNT: 1000 })) {
+    for (const k of keys) out.add(k);
+  }
+  return [...out].sort();
+}

@@ -1,0 +1,160 @@
+/**
+ * The producer: XADD with explicit or automatic IDs and retention, singly or in pipelined batches.
+ * An explicit ID equal to or older than the stream's top is not an error but a typed `duplicate`
+ * result (seed 002: duplicates and out-of-order IDs are counted no-ops).
+ */
+import { RedisUnavailableError, errorMessage } from '../errors.js';
+import { DEFAULT_RETENTION, describeStream, type Retention, type StreamKind } from './catalog.js';
+import type { RedisClient } from './connection.js';
+import type { BusMetrics } from './metrics.js';
+import { isDuplicateIdReply } from './redis-errors.js';
+import type { XAddOptions } from '@redis/client/dist/lib/commands/XADD.js';
+
+export interface PublishItem {
+  readonly stream: string;
+  readonly fields: Readonly<Record<string, string>>;
+  /** Explicit entry ID `<ms>-<seq>`; default `*` (Redis assigns one). */
+  readonly id?: string;
+  /**
+   * Retention applied with this XADD. Default: the catalog's retention for catalog streams (after the
+   * producer's `retention` overrides), none for other streams. `null` disables trimming.
+   */
+  readonly retention?: Retention | null;
+}
+
+export type PublishResult =
+  | { readonly status: 'added'; readonly id: string }
+  /** The explicit ID was equal to or older than the stream top: nothing was written. */
+  | { readonly status: 'duplicate'; readonly id: string };
+
+export type PublishOutcome =
+  PublishResult | { readonly status: 'error'; readonly error: RedisUnavailableError };
+
+export interface ProducerOptions {
+  /** Retention per catalog kind, overriding DEFAULT_RETENTION (e.g. candles from `retention_days`). */
+  readonly retention?: Partial<Record<StreamKind, Retention>>;
+  /** Largest number of XADDs written to Redis before awaiting their replies. Default 500. */
+  readonly batchSize?: number;
+  readonly metrics?: BusMetrics;
+  /**
+   * Longest wait for one batch's replies, ms; entries without a reply by then are `error` outcomes
+   * (while Redis is unreachable the client queues commands, bounded, instead of failing them).
+   * Default 2000; 0 waits indefinitely.
+   */
+  readonly timeoutMs?: number;
+  /** Clock for MINID retention, ms since epoch. Default Date.now. */
+  readonly now?: () => number;
+}
+
+export class StreamProducer {
+  private readonly retentionCache = new Map<string, Retention | null>();
+  private readonly batchSize: number;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly client: RedisClient,
+    private readonly opts: ProducerOptions = {},
+  ) {
+    this.batchSize = Math.max(1, opts.batchSize ?? 500);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Add one entry. Throws RedisUnavailableError when Redis fails; a duplicate ID is a result, not an error. */
+  async publish(
+    stream: string,
+    fields: Readonly<Record<string, string>>,
+    opts: { id?: string; retention?: Retention | null } = {},
+  ): Promise<PublishResult> {
+    const [outcome] = await this.publishMany([{ stream, fields, ...opts }]);
+    if (!outcome) throw new RedisUnavailableError('no reply');
+    if (outcome.status === 'error') throw outcome.error;
+    return outcome;
+  }
+
+  /**
+   * Add many entries, pipelined `batchSize` at a time; the outcomes are in input order. Entries of one
+   * stream are written in input order, so explicit IDs must ascend within a stream.
+   */
+  async publishMany(items: readonly PublishItem[]): Promise<PublishOutcome[]> {
+    const out: PublishOutcome[] = new Array<PublishOutcome>(items.length);
+    for (let start = 0; start < items.length; start += this.batchSize) {
+      const end = Math.min(items.length, start + this.batchSize);
+      const pending: Promise<string>[] = [];
+      for (let i = start; i < end; i++) {
+        const it = items[i] as PublishItem;
+        pending.push(this.client.xAdd(it.stream, it.id ?? '*', it.fields, this.trimFor(it)));
+      }
+      const settled = await this.settle(pending);
+      for (let k = 0; k < settled.length; k++) {
+        const s = settled[k] as PromiseSettledResult<string>;
+        const it = items[start + k] as PublishItem;
+        out[start + k] = this.outcome(it, s);
+      }
+    }
+    return out;
+  }
+
+  /** Settle a batch; past the timeout, what has no reply yet counts as failed. */
+  private async settle(pending: Promise<string>[]): Promise<PromiseSettledResult<string>[]> {
+    const timeoutMs = this.opts.timeoutMs ?? 2000;
+    if (timeoutMs <= 0) return Promise.allSettled(pending);
+    const results: (PromiseSettledResult<string> | undefined)[] = [];
+    const all = Promise.all(
+      pending.map((p, i) =>
+        p.then(
+          (value) => void (results[i] = { status: 'fulfilled', value }),
+          (reason: unknown) => void (results[i] = { status: 'rejected', reason }),
+        ),
+      ),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+    const late = new RedisUnavailableError(`no reply from Redis within ${timeoutMs} ms`);
+    return Array.from(pending, (_p, i) => results[i] ?? { status: 'rejected', reason: late });
+  }
+
+  private outcome(it: PublishItem, s: PromiseSettledResult<string>): PublishOutcome {
+    const m = this.opts.metrics;
+    if (s.status === 'fulfilled') {
+      m?.published.inc({ stream: it.stream });
+      return { status: 'added', id: s.value };
+    }
+    if (isDuplicateIdReply(s.reason)) {
+      m?.publishDuplicates.inc({ stream: it.stream });
+      return { status: 'duplicate', id: it.id ?? '*' };
+    }
+    m?.publishErrors.inc({ stream: it.stream });
+    return {
+      status: 'error',
+      error: new RedisUnavailableError(`XADD ${it.stream} failed: ${errorMessage(s.reason)}`, {
+        cause: s.reason,
+      }),
+    };
+  }
+
+  private trimFor(it: PublishItem): XAddOptions | undefined {
+    const r = it.retention !== undefined ? it.retention : this.catalogRetention(it.stream);
+    return r === null ? undefined : this.trimOptions(r);
+  }
+
+  /** The retention of a catalog stream (looked up once per name), null for streams outside the catalog. */
+  private catalogRetention(stream: string): Retention | null {
+    let r = this.retentionCache.get(stream);
+    if (r === undefined) {
+      const e = describeStream(stream);
+      r = e ? (this.opts.retention?.[e.kind] ?? DEFAULT_RETENTION[e.kind]) : null;
+      this.retentionCache.set(stream, r);
+    }
+    return r;
+  }
+
+  private trimOptions(r: Retention): XAddOptions {
+    if (r.kind === 'maxlen')
+      return { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: r.maxLen } };
+    // MINID takes an ID; `<ms>` alone means `<ms>-0`.
+    return {
+      TRIM: { strategy: 'MINID', strategyModifier: '~', threshold: Math.max(0, this.now() - r.maxAgeMs) },
+    };
+  }
+}

@@ -1,0 +1,242 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { RedisServerNotFoundError, RedisServerStartError } from '../errors.js';
+import { sleep } from './backoff.js';
+
+/** Options of a redis-server child process. */
+export interface RedisServerOptions {
+  /** TCP port on 127.0.0.1. Default: a free port chosen at start. */
+  readonly port?: number;
+  /** Data directory (AOF, RDB, pid and log files). Default: a new temporary directory, removed by `dispose()`. */
+  readonly dir?: string;
+  /** `aof` keeps every write (appendonly yes, fsync everysec); `none` keeps nothing across restarts. Default `aof`. */
+  readonly persistence?: 'aof' | 'none';
+  /** Executable to run. Default `redis-server` from PATH. */
+  readonly binary?: string;
+  /** How long to wait for the server to answer PING, ms. Default 10000. */
+  readonly startTimeoutMs?: number;
+  /** Extra `--name value` arguments passed through, e.g. `['--maxmemory', '64mb']`. */
+  readonly extraArgs?: readonly string[];
+}
+
+/**
+ * A real redis-server as a child process: the embedded default of `marketbus` and the server every
+ * integration test runs against. It can be killed (SIGKILL) and restarted on the same port and
+ * directory, which is how fault tests exercise restarts with and without persistence.
+ */
+export class RedisServer {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private readonly ownsDir: boolean;
+  private readonly onProcessExit = (): void => {
+    this.child?.kill('SIGKILL');
+  };
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly opts: RedisServerOptions,
+    ownsDir: boolean,
+  ) {
+    this.ownsDir = ownsDir;
+  }
+
+  static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
+    const binary = opts.binary ?? 'redis-server';
+    if (!findExecutable(binary)) throw new RedisServerNotFoundError(binary);
+    const ownsDir = opts.dir === undefined;
+    const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'marketbus-redis-'));
+    mkdirSync(dir, { recursive: true });
+    await stopStaleServer(dir);
+    // A free port can be taken between probing and binding: try a few times when we chose it.
+    for (let attempt = 1; ; attempt++) {
+      const port = opts.port ?? (await freePort());
+      const server = new RedisServer(port, dir, opts, ownsDir);
+      try {
+        await server.launch();
+        return server;
+      } catch (err) {
+        if (opts.port !== undefined || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Kill the process without letting it save anything (a crash), and wait until it is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill(signal);
+    await this.exited;
+  }
+
+  /** Stop gracefully (SIGTERM: redis-server flushes its AOF), waiting at most 5 s before SIGKILL. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill('SIGTERM');
+    const killer = setTimeout(() => this.child?.kill('SIGKILL'), 5000);
+    await this.exited;
+    clearTimeout(killer);
+  }
+
+  /** Start again on the same port and directory (after `kill()` or `stop()`). */
+  async restart(): Promise<void> {
+    await this.kill();
+    await this.launch();
+  }
+
+  /** Stop, and remove the data directory if it was a temporary one made by `start()`. Idempotent. */
+  async dispose(): Promise<void> {
+    await this.stop();
+    process.removeListener('exit', this.onProcessExit);
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async launch(): Promise<void> {
+    const persistence = this.opts.persistence ?? 'aof';
+    const args = [
+      '--port',
+      String(this.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      this.dir,
+      '--pidfile',
+      join(this.dir, 'redis.pid'),
+      '--logfile',
+      join(this.dir, 'redis.log'),
+      '--save',
+      '',
+      '--appendonly',
+      persistence === 'aof' ? 'yes' : 'no',
+      '--appendfsync',
+      'everysec',
+      '--daemonize',
+      'no',
+      ...(this.opts.extraArgs ?? []),
+    ];
+    // Its own process group: a Ctrl+C at the terminal reaches marketbus, which stops the server last,
+    // after everything that uses it has flushed.
+    const child = spawn(this.opts.binary ?? 'redis-server', args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+    this.child = child;
+    this.exited = once(child, 'exit').then(() => undefined);
+    process.on('exit', this.onProcessExit);
+    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);
+    while (Date.now() < deadline) {
+      if (!this.running) {
+        const log = readTail(join(this.dir, 'redis.log'));
+        throw new RedisServerStartError(
+          `redis-server exited at start on port ${this.port}: ${stderr || log}`,
+        );
+      }
+      if (await ping(this.port)) return;
+      await sleep(25);
+    }
+    child.kill('SIGKILL');
+    throw new RedisServerStartError(`redis-server did not answer PING on port ${this.port} in time`);
+  }
+}
+
+/** Ask the OS for a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const addr = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  if (addr === null || typeof addr === 'string') throw new RedisServerStartError('could not get a free port');
+  return addr.port;
+}
+
+/** One inline PING over a raw socket: true on +PONG (a server still loading its AOF answers -LOADING). */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(500, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+  });
+}
+
+export function findExecutable(name: string): string | undefined {
+  const candidates = name.includes('/')
+    ? [name]
+    : [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].map((d) =>
+        join(d, name),
+      );
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // try the next one
+    }
+  }
+  return undefined;
+}
+
+/** A previous run killed hard can leave its redis-server behind on our data directory: stop it. */
+async function stopStaleServer(dir: string): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(join(dir, 'redis.pid'), 'utf8').trim());
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    if (!cmdline.includes('redis-server')) return;
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // not running any more
+  }
+  // Wait until it has let go of its AOF before a new server reads it.
+  for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(25);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readTail(file: string): string {
+  try {
+    return readFileSync(file, 'utf8').split('\n').slice(-5).join('\n');
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * Lua scripts of the core, loaded once per client (SCRIPT LOAD) and run with EVALSHA, reloaded after
+ * NOSCRIPT (a restarted Redis forgets scripts). Every key a script touches is passed in KEYS and
+ * shares one Cluster slot (hash tags), so scripts work on Redis Cluster too.
+ */
+import { createHash } from 'node:crypto';
+import { ErrorReply } from 'redis';
+import type { RedisClient } from './connection.js';
+
+export class Script {
+  readonly sha: string;
+  constructor(readonly source: string) {
+    this.sha = createHash('sha1').update(source).digest('hex');
+  }
+
+  async run(client: RedisClient, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+    const argv = ['EVALSHA', this.sha, String(keys.length), ...keys, ...args];
+    try {
+      return await client.sendCommand(argv);
+    } catch (err) {
+      if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err;
+      await client.sendCommand(['SCRIPT', 'LOAD', this.source]);
+      return client.sendCommand(argv);
+    }
+  }
+}

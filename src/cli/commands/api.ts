@@ -1,0 +1,51 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { apiSettingsFromEnv } from '../../api/config.js';
+import { ApiServer, DEFAULT_API_PORT } from '../../api/server.js';
+import { openRelationalDb } from '../../db/relational.js';
+import { serviceContext, untilSignal } from '../context.js';
+
+/** `--port`: 0..65535 (0 = any free port). */
+export function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65_535)
+    throw new InvalidArgumentError('--port must be an integer from 0 to 65535 (0 = any free port).');
+  return n;
+}
+
+/**
+ * `marketbus api`: the HTTP API, the live WebSocket relay and the dashboard, alone (the feed and the
+ * runner run elsewhere). The database is `DATABASE_URL`, else the embedded PGlite under `data_dir`
+ * (which a running `marketbus up` holds: use PostgreSQL to run both).
+ */
+export function apiCommand(): Command {
+  return new Command('api')
+    .description('run the HTTP API, the live WebSocket relay (/api/v1/live/ws) and the dashboard')
+    .option('--port <port>', 'HTTP port (0 = any free port)', parsePort, DEFAULT_API_PORT)
+    .option('--host <host>', 'listen address (development sign-in only on loopback)', '127.0.0.1')
+    .action(async (o: { port: number; host: string }, c: Command) => {
+      const { config, log, target, registry } = serviceContext(c, 'api');
+      const settings = apiSettingsFromEnv(); // production without its secrets stops here
+      const db = openRelationalDb(
+        { databaseUrl: process.env.DATABASE_URL || undefined, dataDir: config.data_dir },
+        log,
+      );
+      try {
+        await db.migrate();
+        const api = await ApiServer.start({
+          redis: target.options,
+          db: db.sql,
+          log,
+          registry,
+          host: o.host,
+          port: o.port,
+          settings,
+        });
+        process.stderr.write(`marketbus api on ${api.url} (db ${db.kind}). Ctrl+C stops.\n`);
+        const sig = await untilSignal();
+        log.info({ signal: sig }, 'stopping');
+        await api.close();
+      } finally {
+        await db.close();
+      }
+    });
+}

@@ -1,0 +1,124 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readYaml } from '../../config/load.js';
+import { ConfigError } from '../../errors.js';
+import { openCandleStore, storeSelectionFromEnv } from '../../history/open-store.js';
+import { startMetricsServer } from '../../runtime/metrics-server.js';
+import {
+  feedRedisOptions,
+  resolveMarketData,
+  startFeed,
+  type FeedOverrides,
+} from '../../runtime/feed-runtime.js';
+import { serviceContext, untilSignal } from '../context.js';
+
+export interface FeedFlags {
+  fake?: boolean;
+  source?: 'simulated' | 'replay' | 'binance';
+  instruments?: string[];
+  speed?: number;
+  replay?: string;
+}
+
+/** Shared by `feed` and `up`: the feed's flags. */
+export function addFeedOptions(cmd: Command): Command {
+  return cmd
+    .option('--fake', 'use the simulated source (same as --source simulated)')
+    .addOption(new Option('--source <name>', 'market source').choices(['simulated', 'replay', 'binance']))
+    .option(
+      '--instruments <keys>',
+      'comma-separated instrument keys, e.g. sim:spot:BTCUSDT,sim:fx:XAUUSD',
+      (v: string) =>
+        v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+    )
+    .option('--speed <n>', 'simulated/replay time factor (replay: 0 = as fast as possible)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('--speed must be a number >= 0.');
+      return n;
+    })
+    .option('--replay <file>', 'replay candles or ticks from a CSV or JSON-lines file');
+}
+
+const SOURCES = ['simulated', 'replay', 'binance'] as const;
+
+/**
+ * Flags win over the environment (`MARKETBUS_SOURCE`, `MARKETBUS_INSTRUMENTS`, `MARKETBUS_SPEED`), which
+ * wins over the config file.
+ */
+export function feedOverrides(f: FeedFlags, env: NodeJS.ProcessEnv = process.env): FeedOverrides {
+  const envSource = env.MARKETBUS_SOURCE?.trim();
+  if (envSource && !(SOURCES as readonly string[]).includes(envSource)) {
+    throw new ConfigError(
+      'MARKETBUS_SOURCE',
+      `expected one of ${SOURCES.join(', ')}, got ${JSON.stringify(envSource)}`,
+    );
+  }
+  const envSpeed = env.MARKETBUS_SPEED?.trim();
+  if (envSpeed && !(Number(envSpeed) >= 0))
+    throw new ConfigError('MARKETBUS_SPEED', `expected a number >= 0, got ${JSON.stringify(envSpeed)}`);
+  const source = f.fake ? 'simulated' : (f.source ?? (envSource as FeedFlags['source']));
+  const instruments =
+    f.instruments ??
+    env.MARKETBUS_INSTRUMENTS?.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
+  const speed = f.speed ?? (envSpeed ? Number(envSpeed) : undefined);
+  return {
+    ...(source ? { source } : {}),
+    ...(instruments && instruments.length > 0 ? { instruments } : {}),
+    ...(speed !== undefined ? { speed } : {}),
+    ...(f.replay ? { replay: f.replay } : {}),
+  };
+}
+
+/** The raw `market_data` section of a config file (validated later, with the flags merged in). */
+export function rawMarketData(file: string | undefined): unknown {
+  if (!file) return {};
+  const raw = readYaml(file);
+  return typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).market_data : undefined;
+}
+
+export function feedCommand(): Command {
+  return addFeedOptions(
+    new Command('feed').description(
+      'run the market data feed: source -> candles, price snapshots and status on Redis Streams',
+    ),
+  )
+    .option('--metrics-port <port>', 'Prometheus /metrics port (0 = none)', (v: string) => Number(v), 8001)
+    .option(
+      '--no-history',
+      'do not write candles to the history store (CLICKHOUSE_URL, DATABASE_URL or embedded PGlite)',
+    )
+    .action(async (o: FeedFlags & { metricsPort: number; history: boolean }, c: Command) => {
+      const { flags, config, log, target, registry } = serviceContext(c, 'feed');
+      const md = resolveMarketData(rawMarketData(flags.config), feedOverrides(o));
+      const metrics = o.metricsPort > 0 ? await startMetricsServer(registry, o.metricsPort) : undefined;
+      if (metrics) log.info({ port: metrics.port }, 'metrics on /metrics');
+      const history = o.history
+        ? await openCandleStore(storeSelectionFromEnv(config.data_dir), log)
+        : undefined;
+      const rt = await startFeed({
+        md,
+        redis: feedRedisOptions(md, target, Boolean(flags.config)),
+        registry,
+        log,
+        ...(history ? { history } : {}),
+      });
+      // A replay ends by itself; live sources run until a signal.
+      const done = new Promise<string>((resolve) => {
+        const t = setInterval(() => {
+          if (rt.feed.finished) {
+            clearInterval(t);
+            resolve('replay finished');
+          }
+        }, 200);
+      });
+      const why = await Promise.race([untilSignal(), done]);
+      log.info({ why }, 'shutting down');
+      await rt.close();
+      await history?.close();
+      await metrics?.close();
+    });
+}

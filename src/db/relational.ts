@@ -1,0 +1,102 @@
+/**
+ * The relational database of a process: PostgreSQL (`DATABASE_URL`) or the embedded PGlite under
+ * `<data_dir>/pglite`. It holds the identity and strategy tables and, unless ClickHouse is configured,
+ * the candle history too, all created by the same migrations. PGlite serves one process at a time, so
+ * its directory is locked by a pid file; a second process gets a clear StoreLockedError.
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { StoreLockedError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { pgliteSqlDatabase } from '../history/pglite-store.js';
+import { createPgPool, pgSqlDatabase } from '../history/postgres-store.js';
+import { createSqlCandleStore } from '../history/sql/candles.js';
+import type { SqlDatabase } from '../history/sql/executor.js';
+import { runMigrations } from '../history/sql/migrations.js';
+import type { CandleStore } from '../history/store.js';
+
+export interface RelationalDb {
+  readonly kind: 'pglite' | 'postgres';
+  readonly sql: SqlDatabase;
+  /** The candle store on this database (its close() leaves the database open: close this instead). */
+  readonly candles: CandleStore;
+  migrate(): Promise<void>;
+  /** Close the database (and release the PGlite lock). Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface RelationalSelection {
+  readonly databaseUrl?: string | undefined;
+  /** Embedded state directory (`data_dir`); PGlite lives in `<dataDir>/pglite`. Undefined: in memory. */
+  readonly dataDir?: string | undefined;
+}
+
+export function openRelationalDb(sel: RelationalSelection, log: Logger): RelationalDb {
+  let sql: SqlDatabase;
+  let release = (): void => undefined;
+  let kind: RelationalDb['kind'];
+  if (sel.databaseUrl) {
+    kind = 'postgres';
+    sql = pgSqlDatabase(createPgPool({ url: sel.databaseUrl, logger: log }));
+  } else {
+    kind = 'pglite';
+    let db: PGlite;
+    if (sel.dataDir === undefined) db = new PGlite();
+    else {
+      const dir = join(resolve(sel.dataDir), 'pglite');
+      release = lockDir(dir);
+      db = new PGlite(dir);
+    }
+    db.waitReady.catch(() => undefined);
+    sql = pgliteSqlDatabase(db);
+  }
+  // The candle store shares the database: its end() must not end it.
+  const shared: SqlDatabase = {
+    query: (t, p) => sql.query(t, p),
+    transaction: (fn) => sql.transaction(fn),
+    end: () => Promise.resolve(),
+  };
+  const candles = createSqlCandleStore({ kind, db: shared, name: `${kind} candle store`, logger: log });
+  let closed: Promise<void> | undefined;
+  return {
+    kind,
+    sql,
+    candles,
+    migrate: async () => {
+      await runMigrations(sql, log);
+    },
+    close: () => {
+      closed ??= (async () => {
+        await candles.close();
+        await sql.end();
+        release();
+      })();
+      return closed;
+    },
+  };
+}
+
+/** A pid file next to the PGlite directory; refuses when another live process holds it. */
+function lockDir(dir: string): () => void {
+  mkdirSync(dir, { recursive: true });
+  const lock = `${dir}.lock`;
+  let holder: number | undefined;
+  try {
+    holder = Number(readFileSync(lock, 'utf8').trim());
+  } catch {
+    holder = undefined;
+  }
+  if (holder && holder !== process.pid && alive(holder)) throw new StoreLockedError(dir, holder);
+  writeFileSync(lock, String(process.pid));
+  return () => rmSync(lock, { force: true });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

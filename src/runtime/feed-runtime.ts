@@ -1,0 +1,147 @@
+/**
+ * Wiring of the feed service from config and command-line overrides; shared by `marketbus feed` and
+ * `marketbus up`. Redis is best-effort here: the feed starts (and keeps ingesting) while Redis is down.
+ */
+import type { Registry } from 'prom-client';
+import {
+  closeRedis,
+  createRedisClient,
+  describeRedis,
+  passwordFromEnv,
+  type RedisClient,
+  type RedisConnectionOptions,
+} from '../bus/connection.js';
+import { StreamProducer } from '../bus/producer.js';
+import { validateConfig } from '../config/load.js';
+import { marketDataSchema, type MarketDataConfig } from '../config/market-data.js';
+import type { Logger } from '../log.js';
+import { HistoryWriter } from '../history/writer.js';
+import type { CandleStore } from '../history/store.js';
+import { FeedMetrics } from '../marketdata/feed-metrics.js';
+import { FeedService } from '../marketdata/feed.js';
+import { createSource } from '../marketdata/source-factory.js';
+import type { Candle } from '../marketdata/types.js';
+import type { RedisTarget } from './redis-target.js';
+
+/** Command-line overrides of `market_data` (the feed's flags). */
+export interface FeedOverrides {
+  readonly source?: 'simulated' | 'replay' | 'binance';
+  readonly instruments?: readonly string[];
+  readonly speed?: number;
+  readonly replay?: string;
+}
+
+/** Merge flags into the raw `market_data` section, then validate (errors name `market_data.<key>`). */
+export function resolveMarketData(raw: unknown, o: FeedOverrides): MarketDataConfig {
+  const base = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const sources = (typeof base.sources === 'object' && base.sources !== null ? base.sources : {}) as Record<
+    string,
+    Record<string, unknown> | undefined
+  >;
+  const merged: Record<string, unknown> = { ...base };
+  const source = o.replay ? 'replay' : o.source;
+  if (source) merged.source = source;
+  if (o.instruments) merged.instruments = [...o.instruments];
+  const nextSources: Record<string, unknown> = { ...sources };
+  if (o.speed !== undefined) {
+    // --speed belongs to the source that runs (simulated needs > 0; replay takes 0 = as fast as possible).
+    const which = (merged.source ?? 'simulated') === 'replay' ? 'replay' : 'simulated';
+    nextSources[which] = { ...sources[which], speed: o.speed };
+  }
+  if (o.replay)
+    nextSources.replay = { ...(nextSources.replay as Record<string, unknown> | undefined), file: o.replay };
+  merged.sources = nextSources;
+  return validateConfig(marketDataSchema, merged, 'market_data');
+}
+
+/**
+ * Where the feed publishes. An explicit Redis (flag, env, or seed 002's `live_feed.redis_streams`)
+ * wins; a config file without that section disables publishing (seed 002's rule); with no config file
+ * at all the feed publishes to the command's Redis target.
+ */
+export function feedRedisOptions(
+  md: MarketDataConfig,
+  target: RedisTarget,
+  hasConfigFile: boolean,
+): RedisConnectionOptions | null {
+  const rs = md.live_feed?.redis_streams;
+  if (rs && !rs.enabled) return null;
+  if (target.origin === 'flag' || target.origin === 'env') return target.options;
+  if (rs) {
+    const password = passwordFromEnv(rs.password_env, 'market_data.live_feed.redis_streams.password_env');
+    return {
+      host: rs.host,
+      port: rs.port,
+      db: rs.db,
+      ...(password !== undefined ? { password } : {}),
+      connectTimeoutMs: rs.connect_timeout_s * 1000,
+      commandTimeoutMs: rs.socket_timeout_s * 1000,
+    };
+  }
+  return hasConfigFile ? null : target.options;
+}
+
+export interface FeedRuntime {
+  readonly feed: FeedService;
+  readonly history: HistoryWriter | undefined;
+  readonly redis: RedisClient | null;
+  close(): Promise<void>;
+}
+
+export async function startFeed(opts: {
+  readonly md: MarketDataConfig;
+  readonly redis: RedisConnectionOptions | null;
+  readonly registry: Registry;
+  readonly log: Logger;
+  readonly candleSinks?: readonly ((c: Candle) => void)[];
+  /** Every closed 1m candle is written here through a batching buffer (seed 002: history is the truth). */
+  readonly history?: CandleStore;
+}): Promise<FeedRuntime> {
+  const { md, log } = opts;
+  const built = createSource(md, log);
+  let redis: RedisClient | null = null;
+  if (opts.redis) {
+    redis = createRedisClient({ ...opts.redis, clientName: 'marketbus-feed' }, log);
+    // Not awaited: a Redis that is down must not keep the feed from ingesting.
+    redis.connect().catch((err: unknown) => log.error({ err: String(err) }, 'redis connect failed'));
+    log.info({ redis: describeRedis(opts.redis) }, 'feed publishes to Redis');
+  } else {
+    log.warn('publishing disabled: no market_data.live_feed.redis_streams section (seed 002)');
+  }
+  const writer = opts.history ? new HistoryWriter(opts.history, { registry: opts.registry, log }) : undefined;
+  writer?.start();
+  const sinks = [...(opts.candleSinks ?? []), ...(writer ? [(c: Candle) => writer.offer(c)] : [])];
+  const rs = md.live_feed?.redis_streams;
+  const maxLen1m = rs?.maxlen_approx ?? Math.round((rs?.retention_days ?? 7) * 1440);
+  const feed = new FeedService({
+    source: built.source,
+    producer: redis ? new StreamProducer(redis, { timeoutMs: opts.redis?.commandTimeoutMs ?? 2000 }) : null,
+    ...(redis ? { redis } : {}),
+    metrics: new FeedMetrics(opts.registry),
+    log,
+    priceSnapIntervalMs: md.price_snap_interval_seconds * 1000,
+    statusIntervalMs: md.status_interval_seconds * 1000,
+    staleAfterMs: md.stale_after_seconds * 1000,
+    queueCapacity: md.queue_capacity,
+    outboxCapacity: md.outbox_capacity,
+    retention1m: { kind: 'maxlen', maxLen: maxLen1m },
+    retention5m: { kind: 'maxlen', maxLen: Math.max(1, Math.ceil(maxLen1m / 5)) },
+    candleSinks: sinks,
+  });
+  await feed.start(); // gate priming waits at most one command timeout when Redis is down
+  let closed: Promise<void> | undefined;
+  return {
+    feed,
+    history: writer,
+    redis,
+    close: () => {
+      closed ??= (async () => {
+        await feed.close();
+        await writer?.close();
+        built.dispose();
+        if (redis) await closeRedis(redis);
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,15 @@
+/**
+ * mulberry32: a small deterministic PRNG, uniform in [0, 1). Same seed, same sequence, so benchmarks
+ * publish the same bytes and tests see the same data. (The simulated source inlines the same steps in
+ * its hot loop, keeping the state in its own fields.)
+ */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}

@@ -1,0 +1,146 @@
+/**
+ * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against `marketbus up`
+ * on loopback: it loads, prices and the candle chart update live, a strategy is created and run from
+ * the page, and its events appear.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../src/bus/redis-server.js';
+import { findExecutable } from '../../src/bus/redis-server.js';
+import { startRedis, waitFor } from '../helpers/redis.js';
+
+let up: ChildProcess;
+let browser: Browser;
+let base: string;
+
+beforeAll(async () => {
+  const chromiumPath = findExecutable('chromium');
+  if (!chromiumPath)
+    throw new Error('chromium is not installed: apt-get install -y chromium (npm test installs it)');
+  const redis = await startRedis({ persistence: 'none' });
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'mbui-'));
+  const cfg = join(dir, 'c.yaml');
+  writeFileSync(cfg, `data_dir: ${join(dir, 'state')}\n`);
+  up = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'src/cli/main.ts',
+      '--config',
+      cfg,
+      '--redis',
+      redis.url,
+      'up',
+      '--port',
+      String(port),
+      '--speed',
+      '600',
+      '--instruments',
+      'sim:spot:BTCUSDT,sim:spot:ETHUSDT',
+    ],
+    {
+      env: {
+        ...process.env,
+        REDIS_URL: '',
+        DATABASE_URL: '',
+        CLICKHOUSE_URL: '',
+        TELEGRAM_BOT_TOKEN: '',
+        NODE_ENV: 'development',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
+  let err = '';
+  up.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  base = `http://127.0.0.1:${port}`;
+  await waitFor(
+    async () =>
+      await fetch(`${base}/readyz`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    60_000,
+    `marketbus up ready (${err.slice(-500)})`,
+  );
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  up?.kill('SIGINT');
+});
+
+describe('dashboard', () => {
+  it('loads; prices and the chart update live; a strategy is created and run from the page and its events appear', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base);
+    await expect(page.title()).resolves.toBe('marketbus');
+
+    // the feed's state and live prices
+    await page.waitForSelector('#feed-state[data-state="STREAM"]', { timeout: 20_000 });
+    await page.waitForSelector('#prices tr[data-key="sim:spot:BTCUSDT"] td.mid:not(:text("–"))', {
+      timeout: 20_000,
+    });
+    const midCell = '#prices tr[data-key="sim:spot:BTCUSDT"] td.mid';
+    const mid1 = await page.textContent(midCell);
+    await waitFor(async () => (await page.textContent(midCell)) !== mid1, 20_000, 'the mid price to change');
+
+    // the candle chart fills and keeps updating
+    const candles = async (): Promise<number> =>
+      Number((await page.getAttribute('#chart', 'data-candles')) ?? 0);
+    await waitFor(async () => (await candles()) >= 3, 20_000, 'three candles on the chart');
+    const n1 = await candles();
+    await waitFor(async () => (await candles()) > n1, 20_000, 'a new candle on the chart');
+    expect(await page.locator('#chart canvas').count()).toBeGreaterThan(0);
+
+    // create and run a strategy from the page
+    await page.fill('input[name="signal_template"]', 'MA(3,8)');
+    await page.click('#create-strategy button[type="submit"]');
+    await page.waitForSelector('#strategies tbody tr button[data-action="run"]', { timeout: 10_000 });
+    await page.click('#strategies tbody tr button[data-action="run"]');
+    await page.waitForSelector('#events li[data-type="started"]', { timeout: 20_000 });
+    await page.waitForSelector('#events li[data-type="signal"]', { timeout: 60_000 });
+    await page.waitForSelector('#strategies tbody tr td.status:text("running")', { timeout: 10_000 });
+
+    // a backtest of the strategy from the page: progress, then the equity curve
+    await page.click('#strategies tbody tr button[data-action="backtest"]');
+    await page.waitForSelector('#backtest-status[data-status="done"]', { timeout: 60_000 });
+    await waitFor(
+      async () => Number((await page.getAttribute('#equity', 'data-points')) ?? 0) > 0,
+      10_000,
+      'equity curve',
+    );
+    expect(await page.textContent('#backtest-summary')).toMatch(/pnl/i);
+
+    // a bad template is refused with the field named
+    await page.fill('input[name="signal_template"]', 'MA(8,3)');
+    await page.click('#create-strategy button[type="submit"]');
+    await page.waitForSelector('#create-error:not(:empty)', { timeout: 10_000 });
+
+    // the streams table shows the candle streams and the runner's group
+    await page.click('#refresh-streams');
+    await page.waitForSelector('#streams td:text("md.candles.1m.sim:spot:BTCUSDT")', { timeout: 10_000 });
+
+    await page.screenshot({ path: join(tmpdir(), 'marketbus-dashboard.png'), fullPage: true });
+    expect(errors).toEqual([]);
+  }, 180_000);
+});

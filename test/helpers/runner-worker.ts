@@ -1,0 +1,34 @@
+/**
+ * A strategy runner in its own process, for the failover test. Env: REDIS_URL, DATABASE_URL, INSTANCE,
+ * LEASE_TTL_MS. Prints "ready" once running.
+ */
+import { Registry } from 'prom-client';
+import { openRelationalDb } from '../../src/db/relational.js';
+import { silentLogger } from '../../src/log.js';
+import { startRunner } from '../../src/runtime/runner-runtime.js';
+
+const env = (k: string): string => {
+  const v = process.env[k];
+  if (v === undefined) throw new Error(`missing ${k}`);
+  return v;
+};
+const db = openRelationalDb({ databaseUrl: env('DATABASE_URL') }, silentLogger);
+await db.migrate();
+const rt = await startRunner({
+  redis: { url: env('REDIS_URL') },
+  db: db.sql,
+  candles: db.candles,
+  registry: new Registry(),
+  log: silentLogger,
+  notifyMode: 'log_only',
+  instanceId: env('INSTANCE'),
+  leaseTtlMs: Number(env('LEASE_TTL_MS')),
+  syncIntervalMs: 200,
+});
+process.stdout.write('ready\n');
+process.on('SIGTERM', () => {
+  void rt
+    .close()
+    .then(() => db.close())
+    .then(() => process.exit(0));
+});
