@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import type { XAddOptions } from '@redis/client/dist/lib/commands/XADD.js';
 import { TimeoutError, errorMessage } from '../errors.js';
 import { sleep } from '../bus/backoff.js';
-import { closeRedis, connectRedis, type RedisClient } from '../bus/connection.js';
+import { closeRedis, connectRedis, isReady, type RedisClient } from '../bus/connection.js';
 import { StreamConsumer } from '../bus/consumer.js';
 import { StreamProducer } from '../bus/producer.js';
 import { RedisServer } from '../bus/redis-server.js';
@@ -181,7 +181,8 @@ export async function runBusBench(opts: BusBenchOptions = {}): Promise<BusBenchR
     const latency = await benchLatency(ctx);
     return assemble(o, redisVersion, publish, consume, latency);
   } finally {
-    if (client?.isReady) await deleteStreams(client, benchStreamNames(o.streams)).catch(() => undefined);
+    if (client && isReady(client))
+      await deleteStreams(client, benchStreamNames(o.streams)).catch(() => undefined);
     if (client) await closeRedis(client);
     await server?.dispose();
   }

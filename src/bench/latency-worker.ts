@@ -17,7 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { sleep } from '../bus/backoff.js';
-import { closeRedis, connectRedis, type RedisClient } from '../bus/connection.js';
+import { closeRedis, connectRedis, type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { StreamConsumer } from '../bus/consumer.js';
 import { ensureGroup } from '../bus/groups.js';
 
@@ -114,7 +114,7 @@ const CONSUMER_NAME = 'bench-latency';
 async function startRaw(client: RedisClient, cfg: LatencyWorkerConfig, rec: Recorder): Promise<ReadSide> {
   for (const s of cfg.streams) await ensureGroup(client, s, cfg.group, '$');
   // A blocked read holds its connection, so reads get their own (as StreamConsumer does).
-  const reader = client.duplicate();
+  const reader = duplicateRedis(client);
   reader.on('error', () => undefined); // destroy() at stop raises one; the loop handles real failures
   await reader.connect();
   const keys = cfg.streams.map((key) => ({ key, id: '>' }));

@@ -1,10 +1,20 @@
-import { createClient } from 'redis';
+import { createClient, createCluster } from 'redis';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { backoffDelay } from './backoff.js';
 
 /** The client type marketbus uses everywhere (node-redis 5, RESP2 by default, default modules). */
-export type RedisClient = ReturnType<typeof createRedisClient>;
+/** A connection to one Redis server (or one node of a cluster). */
+export type RedisNodeClient = ReturnType<typeof createNodeClient>;
+/** A Redis Cluster connection: routes commands by key slot, follows MOVED/ASK, rediscovers on failover. */
+export type RedisClusterClient = ReturnType<typeof createClusterClient>;
+/** The client type marketbus uses everywhere (node-redis 5, RESP2, default modules): one server or a cluster. */
+export type RedisClient = RedisNodeClient | RedisClusterClient;
+
+/** True when the client talks to a Redis Cluster. */
+export function isCluster(r: RedisClient): r is RedisClusterClient {
+  return 'masters' in r;
+}
 
 /** How to reach Redis. `url` wins over host/port/db/password when both are given. */
 export interface RedisConnectionOptions {
@@ -45,17 +55,51 @@ export interface RedisConnectionOptions {
   readonly initialConnectAttempts?: number;
   /** CLIENT SETNAME, shown by CLIENT LIST. */
   readonly clientName?: string;
+  /**
+   * Talk to a Redis Cluster: `url` (or host/port) is one seed node, `clusterNodes` more seeds. The
+   * client routes by key slot, follows MOVED/ASK and rediscovers the slots after a failover. Default false.
+   */
+  readonly cluster?: boolean;
+  /** More seed nodes of the cluster (`redis://host:port` each), tried when the first is down. */
+  readonly clusterNodes?: readonly string[];
+  /**
+   * Replicas that must have a published batch before the feed counts it as written (WAIT; see
+   * ProducerOptions.waitReplicas). Default 0.
+   */
+  readonly waitReplicas?: number;
 }
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
-/** Connection options from `REDIS_URL` (when set) on top of the given ones. */
+/**
+ * Cluster settings from the environment: `REDIS_CLUSTER=true` (or `1`) makes the Redis URL a cluster
+ * seed; `REDIS_CLUSTER_NODES` adds seeds, comma-separated. Other values of REDIS_CLUSTER are an error.
+ */
+export function clusterOptionsFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<RedisConnectionOptions, 'cluster' | 'clusterNodes'> {
+  const flag = env.REDIS_CLUSTER?.trim().toLowerCase();
+  if (flag === undefined || flag === '' || flag === 'false' || flag === '0') return {};
+  if (flag !== 'true' && flag !== '1')
+    throw new ConfigError(
+      'REDIS_CLUSTER',
+      `expected true or false, got ${JSON.stringify(env.REDIS_CLUSTER)}`,
+    );
+  const nodes = (env.REDIS_CLUSTER_NODES ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  nodes.forEach((n) => validateRedisUrl(n, 'REDIS_CLUSTER_NODES'));
+  return { cluster: true, ...(nodes.length > 0 ? { clusterNodes: nodes } : {}) };
+}
+
+/** Connection options from `REDIS_URL` (and `REDIS_CLUSTER`) on top of the given ones. */
 export function redisOptionsFromEnv(
   base: RedisConnectionOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): RedisConnectionOptions {
   const url = env.REDIS_URL?.trim();
-  return url ? { ...base, url } : base;
+  return url ? { ...base, url, ...clusterOptionsFromEnv(env) } : base;
 }
 
 /** Read a password from the environment variable a config names (`password_env`); the key names the setting. */
@@ -94,29 +138,19 @@ export function describeRedis(opts: RedisConnectionOptions): string {
   return `${opts.tls ? 'rediss' : 'redis'}://${opts.host ?? '127.0.0.1'}:${opts.port ?? 6379}/${opts.db ?? 0}`;
 }
 
-/**
- * Create (not connect) a node-redis client with marketbus's defaults: bounded command queue, command
- * timeout, reconnect with jittered exponential backoff, and errors routed to the logger (an unhandled
- * 'error' event would otherwise crash the process).
- */
-export function createRedisClient(opts: RedisConnectionOptions, log?: Logger) {
-  if (opts.url) validateRedisUrl(opts.url);
+function nodeClientOptions(opts: RedisConnectionOptions, everReady: () => boolean) {
   const base = opts.reconnectBaseMs ?? 100;
   const max = opts.reconnectMaxMs ?? 5000;
-  let everReady = false;
-  const client = createClient({
-    ...(opts.url ? { url: opts.url } : {}),
+  return {
     ...(opts.username !== undefined ? { username: opts.username } : {}),
     ...(opts.password !== undefined ? { password: opts.password } : {}),
-    ...(opts.db !== undefined && !opts.url ? { database: opts.db } : {}),
     ...(opts.clientName ? { name: opts.clientName } : {}),
     socket: {
-      ...(opts.url ? {} : { host: opts.host ?? '127.0.0.1', port: opts.port ?? 6379 }),
       ...(opts.tls && !opts.url ? { tls: true as const } : {}),
       connectTimeout: opts.connectTimeoutMs ?? 2000,
       reconnectStrategy: (retries: number, cause: Error) => {
         if (
-          !everReady &&
+          !everReady() &&
           opts.initialConnectAttempts !== undefined &&
           retries + 1 >= opts.initialConnectAttempts
         )
@@ -125,8 +159,93 @@ export function createRedisClient(opts: RedisConnectionOptions, log?: Logger) {
       },
     },
     commandsQueueMaxLength: opts.maxQueuedCommands ?? 100_000,
+  };
+}
+
+function createNodeClient(opts: RedisConnectionOptions) {
+  let everReady = false;
+  const node = nodeClientOptions(opts, () => everReady);
+  const client = createClient({
+    ...node,
+    ...(opts.url ? { url: opts.url } : {}),
+    ...(opts.db !== undefined && !opts.url ? { database: opts.db } : {}),
+    socket: {
+      ...node.socket,
+      ...(opts.url ? {} : { host: opts.host ?? '127.0.0.1', port: opts.port ?? 6379 }),
+    },
   });
   client.on('ready', () => (everReady = true));
+  return client;
+}
+
+function seedUrls(opts: RedisConnectionOptions): string[] {
+  const first =
+    opts.url ?? `${opts.tls ? 'rediss' : 'redis'}://${opts.host ?? '127.0.0.1'}:${opts.port ?? 6379}`;
+  return [first, ...(opts.clusterNodes ?? [])];
+}
+
+/** How often the slots are re-read while a cluster node errors, ms. */
+const CLUSTER_REFRESH_MS = 250;
+
+function createClusterClient(opts: RedisConnectionOptions) {
+  if (opts.db !== undefined && opts.db !== 0)
+    throw new ConfigError('redis.db', 'Redis Cluster has only database 0');
+  let everReady = false;
+  const seeds = seedUrls(opts);
+  seeds.forEach((u, i) => validateRedisUrl(u, i === 0 ? 'redis.url' : `redis.cluster_nodes[${i - 1}]`));
+  const cluster = createCluster({
+    rootNodes: seeds.map((url) => ({ url })),
+    defaults: nodeClientOptions(opts, () => everReady),
+    // Replicas are for failover here, not reads: a consumer must see its own acks and writes.
+    useReplicas: false,
+    maxCommandRedirections: 16,
+  });
+  cluster.on('connect', () => (everReady = true));
+  followFailovers(cluster);
+  return cluster;
+}
+
+/**
+ * node-redis re-reads the slots only on MOVED/ASK; a master that died keeps its commands waiting on
+ * reconnects. While any node errors, re-read the slots from a live node every so often: once the
+ * replica is promoted the dead address drops out, its client is closed, and its waiting commands fail
+ * (callers retry) instead of hanging.
+ */
+function followFailovers(cluster: RedisClusterClient): void {
+  let refresh: NodeJS.Timeout | undefined;
+  cluster.on('node-error', () => {
+    if (refresh !== undefined || !cluster.isOpen) return;
+    refresh = setTimeout(() => {
+      refresh = undefined;
+      const live = cluster.masters.map((m) => m.client).find((c) => c?.isReady === true);
+      if (live && cluster.isOpen) cluster._slots.rediscover(live).catch(() => undefined);
+    }, CLUSTER_REFRESH_MS);
+    refresh.unref();
+  });
+}
+
+/**
+ * A second connection like `client` (for blocking reads), not connected yet. `commandTimeoutMs`
+ * bounds each command on it. A cluster's copy follows failovers like the original.
+ */
+export function duplicateRedis(client: RedisClient, opts: { commandTimeoutMs?: number } = {}): RedisClient {
+  const overrides =
+    opts.commandTimeoutMs === undefined ? {} : { commandOptions: { timeout: opts.commandTimeoutMs } };
+  if (!isCluster(client)) return client.duplicate(overrides);
+  const copy = client.duplicate(overrides);
+  followFailovers(copy);
+  return copy;
+}
+
+/**
+ * Create (not connect) a node-redis client with marketbus's defaults: bounded command queue, command
+ * timeout, reconnect with jittered exponential backoff, and errors routed to the logger (an unhandled
+ * 'error' event would otherwise crash the process). With `cluster: true` the URL (and `clusterNodes`)
+ * are seeds of a Redis Cluster and the client follows the cluster's slots.
+ */
+export function createRedisClient(opts: RedisConnectionOptions, log?: Logger): RedisClient {
+  if (opts.url) validateRedisUrl(opts.url);
+  const client: RedisClient = opts.cluster ? createClusterClient(opts) : createNodeClient(opts);
   let lastLogged = 0;
   client.on('error', (err: unknown) => {
     // Reconnect attempts raise one error each; log at most one a second.
@@ -141,6 +260,14 @@ export function createRedisClient(opts: RedisConnectionOptions, log?: Logger) {
   return client;
 }
 
+/** Connected and able to take commands now (on a cluster: every master's connection). */
+export function isReady(client: RedisClient): boolean {
+  if (!isCluster(client)) return client.isReady;
+  return (
+    client.isOpen && client.masters.length > 0 && client.masters.every((m) => m.client?.isReady === true)
+  );
+}
+
 /** Create and connect; a server that is down at start is retried by the reconnect strategy. */
 export async function connectRedis(opts: RedisConnectionOptions, log?: Logger): Promise<RedisClient> {
   const client = createRedisClient(opts, log);
@@ -152,7 +279,7 @@ export async function connectRedis(opts: RedisConnectionOptions, log?: Logger): 
 export async function closeRedis(client: RedisClient): Promise<void> {
   if (!client.isOpen) return;
   try {
-    if (client.isReady) await client.close();
+    if (isCluster(client) || client.isReady) await client.close();
     else client.destroy();
   } catch {
     client.destroy();

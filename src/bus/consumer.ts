@@ -11,7 +11,8 @@ import type { Logger } from '../log.js';
 import { Backoff, backoffDelay, sleep } from './backoff.js';
 import { defaultConsumerName } from './catalog.js';
 import type { Fields } from './codec.js';
-import type { RedisClient } from './connection.js';
+import { isCluster, type RedisClient, duplicateRedis } from './connection.js';
+import { clusterIdleBackoff, readPlan } from './slot-read.js';
 import { moveToDeadLetter, type DeadLetterReason } from './dead-letter.js';
 import { ensureGroup } from './groups.js';
 import type { BusMetrics } from './metrics.js';
@@ -23,6 +24,7 @@ import {
   parseReadReply,
   type StreamEntry,
 } from './replies.js';
+import { sendCommand } from './raw-command.js';
 
 /** One entry handed to a handler. */
 export interface Delivery<T = Fields> {
@@ -192,20 +194,23 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
     this.state = 'running';
     for (const s of this.streams) await ensureGroup(this.client, s, this.group, this.o.startId);
     // Blocking reads get their own connection, with a command timeout longer than the block.
-    const reader = this.client.duplicate({ commandOptions: { timeout: this.o.blockMs + 10_000 } });
+    const reader = duplicateRedis(this.client, { commandTimeoutMs: this.o.blockMs + 10_000 });
     reader.on('error', (err: unknown) =>
       this.opts.log?.debug({ err: errorMessage(err) }, 'consumer reader connection error'),
     );
     await reader.connect();
     this.reader = reader;
-    this.readerId = await reader.clientId();
-    reader.on('ready', () => {
-      // A reconnect gets a new client id, which close() needs to unblock the read.
-      reader.clientId().then(
-        (id) => (this.readerId = id),
-        () => undefined,
-      );
-    });
+    // close() unblocks the read by its connection id; a cluster's reads never block (see slot-read.ts).
+    if (!isCluster(reader)) {
+      this.readerId = await reader.clientId();
+      reader.on('ready', () => {
+        // A reconnect gets a new client id, which close() needs to unblock the read.
+        reader.clientId().then(
+          (id) => (this.readerId = id),
+          () => undefined,
+        );
+      });
+    }
     this.loops = [this.readLoop(), this.retryLoop(), this.claimLoop()];
   }
 
@@ -240,8 +245,8 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
   private async interruptRead(): Promise<void> {
     const reader = this.reader;
     if (!reader) return;
-    if (this.client.isReady && this.readerId !== undefined) {
-      await this.client.sendCommand(['CLIENT', 'UNBLOCK', String(this.readerId)]).catch(() => undefined);
+    if (!isCluster(this.client) && this.client.isReady && this.readerId !== undefined) {
+      await sendCommand(this.client, ['CLIENT', 'UNBLOCK', String(this.readerId)]).catch(() => undefined);
     }
     // If the read was not blocked yet (or Redis is unreachable), cut the connection instead.
     const readDone = this.loops[0] ?? Promise.resolve();
@@ -253,6 +258,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
 
   private async readLoop(): Promise<void> {
     const backoff = new Backoff({ baseMs: 100, maxMs: 5000, jitter: 0.5 });
+    const idle = clusterIdleBackoff();
     const reader = this.reader;
     if (!reader) return;
     while (this.running) {
@@ -270,32 +276,47 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
         active = [...active.slice(from), ...active.slice(0, from)].slice(0, capacity);
       }
       const count = Math.max(1, Math.min(this.o.batchSize, Math.floor(capacity / active.length)));
-      let reply: unknown;
-      try {
-        reply = await reader.xReadGroup(
-          this.group,
-          this.consumer,
-          active.map((key) => ({ key, id: '>' })),
-          { COUNT: count, BLOCK: this.o.blockMs },
-        );
-        backoff.reset();
-      } catch (err) {
-        if (!this.running) break;
-        if (isNoGroupReply(err)) {
-          await this.recoverGroups();
-          continue;
-        }
-        this.redisError(err, 'XREADGROUP');
-        await sleep(backoff.next(), this.abort.signal);
-        continue;
-      }
-      for (const batch of parseReadReply(reply)) {
-        if (batch.entries.length > 0) {
+      // One server: one blocking read. A cluster: a non-blocking read per slot, then a short idle wait
+      // when none brought anything.
+      const plan = readPlan(reader, active);
+      const block = plan.poll ? undefined : this.o.blockMs;
+      const results = await Promise.allSettled(
+        plan.groups.map((g) =>
+          reader.xReadGroup(
+            this.group,
+            this.consumer,
+            g.map((key) => ({ key, id: '>' })),
+            block === undefined ? { COUNT: count } : { COUNT: count, BLOCK: block },
+          ),
+        ),
+      );
+      let got = 0;
+      for (const r of results) {
+        if (r.status !== 'fulfilled') continue;
+        for (const batch of parseReadReply(r.value)) {
+          if (batch.entries.length === 0) continue;
+          got += batch.entries.length;
           void this.dispatch(
             batch.stream,
             batch.entries.map((entry) => ({ entry, deliveries: 1 })),
           );
         }
+      }
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
+        if (!this.running) break;
+        if (isNoGroupReply(failed.reason)) {
+          await this.recoverGroups();
+          continue;
+        }
+        this.redisError(failed.reason, 'XREADGROUP');
+        await sleep(backoff.next(), this.abort.signal);
+        continue;
+      }
+      backoff.reset();
+      if (block === undefined) {
+        if (got > 0) idle.reset();
+        else await sleep(idle.next(), this.abort.signal);
       }
     }
   }
@@ -490,7 +511,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
    */
   private async retryStream(stream: string): Promise<boolean> {
     const pending = parsePendingEntries(
-      await this.client.sendCommand([
+      await sendCommand(this.client, [
         'XPENDING',
         stream,
         this.group,
@@ -545,7 +566,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
   /** XCLAIM one entry to this consumer (counts a delivery); null when the entry no longer exists. */
   private async claimOne(stream: string, id: string): Promise<Fields | null> {
     const r = parseEntries(
-      await this.client.sendCommand(['XCLAIM', stream, this.group, this.consumer, '0', id]),
+      await sendCommand(this.client, ['XCLAIM', stream, this.group, this.consumer, '0', id]),
       'XCLAIM',
     );
     return r.entries[0]?.fields ?? null;
@@ -586,7 +607,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
       // Never claim more than the in-flight bound has room for.
       const room = Math.max(1, Math.min(budget, this.o.maxInFlight - this.inFlight));
       const r = parseAutoClaim(
-        await this.client.sendCommand([
+        await sendCommand(this.client, [
           'XAUTOCLAIM',
           stream,
           this.group,
@@ -646,7 +667,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
     const first = entries[0]?.id ?? '-';
     const last = entries[entries.length - 1]?.id ?? '+';
     const pending = parsePendingEntries(
-      await this.client.sendCommand([
+      await sendCommand(this.client, [
         'XPENDING',
         stream,
         this.group,

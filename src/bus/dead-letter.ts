@@ -7,6 +7,7 @@ import { DeadLetterReplayRefusedError, errorMessage } from '../errors.js';
 import { describeStream, streams as catalog, DEFAULT_RETENTION } from './catalog.js';
 import type { RedisClient } from './connection.js';
 import { parseEntries, type StreamEntry } from './replies.js';
+import { sendCommand } from './raw-command.js';
 
 export type DeadLetterReason =
   /** The handler failed `maxDeliveries` times. */
@@ -127,7 +128,7 @@ export async function listDeadLetters(
   let start = '-';
   // Page through the stream so a group filter still finds `count` matches.
   while (out.length < want) {
-    const page = parseEntries(await client.sendCommand(['XRANGE', dlq, start, '+', 'COUNT', '500'])).entries;
+    const page = parseEntries(await sendCommand(client, ['XRANGE', dlq, start, '+', 'COUNT', '500'])).entries;
     for (const e of page) {
       const d = decodeDeadLetter(e);
       if (q.group !== undefined && d.group !== q.group) continue;

@@ -3,7 +3,7 @@
  * idle time, consumers and their idle time, dead letters. Built on the defensive reply parsers.
  */
 import { describeStream, streams as catalog, type CatalogEntry } from './catalog.js';
-import type { RedisClient } from './connection.js';
+import { isCluster, type RedisClient } from './connection.js';
 import {
   parseConsumers,
   parseEntries,
@@ -13,6 +13,7 @@ import {
   type ConsumerInfo,
   type GroupInfo,
 } from './replies.js';
+import { sendCommand } from './raw-command.js';
 
 export interface GroupHealth extends GroupInfo {
   /** True when Redis could not tell the lag and it was counted with XRANGE (capped at `LAG_COUNT_CAP`). */
@@ -43,8 +44,8 @@ export const LAG_COUNT_CAP = 10_000;
 export async function inspectStream(client: RedisClient, stream: string): Promise<StreamHealth | null> {
   const type = await client.type(stream);
   if (type !== 'stream') return null;
-  const info = parseStreamInfo(await client.sendCommand(['XINFO', 'STREAM', stream]));
-  const groupInfos = parseGroups(await client.sendCommand(['XINFO', 'GROUPS', stream]));
+  const info = parseStreamInfo(await sendCommand(client, ['XINFO', 'STREAM', stream]));
+  const groupInfos = parseGroups(await sendCommand(client, ['XINFO', 'GROUPS', stream]));
   const groupHealth = await Promise.all(
     groupInfos.map((g) => inspectGroup(client, stream, g, info.lastEntryId)),
   );
@@ -73,8 +74,8 @@ async function inspectGroup(
   lastEntryId: string | null,
 ): Promise<GroupHealth> {
   const [consumersRaw, oldestRaw] = await Promise.all([
-    client.sendCommand(['XINFO', 'CONSUMERS', stream, g.name]),
-    g.pending > 0 ? client.sendCommand(['XPENDING', stream, g.name, '-', '+', '1']) : Promise.resolve([]),
+    sendCommand(client, ['XINFO', 'CONSUMERS', stream, g.name]),
+    g.pending > 0 ? sendCommand(client, ['XPENDING', stream, g.name, '-', '+', '1']) : Promise.resolve([]),
   ]);
   const oldest = parsePendingEntries(oldestRaw)[0];
   let lag = g.lag;
@@ -82,7 +83,7 @@ async function inspectGroup(
   if (lag === null && lastEntryId !== null) {
     // Redis 7 reports a NULL lag once entries were deleted past the group's position: count instead.
     const after = parseEntries(
-      await client.sendCommand([
+      await sendCommand(client, [
         'XRANGE',
         stream,
         `(${g.lastDeliveredId}`,
@@ -116,8 +117,14 @@ function canHaveDeadLetters(stream: string): boolean {
 /** Names of the stream keys matching a glob pattern (SCAN with TYPE stream), sorted. */
 export async function scanStreams(client: RedisClient, pattern = '*'): Promise<string[]> {
   const out = new Set<string>();
-  for await (const keys of client.scanIterator({ MATCH: pattern, TYPE: 'stream', COUNT: 1000 })) {
-    for (const k of keys) out.add(k);
+  // A cluster's keyspace is split over its masters: scan each of them.
+  const nodes = isCluster(client)
+    ? await Promise.all(client.masters.map((m) => client.nodeClient(m)))
+    : [client];
+  for (const node of nodes) {
+    for await (const keys of node.scanIterator({ MATCH: pattern, TYPE: 'stream', COUNT: 1000 })) {
+      for (const k of keys) out.add(k);
+    }
   }
   return [...out].sort();
 }

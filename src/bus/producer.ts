@@ -6,6 +6,8 @@
 import { RedisUnavailableError, errorMessage } from '../errors.js';
 import { DEFAULT_RETENTION, describeStream, type Retention, type StreamKind } from './catalog.js';
 import type { RedisClient } from './connection.js';
+import { sendCommand } from './raw-command.js';
+import { nodeGroups } from './slot-read.js';
 import type { BusMetrics } from './metrics.js';
 import { isDuplicateIdReply } from './redis-errors.js';
 import type { XAddOptions } from '@redis/client/dist/lib/commands/XADD.js';
@@ -44,6 +46,13 @@ export interface ProducerOptions {
   readonly timeoutMs?: number;
   /** Clock for MINID retention, ms since epoch. Default Date.now. */
   readonly now?: () => number;
+  /**
+   * After each batch, WAIT until this many replicas of each server written to have the batch (a
+   * master that dies right after a write then loses nothing acknowledged). Entries not confirmed in
+   * `timeoutMs` are `error` outcomes, so a retrying caller writes them again (explicit IDs make that a
+   * `duplicate`). Default 0: do not wait.
+   */
+  readonly waitReplicas?: number;
 }
 
 export class StreamProducer {
@@ -85,13 +94,51 @@ export class StreamProducer {
         pending.push(this.client.xAdd(it.stream, it.id ?? '*', it.fields, this.trimFor(it)));
       }
       const settled = await this.settle(pending);
+      const unreplicated = await this.unreplicated(items.slice(start, end), settled);
       for (let k = 0; k < settled.length; k++) {
-        const s = settled[k] as PromiseSettledResult<string>;
         const it = items[start + k] as PublishItem;
-        out[start + k] = this.outcome(it, s);
+        const s = settled[k] as PromiseSettledResult<string>;
+        out[start + k] = this.outcome(
+          it,
+          s.status === 'fulfilled' && unreplicated.has(it.stream)
+            ? { status: 'rejected', reason: unreplicated.get(it.stream) }
+            : s,
+        );
       }
     }
     return out;
+  }
+
+  /** With `waitReplicas`: WAIT per server written to; the streams whose server did not confirm, with why. */
+  private async unreplicated(
+    batch: readonly PublishItem[],
+    settled: readonly PromiseSettledResult<string>[],
+  ): Promise<Map<string, Error>> {
+    const want = this.opts.waitReplicas ?? 0;
+    const failed = new Map<string, Error>();
+    if (want <= 0) return failed;
+    const written = [
+      ...new Set(batch.filter((_it, i) => settled[i]?.status === 'fulfilled').map((it) => it.stream)),
+    ];
+    const timeoutMs = this.opts.timeoutMs ?? 2000;
+    await Promise.all(
+      nodeGroups(this.client, written).map(async (group) => {
+        let why: Error | undefined;
+        try {
+          const acked = Number(
+            await sendCommand(this.client, ['WAIT', String(want), String(timeoutMs)], group[0]),
+          );
+          if (acked < want)
+            why = new RedisUnavailableError(
+              `only ${acked} of ${want} replicas confirmed the write in ${timeoutMs} ms`,
+            );
+        } catch (err) {
+          why = err instanceof Error ? err : new Error(String(err));
+        }
+        if (why) for (const stream of group) failed.set(stream, why);
+      }),
+    );
+    return failed;
   }
 
   /** Settle a batch; past the timeout, what has no reply yet counts as failed. */

@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { ErrorReply } from 'redis';
 import type { RedisClient } from './connection.js';
+import { sendCommand } from './raw-command.js';
 
 export class Script {
   readonly sha: string;
@@ -16,11 +17,12 @@ export class Script {
   async run(client: RedisClient, keys: readonly string[], args: readonly string[]): Promise<unknown> {
     const argv = ['EVALSHA', this.sha, String(keys.length), ...keys, ...args];
     try {
-      return await client.sendCommand(argv);
+      return await sendCommand(client, argv);
     } catch (err) {
       if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err;
-      await client.sendCommand(['SCRIPT', 'LOAD', this.source]);
-      return client.sendCommand(argv);
+      // On a cluster the script must be loaded on the node that owns the keys.
+      await sendCommand(client, ['SCRIPT', 'LOAD', this.source], keys[0]);
+      return sendCommand(client, argv);
     }
   }
 }

@@ -17,6 +17,7 @@ import { scanStreams } from './health.js';
 import { parseConsumers, parseGroups } from './replies.js';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
+import { sendCommand } from './raw-command.js';
 
 export interface TrimmerOptions {
   /** Retention per catalog kind, overriding DEFAULT_RETENTION. */
@@ -51,13 +52,13 @@ export async function trimOnce(client: RedisClient, o: TrimmerOptions = {}): Pro
     const r = o.retention?.[entry.kind] ?? DEFAULT_RETENTION[entry.kind];
     const removed =
       r.kind === 'maxlen'
-        ? await client.sendCommand(['XTRIM', stream, 'MAXLEN', '~', String(r.maxLen)])
-        : await client.sendCommand(['XTRIM', stream, 'MINID', '~', String(Math.max(0, now - r.maxAgeMs))]);
+        ? await sendCommand(client, ['XTRIM', stream, 'MAXLEN', '~', String(r.maxLen)])
+        : await sendCommand(client, ['XTRIM', stream, 'MINID', '~', String(Math.max(0, now - r.maxAgeMs))]);
     trimmed += Number(removed) || 0;
-    for (const g of parseGroups(await client.sendCommand(['XINFO', 'GROUPS', stream]))) {
-      for (const c of parseConsumers(await client.sendCommand(['XINFO', 'CONSUMERS', stream, g.name]))) {
+    for (const g of parseGroups(await sendCommand(client, ['XINFO', 'GROUPS', stream]))) {
+      for (const c of parseConsumers(await sendCommand(client, ['XINFO', 'CONSUMERS', stream, g.name]))) {
         if (c.pending === 0 && c.idleMs > idleMs) {
-          await client.sendCommand(['XGROUP', 'DELCONSUMER', stream, g.name, c.name]);
+          await sendCommand(client, ['XGROUP', 'DELCONSUMER', stream, g.name, c.name]);
           consumersRemoved++;
         }
       }

@@ -19,6 +19,14 @@ export const redisSectionSchema = z
       .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name')
       .optional(),
     tls: z.boolean().default(false),
+    /** Redis Cluster: `url` (or host/port) is one seed node; the client follows the slots. */
+    cluster: z.boolean().default(false),
+    /** More seed nodes of the cluster, `redis://host:port` each. */
+    cluster_nodes: z
+      .array(z.string().regex(/^rediss?:\/\//, 'must start with redis:// or rediss://'))
+      .default([]),
+    /** Replicas that must confirm each published batch (WAIT) before the feed counts it written. */
+    wait_replicas: z.number().int().min(0).max(10).default(0),
     connect_timeout_s: z.number().positive().max(300).default(2),
     socket_timeout_s: z.number().positive().max(300).default(2),
   })

@@ -13,7 +13,7 @@
  */
 import { sleep } from '../bus/backoff.js';
 import { keys, streams, type Timeframe } from '../bus/catalog.js';
-import type { RedisClient } from '../bus/connection.js';
+import { isCluster, type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { moveToDeadLetter } from '../bus/dead-letter.js';
 import { ensureGroup } from '../bus/groups.js';
 import { isNoGroupReply } from '../bus/redis-errors.js';
@@ -26,6 +26,7 @@ import { candleCodec } from '../marketdata/contract.js';
 import { isMarketOpen } from '../marketdata/market-hours.js';
 import { TIMEFRAME_MS, type Candle } from '../marketdata/types.js';
 import type { CandleStore } from './store.js';
+import { sendCommand } from '../bus/raw-command.js';
 
 export type SubscriptionPhase =
   /** Before the checkpoint of a resumed subscription: already processed once, given again for state (indicators). */
@@ -231,7 +232,7 @@ export async function* subscribeCandles(
   for (;;) {
     if (aborted()) return;
     const entries = parseEntries(
-      await o.redis.sendCommand([
+      await sendCommand(o.redis, [
         'XRANGE',
         stream,
         `(${idFromEpochMs(Math.max(0, lastTs))}`,
@@ -248,12 +249,14 @@ export async function* subscribeCandles(
   }
 
   // 3. Live through the group: this consumer's own pending entries first, then new ones.
-  const reader = o.redis.duplicate();
+  const reader = duplicateRedis(o.redis);
   reader.on('error', () => undefined);
   await reader.connect();
-  const readerId = await reader.clientId();
+  // On a cluster the blocked read sits on one node's connection: cut it instead of CLIENT UNBLOCK.
+  const readerId = isCluster(reader) ? undefined : await reader.clientId();
   const onAbort = (): void => {
-    void o.redis.sendCommand(['CLIENT', 'UNBLOCK', String(readerId)]).catch(() => reader.destroy());
+    if (readerId === undefined) reader.destroy();
+    else void sendCommand(o.redis, ['CLIENT', 'UNBLOCK', String(readerId)]).catch(() => reader.destroy());
   };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {

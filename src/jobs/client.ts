@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { Backoff, sleep } from '../bus/backoff.js';
 import { makeEnvelope, type Envelope, type JsonValue } from '../bus/codec.js';
-import type { RedisClient } from '../bus/connection.js';
+import { type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { StreamProducer } from '../bus/producer.js';
 import { parseEntries, parseReadReply } from '../bus/replies.js';
 import {
@@ -36,6 +36,7 @@ import {
 } from './registry.js';
 import { SERVICES, type ServiceName } from './services.js';
 import { decodeReply, encodeCommand, isResultsStream, type IncomingReply } from './wire.js';
+import { sendCommand as sendRaw } from '../bus/raw-command.js';
 
 /** A registry service by name, or a ServiceSpec given directly (services outside the registry, tests). */
 export type ServiceRef = ServiceName | ServiceSpec;
@@ -85,7 +86,7 @@ function checkPayload(spec: ServiceSpec, type: string, payload: unknown): void {
 
 /** The ID of the last entry of a stream, `0-0` when it is empty or missing. */
 async function lastEntryId(redis: RedisClient, stream: string): Promise<string> {
-  const r = parseEntries(await redis.sendCommand(['XREVRANGE', stream, '+', '-', 'COUNT', '1'])).entries;
+  const r = parseEntries(await sendRaw(redis, ['XREVRANGE', stream, '+', '-', 'COUNT', '1'])).entries;
   return r[0]?.id ?? '0-0';
 }
 
@@ -132,7 +133,7 @@ class ReplyReader {
   }
 
   private async open(): Promise<void> {
-    const reader = this.redis.duplicate();
+    const reader = duplicateRedis(this.redis);
     reader.on('error', (err: unknown) => this.log?.debug({ err: errorMessage(err) }, 'reply reader error'));
     await reader.connect();
     this.reader = reader;
@@ -154,7 +155,7 @@ class ReplyReader {
       }
       let reply: unknown;
       try {
-        reply = await reader.sendCommand([
+        reply = await sendRaw(reader, [
           'XREAD',
           'COUNT',
           '100',

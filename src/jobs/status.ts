@@ -14,6 +14,7 @@ import { StreamProducer } from '../bus/producer.js';
 import { parseEntries } from '../bus/replies.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
+import { sendCommand } from '../bus/raw-command.js';
 
 export const STATUS_SCHEMA_VERSION = '1';
 
@@ -115,7 +116,7 @@ export async function readServiceStatus(
 ): Promise<InstanceStatus[]> {
   const now = opts.now ?? Date.now();
   const entries = parseEntries(
-    await redis.sendCommand([
+    await sendCommand(redis, [
       'XREVRANGE',
       streams.serviceStatus(service),
       '+',

@@ -6,6 +6,7 @@
 import type { RedisClient } from '../bus/connection.js';
 import { epochMsOfId } from '../bus/stream-id.js';
 import { parseEntries } from '../bus/replies.js';
+import { sendCommand } from '../bus/raw-command.js';
 
 export class PublishGate {
   private readonly last = new Map<string, number>();
@@ -28,7 +29,7 @@ export class PublishGate {
       streams.map(async (s) => {
         try {
           const top = parseEntries(
-            await redis.sendCommand(['XREVRANGE', s, '+', '-', 'COUNT', '1']),
+            await sendCommand(redis, ['XREVRANGE', s, '+', '-', 'COUNT', '1']),
             'XREVRANGE',
           ).entries[0];
           if (top) this.last.set(s, Math.max(this.last.get(s) ?? 0, epochMsOfId(top.id)));

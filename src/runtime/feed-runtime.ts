@@ -115,7 +115,12 @@ export async function startFeed(opts: {
   const maxLen1m = rs?.maxlen_approx ?? Math.round((rs?.retention_days ?? 7) * 1440);
   const feed = new FeedService({
     source: built.source,
-    producer: redis ? new StreamProducer(redis, { timeoutMs: opts.redis?.commandTimeoutMs ?? 2000 }) : null,
+    producer: redis
+      ? new StreamProducer(redis, {
+          timeoutMs: opts.redis?.commandTimeoutMs ?? 2000,
+          waitReplicas: opts.redis?.waitReplicas ?? 0,
+        })
+      : null,
     ...(redis ? { redis } : {}),
     metrics: new FeedMetrics(opts.registry),
     log,

@@ -1,11 +1,12 @@
 /**
  * Which Redis a command talks to: `--redis URL`, else `REDIS_URL`, else the config's `redis`
  * section, else the embedded server a running `marketbus up` started (its URL is in
- * `<data_dir>/redis.url`), else redis://127.0.0.1:6379.
+ * `<data_dir>/redis.url`), else redis://127.0.0.1:6379. `REDIS_CLUSTER=true` makes a URL from the
+ * flag or the environment a Redis Cluster seed (the config says `cluster: true`).
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { passwordFromEnv, type RedisConnectionOptions } from '../bus/connection.js';
+import { clusterOptionsFromEnv, passwordFromEnv, type RedisConnectionOptions } from '../bus/connection.js';
 import { RedisServer } from '../bus/redis-server.js';
 import type { Logger } from '../log.js';
 import type { RedisSection } from '../config/redis.js';
@@ -24,6 +25,8 @@ export function redisOptionsFromSection(s: RedisSection): RedisConnectionOptions
     ...(password !== undefined ? { password } : {}),
     connectTimeoutMs: s.connect_timeout_s * 1000,
     commandTimeoutMs: s.socket_timeout_s * 1000,
+    ...(s.cluster ? { cluster: true, clusterNodes: s.cluster_nodes } : {}),
+    ...(s.wait_replicas > 0 ? { waitReplicas: s.wait_replicas } : {}),
   };
 }
 
@@ -34,8 +37,8 @@ export function resolveRedisTarget(opts: {
   env?: NodeJS.ProcessEnv;
 }): RedisTarget {
   const env = opts.env ?? process.env;
-  if (opts.flag) return { options: { url: opts.flag }, origin: 'flag' };
-  if (env.REDIS_URL) return { options: { url: env.REDIS_URL }, origin: 'env' };
+  if (opts.flag) return { options: { url: opts.flag, ...clusterOptionsFromEnv(env) }, origin: 'flag' };
+  if (env.REDIS_URL) return { options: { url: env.REDIS_URL, ...clusterOptionsFromEnv(env) }, origin: 'env' };
   if (opts.section) return { options: redisOptionsFromSection(opts.section), origin: 'config' };
   const embedded = embeddedUrl(opts.dataDir);
   if (embedded) return { options: { url: embedded }, origin: 'embedded' };

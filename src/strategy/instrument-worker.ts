@@ -26,6 +26,7 @@ import type { TelegramNotifier } from './notifier.js';
 import type { OutputBatch, OutputPublisher, RunRef } from './outputs.js';
 import type { RunnerMetrics } from './runner-metrics.js';
 import { parseStrategySpec } from './spec.js';
+import { sendCommand } from '../bus/raw-command.js';
 
 export interface WorkerDeps {
   readonly redis: RedisClient;
@@ -189,7 +190,7 @@ export class InstrumentWorker {
     const stream = streams.candles(this.timeframe, this.instrumentKey);
     for (let start = idFromEpochMs(Math.max(0, from)); ;) {
       const page = parseEntries(
-        await this.d.redis.sendCommand([
+        await sendCommand(this.d.redis, [
           'XRANGE',
           stream,
           start,

@@ -1,6 +1,7 @@
 """Seed 002's minimal redis-py consumer, as written there, bounded so a test can run it.
 
-Env: REDIS_HOST, REDIS_PORT, INSTRUMENT_KEY, GROUP, COUNT (candles to read, then exit).
+Env: REDIS_HOST, REDIS_PORT, INSTRUMENT_KEY, GROUP, COUNT (candles to read, then exit), and
+REDIS_CLUSTER=1 to connect to a Redis Cluster (redis-py's RedisCluster; nothing else changes).
 Prints one JSON line per candle: {"id", "ts_open", "close"} after checking every contract field.
 """
 import json
@@ -8,9 +9,10 @@ import os
 from datetime import datetime
 
 from redis import Redis
+from redis.cluster import RedisCluster
 from redis.exceptions import ResponseError
 
-redis_client = Redis(
+redis_client = (RedisCluster if os.getenv("REDIS_CLUSTER") == "1" else Redis)(
     host=os.getenv("REDIS_HOST", "redis"),
     port=int(os.getenv("REDIS_PORT", "6379")),
     decode_responses=True,

@@ -1,10 +1,11 @@
 /**
  * A consumer in its own process, for fault tests that SIGKILL it. Configured by environment:
  * REDIS_URL, STREAMS (comma-separated), GROUP, CONSUMER, DELAY_MS (per entry), CLAIM_MIN_IDLE_MS.
- * Each handled entry is recorded with SADD done:<GROUP> <stream>/<id> and HINCRBY seen:<GROUP>.
+ * Each handled entry is recorded with SADD done:{<GROUP>} <stream>/<id> and HINCRBY seen:{<GROUP>}
+ * (one hash slot, so the MULTI works on a cluster too).
  * Prints "ready" once reading.
  */
-import { connectRedis } from '../../src/bus/connection.js';
+import { connectRedis, redisOptionsFromEnv } from '../../src/bus/connection.js';
 import { StreamConsumer } from '../../src/bus/consumer.js';
 
 const env = (k: string): string => {
@@ -15,7 +16,7 @@ const env = (k: string): string => {
 const group = env('GROUP');
 const consumerName = env('CONSUMER');
 const delay = Number(process.env.DELAY_MS ?? '0');
-const redis = await connectRedis({ url: env('REDIS_URL') });
+const redis = await connectRedis(redisOptionsFromEnv({ url: env('REDIS_URL') }));
 const c = new StreamConsumer(redis, {
   group,
   consumer: consumerName,
@@ -29,8 +30,8 @@ const c = new StreamConsumer(redis, {
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     await redis
       .multi()
-      .sAdd(`done:${group}`, `${d.stream}/${d.id}`)
-      .hIncrBy(`seen:${group}`, consumerName, 1)
+      .sAdd(`done:{${group}}`, `${d.stream}/${d.id}`)
+      .hIncrBy(`seen:{${group}}`, consumerName, 1)
       .exec();
   },
 });

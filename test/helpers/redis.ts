@@ -1,9 +1,25 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll } from 'vitest';
-import { closeRedis, connectRedis, type RedisClient } from '../../src/bus/connection.js';
+import {
+  closeRedis,
+  connectRedis,
+  type RedisClient,
+  type RedisConnectionOptions,
+} from '../../src/bus/connection.js';
 import { RedisServer, type RedisServerOptions } from '../../src/bus/redis-server.js';
+import { LocalRedisCluster } from './redis-cluster.js';
 
-const servers: RedisServer[] = [];
+/**
+ * `MARKETBUS_TEST_REDIS=cluster` (the vitest project `cluster`) runs the same suites against a local
+ * Redis Cluster of three masters with a replica each: `startRedis()` then starts one per call.
+ */
+export const TEST_TOPOLOGY: 'standalone' | 'cluster' =
+  process.env.MARKETBUS_TEST_REDIS === 'cluster' ? 'cluster' : 'standalone';
+
+/** What a test talks to: one redis-server, or a whole local cluster with the same kill/restart. */
+export type TestRedis = RedisServer | LocalRedisCluster;
+
+const servers: TestRedis[] = [];
 const clients: RedisClient[] = [];
 
 afterAll(async () => {
@@ -11,19 +27,41 @@ afterAll(async () => {
   await Promise.allSettled(servers.map((s) => s.dispose()));
 });
 
-/** A private redis-server for this test file, stopped and removed after it. */
-export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisServer> {
-  const s = await RedisServer.start(opts);
+/**
+ * A private redis-server for this test file (a private cluster under `MARKETBUS_TEST_REDIS=cluster`),
+ * stopped and removed after it.
+ */
+export async function startRedis(
+  opts: Pick<RedisServerOptions, 'persistence' | 'extraArgs'> = {},
+): Promise<TestRedis> {
+  const s = TEST_TOPOLOGY === 'cluster' ? await LocalRedisCluster.start(opts) : await RedisServer.start(opts);
   servers.push(s);
   return s;
 }
 
+/** How marketbus components reach the test's Redis (the cluster's seeds and `cluster: true` on a cluster). */
+export function redisOptions(server: TestRedis): RedisConnectionOptions {
+  return server instanceof LocalRedisCluster ? server.options : { url: server.url };
+}
+
+/** Environment for a child process (`marketbus` CLI) to reach the test's Redis. */
+export function redisEnv(server: TestRedis): Record<string, string> {
+  return server instanceof LocalRedisCluster
+    ? { REDIS_URL: server.url, REDIS_CLUSTER: 'true' }
+    : { REDIS_URL: server.url };
+}
+
 /** A connected client, closed after the file. */
 export async function connect(
-  server: RedisServer,
+  server: TestRedis,
   opts: { commandTimeoutMs?: number } = {},
 ): Promise<RedisClient> {
-  const c = await connectRedis({ url: server.url, reconnectBaseMs: 50, reconnectMaxMs: 500, ...opts });
+  const c = await connectRedis({
+    ...redisOptions(server),
+    reconnectBaseMs: 50,
+    reconnectMaxMs: 500,
+    ...opts,
+  });
   clients.push(c);
   return c;
 }

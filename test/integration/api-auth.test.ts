@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiSettingsFromEnv } from '../../src/api/config.js';
 import type { ApiServer } from '../../src/api/server.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { confirmedChat } from '../../src/db/identity.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
 import { ConfigError } from '../../src/errors.js';
@@ -22,9 +21,9 @@ import {
 } from '../helpers/api.js';
 import { FakeTelegram } from '../helpers/fake-telegram.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis } from '../helpers/redis.js';
+import { connect, startRedis, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
 let api: ApiServer;

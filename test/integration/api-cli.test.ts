@@ -6,13 +6,12 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { BOT_TOKEN } from '../helpers/api.js';
 import { runCli } from '../helpers/cli.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { startRedis, waitFor } from '../helpers/redis.js';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let dbUrl: string;
 
 beforeAll(async () => {

@@ -7,14 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Counter, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
 import { silentLogger } from '../../src/log.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { startRedis, waitFor } from '../helpers/redis.js';
+import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let db: RelationalDb;
 let dbUrl: string;
 

@@ -9,7 +9,6 @@ import { SLOW_CLIENT_REASON } from '../../src/api/live/client.js';
 import type { ApiServer } from '../../src/api/server.js';
 import { streams } from '../../src/bus/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
 import { silentLogger } from '../../src/log.js';
 import {
@@ -22,9 +21,9 @@ import {
   type LiveMessage,
 } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, uniq, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
 let api: ApiServer;

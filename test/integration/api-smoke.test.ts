@@ -14,15 +14,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams } from '../../src/bus/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { BOT_TOKEN, WEBHOOK_SECRET } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
 const run = promisify(execFile);
 const KEY = 'binance:spot:BTCUSDT';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 let child: ChildProcess | undefined;
 let stderr = '';

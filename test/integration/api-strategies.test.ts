@@ -7,7 +7,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/api/server.js';
 import { streams } from '../../src/bus/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
 import { getRun } from '../../src/db/strategies.js';
 import { silentLogger } from '../../src/log.js';
@@ -15,9 +14,9 @@ import { startRunner, type RunnerRuntime } from '../../src/runtime/runner-runtim
 import { outputCodec } from '../../src/strategy/outputs.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
 let api: ApiServer;

@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/api/server.js';
 import { streams } from '../../src/bus/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
 import { silentLogger } from '../../src/log.js';
 import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/runtime/feed-runtime.js';
@@ -28,12 +27,12 @@ import {
   type LiveMessage,
 } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis } from '../helpers/redis.js';
+import { connect, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const RUN_MS = 60_000;
 const INSTRUMENTS = ['sim:spot:BTCUSDT', 'sim:spot:ETHUSDT'] as const;
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
 let api: ApiServer;

@@ -1,4 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { sendCommand } from '../../src/bus/raw-command.js';
 import { busHealth } from '../../src/bus/bus-health.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { moveToDeadLetter } from '../../src/bus/dead-letter.js';
@@ -82,14 +83,14 @@ describe('trimmer', () => {
     for (let i = 0; i < 300; i++) await redis.xAdd(stream, `${now - 40 * day + i}-0`, { old: '1' });
     for (let i = 0; i < 3; i++) await redis.xAdd(stream, `${now - 1000 + i}-0`, { new: '1' });
     await redis.xGroupCreate(stream, 'g', '$');
-    await redis.sendCommand(['XGROUP', 'CREATECONSUMER', stream, 'g', 'gone']); // a consumer with nothing pending
+    await sendCommand(redis, ['XGROUP', 'CREATECONSUMER', stream, 'g', 'gone']); // a consumer with nothing pending
     await new Promise((r) => setTimeout(r, 30));
     const r = await trimOnce(redis, { idleConsumerMs: 10 });
     expect(r.trimmed).toBeGreaterThanOrEqual(200); // MINID ~ removes whole nodes of the 30-day-old part
     const left = await redis.xRange(stream, '-', '+');
     expect(left.filter((e) => e.message.new === '1')).toHaveLength(3);
     expect(r.consumersRemoved).toBeGreaterThanOrEqual(1);
-    const consumers = parseConsumers(await redis.sendCommand(['XINFO', 'CONSUMERS', stream, 'g']));
+    const consumers = parseConsumers(await sendCommand(redis, ['XINFO', 'CONSUMERS', stream, 'g']));
     expect(consumers).toHaveLength(0);
   });
 });

@@ -1,3 +1,4 @@
+import { sendCommand } from '../../src/bus/raw-command.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,11 +6,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { moveToDeadLetter } from '../../src/bus/dead-letter.js';
 import { parsePendingSummary } from '../../src/bus/replies.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { runCli } from '../helpers/cli.js';
-import { connect, startRedis, uniq } from '../helpers/redis.js';
+import { connect, startRedis, uniq, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 
 beforeAll(async () => {
@@ -70,7 +70,7 @@ describe('marketbus CLI', () => {
     ]);
     expect(grouped.code, grouped.stderr).toBe(0);
     expect(grouped.stdout.trim().split('\n')).toHaveLength(2);
-    const pending = parsePendingSummary(await redis.sendCommand(['XPENDING', s, 'readers']));
+    const pending = parsePendingSummary(await sendCommand(redis, ['XPENDING', s, 'readers']));
     // the two printed entries were acked; nothing printed is left pending
     const rest = (await redis.xRange(s, '-', '+')).map((e) => e.id);
     expect(rest).toHaveLength(5);

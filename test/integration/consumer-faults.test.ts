@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
-import { connectRedis, closeRedis } from '../../src/bus/connection.js';
+import { sendCommand } from '../../src/bus/raw-command.js';
+import { connectRedis, closeRedis, isReady } from '../../src/bus/connection.js';
 import { StreamConsumer } from '../../src/bus/consumer.js';
 import { parsePendingSummary } from '../../src/bus/replies.js';
-import { connect, startRedis, uniq, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, redisOptions, redisEnv } from '../helpers/redis.js';
 
 const children: ChildProcess[] = [];
 afterAll(() => {
@@ -33,7 +34,7 @@ describe('consumer faults', () => {
       await Promise.all(Array.from({ length: 200 }, (_, i) => redis.xAdd(s, '*', { n: String(i) })));
     }
     const base = {
-      REDIS_URL: server.url,
+      ...redisEnv(server),
       STREAMS: streams.join(','),
       GROUP: group,
       DELAY_MS: '5',
@@ -44,7 +45,7 @@ describe('consumer faults', () => {
     const victimPending = async (): Promise<number> => {
       let n = 0;
       for (const s of streams) {
-        const summary = parsePendingSummary(await redis.sendCommand(['XPENDING', s, group]));
+        const summary = parsePendingSummary(await sendCommand(redis, ['XPENDING', s, group]));
         n += summary.consumers.find((c) => c.name === 'victim')?.pending ?? 0;
       }
       return n;
@@ -52,17 +53,17 @@ describe('consumer faults', () => {
     // Kill it while it holds unacknowledged entries (it reads 20 per stream and takes 5 ms each).
     await waitFor(
       async () =>
-        Number((await redis.hGet(`seen:${group}`, 'victim')) ?? 0) >= 30 && (await victimPending()) > 0,
+        Number((await redis.hGet(`seen:{${group}}`, 'victim')) ?? 0) >= 30 && (await victimPending()) > 0,
       20_000,
       'victim working with entries in hand',
     );
     victim.kill('SIGKILL');
     await once(victim, 'exit');
     expect(await victimPending()).toBeGreaterThan(0); // it died holding entries
-    await waitFor(async () => (await redis.sCard(`done:${group}`)) === 600, 60_000, 'all 600 processed');
+    await waitFor(async () => (await redis.sCard(`done:{${group}}`)) === 600, 60_000, 'all 600 processed');
     for (const s of streams) {
       await waitFor(
-        async () => parsePendingSummary(await redis.sendCommand(['XPENDING', s, group])).count === 0,
+        async () => parsePendingSummary(await sendCommand(redis, ['XPENDING', s, group])).count === 0,
         10_000,
         'acked',
       );
@@ -72,8 +73,16 @@ describe('consumer faults', () => {
   for (const persistence of ['aof', 'none'] as const) {
     it(`consumers go on by themselves after Redis restarts (persistence: ${persistence})`, async () => {
       const server = await startRedis({ persistence, extraArgs: ['--appendfsync', 'always'] });
-      const producer = await connectRedis({ url: server.url, reconnectBaseMs: 50, reconnectMaxMs: 300 });
-      const client = await connectRedis({ url: server.url, reconnectBaseMs: 50, reconnectMaxMs: 300 });
+      const producer = await connectRedis({
+        ...redisOptions(server),
+        reconnectBaseMs: 50,
+        reconnectMaxMs: 300,
+      });
+      const client = await connectRedis({
+        ...redisOptions(server),
+        reconnectBaseMs: 50,
+        reconnectMaxMs: 300,
+      });
       const stream = `mgmt:${uniq()}:commands`;
       const seen = new Set<string>();
       let recreated = 0;
@@ -93,7 +102,7 @@ describe('consumer faults', () => {
       await server.kill('SIGKILL');
       await new Promise((r) => setTimeout(r, 500));
       await server.restart();
-      await waitFor(() => producer.isReady && client.isReady, 15_000, 'clients reconnected');
+      await waitFor(() => isReady(producer) && isReady(client), 15_000, 'clients reconnected');
       for (let i = 0; i < 50; i++) await producer.xAdd(stream, '*', { n: `b${i}` });
       await waitFor(() => seen.size === 100, 20_000, 'second half after restart');
       expect(recreated).toBe(persistence === 'none' ? 1 : 0);

@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { sendCommand } from '../../src/bus/raw-command.js';
 import { DecodeError } from '../../src/errors.js';
 import { StreamConsumer, type ConsumerOptions, type Delivery } from '../../src/bus/consumer.js';
 import { listDeadLetters, replayDeadLetters, purgeDeadLetters } from '../../src/bus/dead-letter.js';
@@ -6,10 +7,9 @@ import { BusMetrics } from '../../src/bus/metrics.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import type { Fields } from '../../src/bus/codec.js';
 import { parsePendingSummary } from '../../src/bus/replies.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
-import { connect, startRedis, uniq, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 const open: StreamConsumer<unknown>[] = [];
 
@@ -33,7 +33,7 @@ async function publish(stream: string, n: number, from = 0): Promise<void> {
 }
 
 async function pendingCount(stream: string, group: string): Promise<number> {
-  return parsePendingSummary(await redis.sendCommand(['XPENDING', stream, group])).count;
+  return parsePendingSummary(await sendCommand(redis, ['XPENDING', stream, group])).count;
 }
 
 describe('StreamConsumer', () => {

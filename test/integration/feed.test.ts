@@ -4,11 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { sendCommand } from '../../src/bus/raw-command.js';
+import { isReady } from '../../src/bus/connection.js';
 import { streams } from '../../src/bus/catalog.js';
+import { parsePendingSummary } from '../../src/bus/replies.js';
 import { candleCodec, priceCodec } from '../../src/marketdata/contract.js';
 import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/runtime/feed-runtime.js';
 import { silentLogger } from '../../src/log.js';
-import { connect, startRedis, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, waitFor, redisOptions, TEST_TOPOLOGY } from '../helpers/redis.js';
 
 const running: FeedRuntime[] = [];
 afterEach(async () => {
@@ -39,7 +42,7 @@ describe('feed service', () => {
       { price_snap_interval_seconds: 1, status_interval_seconds: 1 },
       { source: 'simulated', instruments: keys, speed: 600 },
     );
-    const rt = await startFeed({ md, redis: { url: server.url }, registry, log: silentLogger });
+    const rt = await startFeed({ md, redis: { ...redisOptions(server) }, registry, log: silentLogger });
     running.push(rt);
     await waitFor(
       async () => (await redis.xLen(streams.candles('1m', keys[0] as string))) >= 12,
@@ -96,7 +99,7 @@ describe('feed service', () => {
     const md = resolveMarketData({}, { source: 'simulated', instruments: [key], speed: 120 });
     const rt = await startFeed({
       md,
-      redis: { url: server.url, reconnectMaxMs: 500, commandTimeoutMs: 500 },
+      redis: { ...redisOptions(server), reconnectMaxMs: 500, commandTimeoutMs: 500 },
       registry,
       log: silentLogger,
     });
@@ -110,7 +113,7 @@ describe('feed service', () => {
     expect((await metric(registry, 'feed_candles_received_total')) - receivedBefore).toBeGreaterThan(40);
     expect(await metric(registry, 'redis_publish_errors_total')).toBeGreaterThan(0);
     await server.restart();
-    await waitFor(() => redis.isReady, 10_000, 'test client reconnected');
+    await waitFor(() => isReady(redis), 10_000, 'test client reconnected');
     const outboxEmpty = async (): Promise<boolean> =>
       (await metric(registry, 'feed_publish_outbox_depth')) === 0;
     await waitFor(outboxEmpty, 20_000, 'outbox flushed');
@@ -130,6 +133,7 @@ describe('feed service', () => {
         ...process.env,
         REDIS_HOST: '127.0.0.1',
         REDIS_PORT: String(server.port),
+        REDIS_CLUSTER: TEST_TOPOLOGY === 'cluster' ? '1' : '',
         INSTRUMENT_KEY: key,
         GROUP: 'strategy.py_check',
         COUNT: '5',
@@ -148,7 +152,7 @@ describe('feed service', () => {
     );
     const rt = await startFeed({
       md,
-      redis: { url: server.url },
+      redis: { ...redisOptions(server) },
       registry: new Registry(),
       log: silentLogger,
     });
@@ -164,12 +168,10 @@ describe('feed service', () => {
       const e = entries.find((x) => x.id === l.id);
       expect(e?.message.close).toBe(l.close);
     }
-    const pending = await redis.sendCommand<unknown[]>([
-      'XPENDING',
-      streams.candles('1m', key),
-      'strategy.py_check',
-    ]);
-    expect(pending[0]).toBe(0); // it acked everything it read
+    const pending = parsePendingSummary(
+      await sendCommand(redis, ['XPENDING', streams.candles('1m', key), 'strategy.py_check']),
+    );
+    expect(pending.count).toBe(0); // it acked everything it read
   });
 
   it('drops bad input from the source (logged and counted, never published) and goes on', async () => {
@@ -195,7 +197,7 @@ describe('feed service', () => {
       ].join('\n'),
     );
     const md = resolveMarketData({}, { replay: file, instruments: ['binance:spot:BTCUSDT'], speed: 0 });
-    const rt = await startFeed({ md, redis: { url: server.url }, registry, log: silentLogger });
+    const rt = await startFeed({ md, redis: { ...redisOptions(server) }, registry, log: silentLogger });
     running.push(rt);
     await waitFor(() => rt.feed.finished, 10_000, 'replay done');
     await waitFor(

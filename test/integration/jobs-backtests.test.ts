@@ -9,7 +9,6 @@ import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { keys, streams } from '../../src/bus/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { ensureUser } from '../../src/db/identity.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
 import { createStrategy, startRun, type StrategyRecord } from '../../src/db/strategies.js';
@@ -26,7 +25,7 @@ import { startRunner } from '../../src/runtime/runner-runtime.js';
 import { RUNNER_GROUP } from '../../src/strategy/instrument-worker.js';
 import { outputCodec } from '../../src/strategy/outputs.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, uniq, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
 
 const M = 60_000;
 const N = 30 * 1440; // 30 days of 1m candles
@@ -35,7 +34,7 @@ const T0 = Date.UTC(2026, 0, 5);
 const KEY = `sim:spot:BT${uniq('').toUpperCase()}`;
 const iso = (ms: number): string => new Date(ms).toISOString();
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
 let userId: string;

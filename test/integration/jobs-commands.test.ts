@@ -14,7 +14,6 @@ import { streams } from '../../src/bus/catalog.js';
 import { makeEnvelope } from '../../src/bus/codec.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { listDeadLetters } from '../../src/bus/dead-letter.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { openRelationalDb } from '../../src/db/relational.js';
 import { createStrategy } from '../../src/db/strategies.js';
 import { CommandFailedError, DecodeError, RequestTimeoutError } from '../../src/errors.js';
@@ -27,10 +26,10 @@ import { silentLogger } from '../../src/log.js';
 import { createCommandConsumer } from '../../src/strategy/commands.js';
 import { OutputPublisher } from '../../src/strategy/outputs.js';
 import { RunnerMetrics } from '../../src/strategy/runner-metrics.js';
-import { connect, startRedis, uniq, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
 import { echoService } from './jobs-responder.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 const children: ChildProcess[] = [];
 

@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
+import { sendCommand } from '../../src/bus/raw-command.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { holdLease, leaseOwner, releaseLease } from '../../src/bus/lease.js';
 import { addOnce, addOnceMany } from '../../src/bus/monotonic.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
-import { connect, startRedis, uniq } from '../helpers/redis.js';
+import { connect, startRedis, uniq, type TestRedis } from '../helpers/redis.js';
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
@@ -55,7 +55,7 @@ describe('addOnce (exactly-once outputs)', () => {
   it('survives a Redis that forgot its scripts (NOSCRIPT) by loading them again', async () => {
     const s = `strategy.events.v1.user.${uniq()}`;
     await addOnce(redis, { stream: s, key: 'k', seq: 1, fields: { a: '1' } });
-    await redis.sendCommand(['SCRIPT', 'FLUSH']);
+    await sendCommand(redis, ['SCRIPT', 'FLUSH']);
     expect(await addOnce(redis, { stream: s, key: 'k', seq: 2, fields: { a: '2' } })).not.toBeNull();
   });
 });

@@ -5,7 +5,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { streams } from '../../src/bus/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { StreamProducer } from '../../src/bus/producer.js';
-import type { RedisServer } from '../../src/bus/redis-server.js';
 import { createPostgresStore } from '../../src/history/postgres-store.js';
 import type { CandleStore } from '../../src/history/store.js';
 import { subscribeCandles, type SubscriptionPhase } from '../../src/history/subscription.js';
@@ -15,13 +14,13 @@ import { FeedMetrics } from '../../src/marketdata/feed-metrics.js';
 import { FeedService } from '../../src/marketdata/feed.js';
 import { createSimulatedSource } from '../../src/marketdata/sources/simulated.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, uniq, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
 
 const M = 60_000;
 const KEY = 'sim:spot:BTCUSDT';
 const STREAM = streams.candles('1m', KEY);
 
-let server: RedisServer;
+let server: TestRedis;
 let redis: RedisClient;
 let db: TestDatabase;
 let store: CandleStore;

@@ -37,6 +37,7 @@ import {
   type Ref,
   type ServerMessage,
 } from './protocol.js';
+import { sendCommand } from '../../bus/raw-command.js';
 
 export interface LiveLimits {
   /** Socket bytes not yet flushed to the kernel before messages queue. Default 1 MiB. */
@@ -272,7 +273,7 @@ export class LiveClient {
     let count = 0;
     for (;;) {
       const raw = await withTimeout(
-        this.d.redis.sendCommand([
+        sendCommand(this.d.redis, [
           'XRANGE',
           sub.stream,
           start,

@@ -13,13 +13,15 @@
  */
 import { Backoff, sleep } from '../../bus/backoff.js';
 import { describeStream } from '../../bus/catalog.js';
-import type { RedisClient } from '../../bus/connection.js';
+import { isCluster, isReady, type RedisClient, duplicateRedis } from '../../bus/connection.js';
+import { clusterIdleBackoff, readPlan } from '../../bus/slot-read.js';
 import { parseEntries, parseReadReply, type StreamEntry } from '../../bus/replies.js';
 import { compareStreamIds } from '../../bus/stream-id.js';
 import { ClosedError, errorMessage } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import { withTimeout } from '../http-errors.js';
 import type { LiveMetrics } from './metrics.js';
+import { sendCommand } from '../../bus/raw-command.js';
 
 export type EntryListener = (stream: string, entries: readonly StreamEntry[]) => void;
 
@@ -89,7 +91,7 @@ export class LiveHub {
   /** Open the reading connection (in the background: a Redis that is down delays reads, not start-up). */
   start(): void {
     if (this.reader) return;
-    const reader = this.o.redis.duplicate({ commandOptions: { timeout: this.blockMs + 10_000 } });
+    const reader = duplicateRedis(this.o.redis, { commandTimeoutMs: this.blockMs + 10_000 });
     reader.on('error', (err: unknown) =>
       this.o.log.debug({ err: errorMessage(err) }, 'live relay reader connection error'),
     );
@@ -166,7 +168,7 @@ export class LiveHub {
 
   private async createTap(stream: string): Promise<Tap> {
     const raw = await withTimeout(
-      this.o.redis.sendCommand(['XREVRANGE', stream, '+', '-', 'COUNT', '1']),
+      sendCommand(this.o.redis, ['XREVRANGE', stream, '+', '-', 'COUNT', '1']),
       5000,
       'XREVRANGE',
     );
@@ -201,12 +203,14 @@ export class LiveHub {
 
   private unblock(): void {
     const id = this.readerId;
-    if (id === undefined || !this.o.redis.isReady) return;
-    this.o.redis.sendCommand(['CLIENT', 'UNBLOCK', String(id)]).catch(() => undefined);
+    // A cluster's reads never block (slot-read.ts): nothing to unblock.
+    if (id === undefined || isCluster(this.o.redis) || !isReady(this.o.redis)) return;
+    sendCommand(this.o.redis, ['CLIENT', 'UNBLOCK', String(id)]).catch(() => undefined);
   }
 
   private async readLoop(reader: RedisClient): Promise<void> {
     const backoff = new Backoff({ baseMs: 100, maxMs: 5000, jitter: 0.5 });
+    const idle = clusterIdleBackoff();
     while (!this.closed) {
       if (this.taps.size === 0) {
         await new Promise<void>((resolve) => (this.idle = resolve));
@@ -217,41 +221,58 @@ export class LiveHub {
       const ids = keys.map((k) => this.taps.get(k)?.cursor ?? '$');
       this.reading = ++this.generation;
       this.dirty = false;
-      let reply: unknown;
-      try {
-        reply = await reader.sendCommand([
-          'XREAD',
-          'COUNT',
-          String(this.count),
-          'BLOCK',
-          String(this.blockMs),
-          'STREAMS',
-          ...keys,
-          ...ids,
-        ]);
+      const plan = readPlan(reader, keys);
+      const idOf = new Map(keys.map((k, i) => [k, ids[i] ?? '$']));
+      const results = await Promise.allSettled(
+        plan.groups.map((g) =>
+          sendCommand(reader, [
+            'XREAD',
+            'COUNT',
+            String(this.count),
+            ...(plan.poll ? [] : ['BLOCK', String(this.blockMs)]),
+            'STREAMS',
+            ...g,
+            ...g.map((k) => idOf.get(k) ?? '$'),
+          ]),
+        ),
+      );
+      this.reading = 0;
+      let got = 0;
+      for (const r of results) {
+        if (r.status !== 'fulfilled') continue;
         this.o.metrics.xread.inc();
-        backoff.reset();
-      } catch (err) {
-        this.reading = 0;
+        let batches;
+        try {
+          batches = parseReadReply(r.value, 'XREAD');
+        } catch (err) {
+          this.o.log.error({ err: errorMessage(err) }, 'live relay: unexpected XREAD reply');
+          continue;
+        }
+        for (const b of batches) {
+          got += b.entries.length;
+          this.deliver(b.stream, b.entries);
+        }
+      }
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) {
         if (this.closed) break;
         this.o.metrics.xreadErrors.inc();
         const now = Date.now();
         if (now - this.lastErrorLog > 10_000) {
           this.lastErrorLog = now;
-          this.o.log.warn({ err: errorMessage(err), streams: keys.length }, 'live relay read failed');
+          this.o.log.warn(
+            { err: errorMessage(failed.reason), streams: keys.length },
+            'live relay read failed',
+          );
         }
         await sleep(backoff.next(), this.abort.signal);
         continue;
       }
-      this.reading = 0;
-      let batches;
-      try {
-        batches = parseReadReply(reply, 'XREAD');
-      } catch (err) {
-        this.o.log.error({ err: errorMessage(err) }, 'live relay: unexpected XREAD reply');
-        continue;
+      backoff.reset();
+      if (plan.poll) {
+        if (got > 0) idle.reset();
+        else await sleep(idle.next(), this.abort.signal);
       }
-      for (const b of batches) this.deliver(b.stream, b.entries);
     }
   }
 
@@ -275,7 +296,7 @@ export class LiveHub {
 
   private async marketLengths(): Promise<(readonly [string, number])[]> {
     const market = [...this.taps.keys()].filter((s) => s.startsWith('md.')).slice(0, 500);
-    if (market.length === 0 || !this.o.redis.isReady) return [];
+    if (market.length === 0 || !isReady(this.o.redis)) return [];
     try {
       const lengths = await withTimeout(
         Promise.all(market.map((s) => this.o.redis.xLen(s))),

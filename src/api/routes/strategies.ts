@@ -35,6 +35,7 @@ import { parseStrategySpec, strategySpecToPayload } from '../../strategy/spec.js
 import type { CommandOutcome } from '../command-results.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, notFound, withTimeout } from '../http-errors.js';
+import { sendCommand } from '../../bus/raw-command.js';
 
 const ID_RE = /^[A-Za-z0-9_-]{1,100}$/;
 const PAGE = 500;
@@ -174,7 +175,7 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     let more = false;
     while (found.length < q.data.limit && scanned < MAX_SCANNED) {
       const raw = await withTimeout(
-        ctx.redis.sendCommand(['XREVRANGE', stream, end, '-', 'COUNT', String(PAGE)]),
+        sendCommand(ctx.redis, ['XREVRANGE', stream, end, '-', 'COUNT', String(PAGE)]),
         5000,
         'XREVRANGE',
       );

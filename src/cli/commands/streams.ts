@@ -3,7 +3,7 @@ import { StreamConsumer } from '../../bus/consumer.js';
 import { busHealth, describeFlag, type StreamReport } from '../../bus/bus-health.js';
 import { trimOnce } from '../../bus/trimmer.js';
 import { parseReadReply } from '../../bus/replies.js';
-import type { RedisClient } from '../../bus/connection.js';
+import { type RedisClient, duplicateRedis } from '../../bus/connection.js';
 import { cliContext, parseNonNegativeInt, parsePositiveInt, untilSignal, withRedis } from '../context.js';
 import { formatMs, formatTable } from '../table.js';
 
@@ -113,7 +113,7 @@ async function tailPlain(redis: RedisClient, streams: readonly string[], o: Tail
       last.set(s, top?.[0]?.id ?? '0-0');
     }
   }
-  const reader = redis.duplicate();
+  const reader = duplicateRedis(redis);
   reader.on('error', () => undefined);
   await reader.connect();
   let printed = 0;
