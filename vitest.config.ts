@@ -1,6 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-/** The core's and the feed's integration suites, run a second time against a local Redis Cluster. */
+/**
+ * The core's, the feed's, the runner's and the live relay's integration suites, run a second time
+ * against a local Redis Cluster.
+ */
 const CLUSTER_SUITES = [
   'test/integration/consumer.test.ts',
   'test/integration/consumer-faults.test.ts',
@@ -9,6 +12,8 @@ const CLUSTER_SUITES = [
   'test/integration/bus-health.test.ts',
   'test/integration/feed.test.ts',
   'test/integration/feed-binance.test.ts',
+  'test/integration/runner.test.ts',
+  'test/integration/api-live.test.ts',
 ];
 
 const shared = {

@@ -91,6 +91,15 @@ const osNeeds = [
   { what: 'PostgreSQL binaries', pkg: 'postgresql', steps: ['test'], present: hasPostgres },
   // The dashboard's browser test drives Debian's Chromium with playwright-core (no browser download).
   { what: 'chromium', pkg: 'chromium', steps: ['test'], present: () => Boolean(which('chromium')) },
+  // deploy/prometheus is checked with promtool and evaluated by a real Prometheus scraping the services.
+  // The tests start their own on a free port; on a machine with systemd the package also starts its own
+  // service on :9090, which the tests never use.
+  {
+    what: 'prometheus and promtool',
+    pkg: 'prometheus',
+    steps: ['test'],
+    present: () => Boolean(which('prometheus') && which('promtool')),
+  },
 ];
 const missing = osNeeds.filter((n) => n.steps.includes(step) && !n.present());
 if (missing.length > 0) {

@@ -31,6 +31,9 @@ export interface ApiContext {
   /** How long run/stop wait for the runner's answer, ms (0 = answer at once). */
   readonly commandWaitMs: number;
   readonly clients: Set<LiveClient>;
-  /** The backtest job queue (`POST /strategies/:id/backtests`). */
-  readonly backtests: BacktestQueue;
+  /**
+   * The backtest job queue (`POST /strategies/:id/backtests`); null on a Redis Cluster, where BullMQ's
+   * node-redis adapter does not work (the routes answer 501).
+   */
+  readonly backtests: BacktestQueue | null;
 }

@@ -46,6 +46,7 @@ import { ApiError } from './http-errors.js';
 import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from './live/client.js';
 import { LiveHub } from './live/hub.js';
 import { LiveMetrics } from './live/metrics.js';
+import { BusHealthMetrics } from '../bus/health-metrics.js';
 import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { liveRoutes } from './routes/live.js';
@@ -159,8 +160,10 @@ export class ApiServer {
       liveRegistry,
       commandWaitMs: o.commandWaitMs ?? 2000,
       clients: new Set<LiveClient>(),
-      backtests: new BacktestQueue({ redis: o.redis, log }),
+      backtests: o.redis.cluster === true ? null : new BacktestQueue({ redis: o.redis, log }),
     };
+    // Bus-wide stream health (pending, lag, dead letters) on /metrics, for alerts and dashboards.
+    BusHealthMetrics.register(ctx.registry, redis, { log });
     let app: FastifyInstance | undefined;
     try {
       app = await buildApp(ctx, o.publicDir === undefined ? defaultPublicDir() : o.publicDir);
@@ -189,7 +192,7 @@ export class ApiServer {
     this.closing ??= (async () => {
       for (const c of [...this.ctx.clients]) c.shutdown();
       this.ctx.results.close();
-      await this.ctx.backtests.close();
+      await this.ctx.backtests?.close();
       await this.ctx.hub.close();
       await this.app.close();
       await closeRedis(this.ctx.redis);

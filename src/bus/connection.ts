@@ -159,6 +159,9 @@ function nodeClientOptions(opts: RedisConnectionOptions, everReady: () => boolea
       },
     },
     commandsQueueMaxLength: opts.maxQueuedCommands ?? 100_000,
+    // CLIENT SETINFO is not in any service's ACL (Redis 7.0 does not know it, so rules cannot name it);
+    // without this, Redis 7.2+ logs a refusal per connection.
+    disableClientInfo: true,
   };
 }
 

@@ -11,6 +11,7 @@ import { benchCommand } from './commands/bench.js';
 import { dlqCommand } from './commands/dlq.js';
 import { feedCommand } from './commands/feed.js';
 import { historyCommand } from './commands/history.js';
+import { redisCommand } from './commands/redis.js';
 import { runnerCommand } from './commands/runner.js';
 import { streamsCommand } from './commands/streams.js';
 import { upCommand } from './commands/up.js';
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   program.addCommand(historyCommand());
   program.addCommand(streamsCommand());
   program.addCommand(dlqCommand());
+  program.addCommand(redisCommand());
   program.addCommand(benchCommand());
   // addCommand() does not pass settings down: every command must throw instead of exiting.
   const inherit = (c: Command): void => {

@@ -21,7 +21,7 @@ import {
   type RedisConnectionOptions,
 } from '../bus/connection.js';
 import { getStrategy } from '../db/strategies.js';
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { SqlExecutor } from '../history/sql/executor.js';
 import type { CandleStore } from '../history/store.js';
 import type { Logger } from '../log.js';
@@ -65,6 +65,11 @@ export class BacktestWorker {
   private closing: Promise<void> | undefined;
 
   constructor(private readonly o: BacktestWorkerOptions) {
+    if (o.redis.cluster === true)
+      throw new ConfigError(
+        'redis.cluster',
+        'the backtester runs on BullMQ, which has no Redis Cluster support on node-redis: give it a single Redis server',
+      );
     this.client = createRedisClient({ ...o.redis, clientName: 'marketbus-backtest-worker' }, o.log);
     this.worker = new Worker<BacktestJobData, BacktestJobResult>(
       o.queueName ?? BACKTEST_QUEUE,

@@ -2,6 +2,7 @@
  * A strategy runner in its own process, for the failover test. Env: REDIS_URL, DATABASE_URL, INSTANCE,
  * LEASE_TTL_MS. Prints "ready" once running.
  */
+import { redisOptionsFromEnv } from '../../src/bus/connection.js';
 import { Registry } from 'prom-client';
 import { openRelationalDb } from '../../src/db/relational.js';
 import { silentLogger } from '../../src/log.js';
@@ -15,7 +16,7 @@ const env = (k: string): string => {
 const db = openRelationalDb({ databaseUrl: env('DATABASE_URL') }, silentLogger);
 await db.migrate();
 const rt = await startRunner({
-  redis: { url: env('REDIS_URL') },
+  redis: redisOptionsFromEnv({ url: env('REDIS_URL') }),
   db: db.sql,
   candles: db.candles,
   registry: new Registry(),

@@ -4,7 +4,7 @@
  * Each yielded candle is written to OUT with the ID `<ts_open>-0` (a deterministic output, so a
  * redelivered candle cannot produce a second entry) and counted in the hash `yields:<CONSUMER>`.
  */
-import { connectRedis } from '../../src/bus/connection.js';
+import { connectRedis, redisOptionsFromEnv } from '../../src/bus/connection.js';
 import { createPostgresStore } from '../../src/history/postgres-store.js';
 import { subscribeCandles } from '../../src/history/subscription.js';
 
@@ -13,7 +13,7 @@ const env = (k: string): string => {
   if (v === undefined) throw new Error(`missing ${k}`);
   return v;
 };
-const redis = await connectRedis({ url: env('REDIS_URL') });
+const redis = await connectRedis(redisOptionsFromEnv({ url: env('REDIS_URL') }));
 const store = createPostgresStore({ url: env('DATABASE_URL') });
 const out = env('OUT');
 const delay = Number(process.env.DELAY_MS ?? '0');

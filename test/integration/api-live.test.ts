@@ -21,7 +21,7 @@ import {
   type LiveMessage,
 } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -36,7 +36,7 @@ beforeAll(async () => {
   db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
   await db.migrate();
   api = await startApi({
-    redis: { url: server.url },
+    redis: redisOptions(server),
     db: db.sql,
     settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
     live: { blockMs: 1000 },
@@ -326,7 +326,7 @@ describe('live relay', () => {
 
   it('refuses more live connections per user than the limit (429), others still connect', async () => {
     const small = await startApi({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: db.sql,
       settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
       live: { maxClientsPerUser: 2, blockMs: 1000 },
@@ -396,7 +396,7 @@ describe('live relay under a slow client', () => {
   it('a client that never reads is closed with 1013 while the server keeps its queue bounded', async () => {
     const limits = { maxBufferedBytes: 256 * 1024, maxQueueBytes: 512 * 1024, maxQueueMessages: 100_000 };
     const slowApi = await startApi({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: db.sql,
       settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
       live: { ...limits, blockMs: 1000 },
@@ -454,7 +454,7 @@ describe('live relay under a slow client', () => {
 
   it('heartbeats: ping messages and ping frames; a silent client is terminated, a flooding one closed', async () => {
     const hbApi = await startApi({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: db.sql,
       settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
       live: { heartbeatMs: 200, blockMs: 1000, floodMessages: 20 },

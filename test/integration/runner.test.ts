@@ -26,7 +26,15 @@ import { referenceSignals } from '../../src/strategy/reference.js';
 import { parseStrategySpec } from '../../src/strategy/spec.js';
 import { FakeTelegram, FAKE_BOT_TOKEN } from '../helpers/fake-telegram.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
+import {
+  connect,
+  startRedis,
+  uniq,
+  waitFor,
+  type TestRedis,
+  redisOptions,
+  redisEnv,
+} from '../helpers/redis.js';
 
 const M = 60_000;
 const KEY = 'sim:spot:BTCUSDT';
@@ -155,7 +163,7 @@ describe('strategy live runner', () => {
     const tg = await FakeTelegram.start();
     const registry = new Registry();
     const rt = await startRunner({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: db.sql,
       candles: db.candles,
       registry,
@@ -208,7 +216,7 @@ describe('strategy live runner', () => {
   });
 
   it('two runner processes; the owner SIGKILLed mid-run; the survivor takes over; every event exactly once, in order', async () => {
-    const env = { REDIS_URL: server.url, DATABASE_URL: dbUrl, LEASE_TTL_MS: '2000' };
+    const env = { ...redisEnv(server), DATABASE_URL: dbUrl, LEASE_TTL_MS: '2000' };
     const procs = new Map<string, ChildProcess>();
     for (const name of ['runner-a', 'runner-b'])
       procs.set(name, await startWorker({ ...env, INSTANCE: name }));

@@ -14,7 +14,7 @@ import { FeedMetrics } from '../../src/marketdata/feed-metrics.js';
 import { FeedService } from '../../src/marketdata/feed.js';
 import { createSimulatedSource } from '../../src/marketdata/sources/simulated.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis, redisEnv } from '../helpers/redis.js';
 
 const M = 60_000;
 const KEY = 'sim:spot:BTCUSDT';
@@ -150,7 +150,7 @@ describe('candle subscription', () => {
     const group = uniq('strategy.t');
     const out = `mgmt:${uniq()}:commands`;
     const env = {
-      REDIS_URL: server.url,
+      ...redisEnv(server),
       DATABASE_URL: db.url,
       INSTRUMENT: KEY,
       FROM: String(from),

@@ -16,11 +16,20 @@ const Body = z
   .object({ from: z.union([z.string().max(64), z.number()]), to: z.union([z.string().max(64), z.number()]) })
   .strict();
 
-export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: BacktestQueue): void {
-  const deps = { db: ctx.db, queue, redis: ctx.redis, log: ctx.log };
+export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: BacktestQueue | null): void {
+  const jobDeps = () => {
+    if (!queue)
+      throw new ApiError(
+        501,
+        'backtests_unavailable',
+        'backtests need a single Redis server: BullMQ has no Redis Cluster support on node-redis',
+      );
+    return { db: ctx.db, queue, redis: ctx.redis, log: ctx.log };
+  };
 
   app.post<{ Params: { id: string } }>('/strategies/:id/backtests', async (req, reply) => {
     const who = await ctx.auth.require(req);
+    const deps = jobDeps();
     const body = Body.safeParse(req.body);
     if (!body.success) {
       const issue = body.error.issues[0];
@@ -52,6 +61,6 @@ export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: Bac
 
   app.post<{ Params: { id: string } }>('/backtests/:id/cancel', async (req) => {
     const who = await ctx.auth.require(req);
-    return backtestToView(await cancelBacktest(deps, req.params.id, { userId: who.id }));
+    return backtestToView(await cancelBacktest(jobDeps(), req.params.id, { userId: who.id }));
   });
 }

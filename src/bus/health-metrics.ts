@@ -1,0 +1,330 @@
+/**
+ * Bus-wide health as Prometheus gauges, read from Redis when scraped: what `marketbus streams inspect`
+ * and the dashboard's streams table show, for alert rules and Grafana (deploy/prometheus/alerts.yml,
+ * deploy/grafana/dashboards/marketbus.json). The API serves them on its `/metrics`, so one process per
+ * deployment exports them, whatever the number of feed and runner instances.
+ *
+ * | metric                                              | what                                                       |
+ * | --------------------------------------------------- | ---------------------------------------------------------- |
+ * | `bus_health_up`                                     | 1 when the last look at Redis succeeded, else 0             |
+ * | `bus_health_duration_seconds`                       | how long the last look took                                 |
+ * | `bus_health_streams{kind}`                          | streams seen per catalog kind                               |
+ * | `bus_health_stream_length{stream,kind}`             | XLEN                                                        |
+ * | `bus_health_dead_letters{stream,kind}`              | entries in `dlq:{<stream>}` (only streams that have one)    |
+ * | `bus_health_group_pending{stream,kind,group}`       | delivered, not acknowledged                                 |
+ * | `bus_health_group_lag{stream,kind,group}`           | not yet delivered to the group (absent when Redis cannot tell) |
+ * | `bus_health_group_oldest_pending_seconds{...}`      | idle time of the oldest pending entry (0 when none)         |
+ * | `bus_health_group_consumers{stream,kind,group}`     | consumers in the group                                      |
+ *
+ * Per-user streams (`strategy.events.v1.user.<id>`, `strategy.metrics.v1.user.<id>`) are summed under
+ * `stream="strategy.events.v1.user.*"` (oldest pending: the largest): labels never carry user ids, and
+ * the number of series does not grow with users.
+ *
+ * Cost: a look SCANs the catalog patterns, then per stream XLEN and XINFO GROUPS (pipelined, a bounded
+ * number at once), and the full inspection (consumers, XPENDING) only for streams that have groups. A
+ * look younger than `maxAgeMs` is reused, so several scrapers do not multiply the load.
+ */
+import { Gauge, type Registry } from 'prom-client';
+import { CATALOG_PATTERNS, describeStream } from './catalog.js';
+import type { RedisClient } from './connection.js';
+import { inspectStream, scanStreams } from './health.js';
+import { sendCommand } from './raw-command.js';
+import { parseGroups } from './replies.js';
+import { TimeoutError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface BusHealthMetricsOptions {
+  /** A look younger than this is served again instead of asking Redis, ms. Default 5000. */
+  readonly maxAgeMs?: number;
+  /** Longest a scrape waits for a look; past it `bus_health_up` is 0 for that scrape, ms. Default 8000. */
+  readonly timeoutMs?: number;
+  /** Streams inspected at once (their commands are pipelined). Default 32. */
+  readonly concurrency?: number;
+  readonly log?: Logger;
+}
+
+type StreamLabels = 'stream' | 'kind';
+type GroupLabels = 'stream' | 'kind' | 'group';
+
+interface GroupSample {
+  pending: number;
+  lag: number | null;
+  oldestPendingS: number;
+  consumers: number;
+}
+
+interface StreamSample {
+  readonly stream: string;
+  readonly kind: string;
+  length: number;
+  readonly groups: Map<string, GroupSample>;
+}
+
+const PER_USER_KINDS: ReadonlySet<string> = new Set(['strategy-events', 'strategy-metrics']);
+const DLQ_PATTERN = 'dlq:*';
+
+/** The stream label: the name, or the per-user pattern for per-user streams. */
+function streamLabel(name: string): { stream: string; kind: string } {
+  const entry = describeStream(name);
+  const kind = entry?.kind ?? 'other';
+  if (PER_USER_KINDS.has(kind)) return { stream: name.replace(/[^.]+$/, '*'), kind };
+  return { stream: name, kind };
+}
+
+/** Run `fn` over `items` with at most `limit` at once. */
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (t: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export class BusHealthMetrics {
+  private readonly up: Gauge;
+  private readonly duration: Gauge;
+  private readonly streamCount: Gauge<'kind'>;
+  private readonly length: Gauge<StreamLabels>;
+  private readonly deadLetters: Gauge<StreamLabels>;
+  private readonly pending: Gauge<GroupLabels>;
+  private readonly lag: Gauge<GroupLabels>;
+  private readonly oldestPending: Gauge<GroupLabels>;
+  private readonly consumers: Gauge<GroupLabels>;
+  private readonly maxAgeMs: number;
+  private readonly timeoutMs: number;
+  private readonly concurrency: number;
+  private lastLookAt = 0;
+  private inflight: Promise<void> | undefined;
+  private failing = false;
+
+  /**
+   * Register the gauges on `registry`, read through `redis` (which the caller owns and closes). Returns
+   * undefined when the registry has them already (another API server in the same process serves them).
+   */
+  static register(
+    registry: Registry,
+    redis: RedisClient,
+    o: BusHealthMetricsOptions = {},
+  ): BusHealthMetrics | undefined {
+    if (registry.getSingleMetric('bus_health_up')) return undefined;
+    return new BusHealthMetrics(registry, redis, o);
+  }
+
+  private constructor(
+    registry: Registry,
+    private readonly redis: RedisClient,
+    private readonly o: BusHealthMetricsOptions,
+  ) {
+    this.maxAgeMs = o.maxAgeMs ?? 5000;
+    this.timeoutMs = o.timeoutMs ?? 8000;
+    this.concurrency = o.concurrency ?? 32;
+    const registers = [registry];
+    // Every gauge waits for the same look, so one scrape shows one consistent picture.
+    const collect = (): Promise<void> => this.refresh();
+    const s = ['stream', 'kind'] as const;
+    const g = ['stream', 'kind', 'group'] as const;
+    this.up = new Gauge({
+      name: 'bus_health_up',
+      help: '1 when the last look at Redis stream health succeeded, else 0',
+      registers,
+      collect,
+    });
+    this.duration = new Gauge({
+      name: 'bus_health_duration_seconds',
+      help: 'How long the last look at Redis stream health took',
+      registers,
+      collect,
+    });
+    this.streamCount = new Gauge({
+      name: 'bus_health_streams',
+      help: 'Streams seen per catalog kind',
+      labelNames: ['kind'],
+      registers,
+      collect,
+    });
+    this.length = new Gauge({
+      name: 'bus_health_stream_length',
+      help: 'XLEN of the stream (per-user streams summed under stream="<prefix>.*")',
+      labelNames: s,
+      registers,
+      collect,
+    });
+    this.deadLetters = new Gauge({
+      name: 'bus_health_dead_letters',
+      help: 'Entries in the dead-letter stream dlq:{<stream>}',
+      labelNames: s,
+      registers,
+      collect,
+    });
+    this.pending = new Gauge({
+      name: 'bus_health_group_pending',
+      help: 'Entries delivered to the consumer group and not acknowledged',
+      labelNames: g,
+      registers,
+      collect,
+    });
+    this.lag = new Gauge({
+      name: 'bus_health_group_lag',
+      help: 'Entries not yet delivered to the consumer group',
+      labelNames: g,
+      registers,
+      collect,
+    });
+    this.oldestPending = new Gauge({
+      name: 'bus_health_group_oldest_pending_seconds',
+      help: 'Idle time of the oldest pending entry of the consumer group (0 when none)',
+      labelNames: g,
+      registers,
+      collect,
+    });
+    this.consumers = new Gauge({
+      name: 'bus_health_group_consumers',
+      help: 'Consumers in the consumer group',
+      labelNames: g,
+      registers,
+      collect,
+    });
+  }
+
+  /** Take a look unless a recent one is at hand; never throws (a failure shows as `bus_health_up 0`). */
+  refresh(): Promise<void> {
+    if (this.inflight) return this.inflight;
+    if (Date.now() - this.lastLookAt < this.maxAgeMs) return Promise.resolve();
+    const run = async (): Promise<void> => {
+      const started = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const timeout = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new TimeoutError('bus health look', this.timeoutMs)),
+            this.timeoutMs,
+          );
+        });
+        const look = this.look();
+        look.catch(() => undefined); // a late failure after the timeout is not unhandled
+        const sample = await Promise.race([look, timeout]);
+        this.publish(sample.streams, sample.deadLetters);
+        this.up.set(1);
+        if (this.failing) this.o.log?.info('bus health readable again');
+        this.failing = false;
+      } catch (err) {
+        // Old numbers would look current: drop them, and say the look failed.
+        this.clearSeries();
+        this.up.set(0);
+        if (!this.failing) this.o.log?.warn({ err: errorMessage(err) }, 'bus health look failed');
+        this.failing = true;
+      } finally {
+        clearTimeout(timer);
+        this.duration.set((performance.now() - started) / 1000);
+        this.lastLookAt = Date.now();
+      }
+    };
+    this.inflight = run().finally(() => {
+      this.inflight = undefined;
+    });
+    return this.inflight;
+  }
+
+  private async look(): Promise<{ streams: StreamSample[]; deadLetters: Map<string, number> }> {
+    const names = new Set<string>();
+    for (const p of CATALOG_PATTERNS) {
+      if (p === DLQ_PATTERN) continue;
+      for (const n of await scanStreams(this.redis, p)) names.add(n);
+    }
+    const dlqNames = await scanStreams(this.redis, DLQ_PATTERN);
+    const samples: StreamSample[] = [];
+    await forEachLimit([...names], this.concurrency, async (name) => {
+      const sample = await this.inspect(name);
+      if (sample) samples.push(sample);
+    });
+    const deadLetters = new Map<string, number>();
+    await forEachLimit(dlqNames, this.concurrency, async (dlq) => {
+      const source = describeStream(dlq)?.parts.stream;
+      if (source !== undefined) deadLetters.set(source, await this.redis.xLen(dlq));
+    });
+    return { streams: samples, deadLetters };
+  }
+
+  /** XLEN and XINFO GROUPS; the full inspection only when the stream has groups. */
+  private async inspect(name: string): Promise<StreamSample | null> {
+    const { stream, kind } = streamLabel(name);
+    const [length, groupsRaw] = await Promise.all([
+      this.redis.xLen(name),
+      sendCommand(this.redis, ['XINFO', 'GROUPS', name]),
+    ]);
+    const sample: StreamSample = { stream, kind, length, groups: new Map() };
+    if (parseGroups(groupsRaw).length === 0) return sample;
+    const h = await inspectStream(this.redis, name);
+    if (!h) return null; // deleted in between
+    sample.length = h.length;
+    for (const grp of h.groups) {
+      sample.groups.set(grp.name, {
+        pending: grp.pending,
+        lag: grp.lag,
+        oldestPendingS: (grp.oldestPendingIdleMs ?? 0) / 1000,
+        consumers: grp.consumers,
+      });
+    }
+    return sample;
+  }
+
+  private clearSeries(): void {
+    for (const m of [
+      this.streamCount,
+      this.length,
+      this.deadLetters,
+      this.pending,
+      this.lag,
+      this.oldestPending,
+      this.consumers,
+    ])
+      m.reset();
+  }
+
+  private publish(samples: readonly StreamSample[], deadLetters: ReadonlyMap<string, number>): void {
+    // Sum per label set first: per-user streams share one.
+    const lengths = new Map<string, { kind: string; n: number }>();
+    const kinds = new Map<string, number>();
+    const grouped = new Map<string, { stream: string; kind: string; group: string; g: GroupSample }>();
+    for (const s of samples) {
+      kinds.set(s.kind, (kinds.get(s.kind) ?? 0) + 1);
+      const l = lengths.get(s.stream);
+      lengths.set(s.stream, { kind: s.kind, n: (l?.n ?? 0) + s.length });
+      for (const [group, g] of s.groups) {
+        const key = `${s.stream}\u0000${group}`;
+        const acc = grouped.get(key);
+        if (!acc) {
+          grouped.set(key, { stream: s.stream, kind: s.kind, group, g: { ...g } });
+          continue;
+        }
+        acc.g.pending += g.pending;
+        acc.g.lag = acc.g.lag === null || g.lag === null ? null : acc.g.lag + g.lag;
+        acc.g.oldestPendingS = Math.max(acc.g.oldestPendingS, g.oldestPendingS);
+        acc.g.consumers += g.consumers;
+      }
+    }
+    const dead = new Map<string, { kind: string; n: number }>();
+    for (const [source, n] of deadLetters) {
+      const { stream, kind } = streamLabel(source);
+      dead.set(stream, { kind, n: (dead.get(stream)?.n ?? 0) + n });
+    }
+    this.clearSeries();
+    for (const [kind, n] of kinds) this.streamCount.set({ kind }, n);
+    for (const [stream, { kind, n }] of lengths) this.length.set({ stream, kind }, n);
+    for (const [stream, { kind, n }] of dead) this.deadLetters.set({ stream, kind }, n);
+    for (const { stream, kind, group, g } of grouped.values()) {
+      const labels = { stream, kind, group };
+      this.pending.set(labels, g.pending);
+      if (g.lag !== null) this.lag.set(labels, g.lag);
+      this.oldestPending.set(labels, g.oldestPendingS);
+      this.consumers.set(labels, g.consumers);
+    }
+  }
+}
