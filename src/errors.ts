@@ -9,6 +9,8 @@ export type ErrorCode =
   | 'DECODE_FAILED'
   | 'SCHEMA_VERSION_UNSUPPORTED'
   | 'REDIS_UNAVAILABLE'
+  | 'REDIS_NOPERM'
+  | 'ACL_APPLY_FAILED'
   | 'REDIS_SERVER_NOT_FOUND'
   | 'REDIS_SERVER_START_FAILED'
   | 'CLOSED'
@@ -80,6 +82,13 @@ export class SchemaVersionError extends MarketbusError {
 export class RedisUnavailableError extends MarketbusError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('REDIS_UNAVAILABLE', message, options);
+  }
+}
+
+/** Redis refused a command for lack of ACL rights (NOPERM): a deployment problem, not an outage. */
+export class RedisPermissionError extends MarketbusError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('REDIS_NOPERM', message, options);
   }
 }
 

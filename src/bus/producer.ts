@@ -3,13 +3,13 @@
  * An explicit ID equal to or older than the stream's top is not an error but a typed `duplicate`
  * result (seed 002: duplicates and out-of-order IDs are counted no-ops).
  */
-import { RedisUnavailableError, errorMessage } from '../errors.js';
+import { RedisPermissionError, RedisUnavailableError, errorMessage } from '../errors.js';
 import { DEFAULT_RETENTION, describeStream, type Retention, type StreamKind } from './catalog.js';
 import type { RedisClient } from './connection.js';
 import { sendCommand } from './raw-command.js';
 import { nodeGroups } from './slot-read.js';
 import type { BusMetrics } from './metrics.js';
-import { isDuplicateIdReply } from './redis-errors.js';
+import { isDuplicateIdReply, isNoPermReply } from './redis-errors.js';
 import type { XAddOptions } from '@redis/client/dist/lib/commands/XADD.js';
 
 export interface PublishItem {
@@ -30,7 +30,7 @@ export type PublishResult =
   | { readonly status: 'duplicate'; readonly id: string };
 
 export type PublishOutcome =
-  PublishResult | { readonly status: 'error'; readonly error: RedisUnavailableError };
+  PublishResult | { readonly status: 'error'; readonly error: RedisUnavailableError | RedisPermissionError };
 
 export interface ProducerOptions {
   /** Retention per catalog kind, overriding DEFAULT_RETENTION (e.g. candles from `retention_days`). */
@@ -172,6 +172,14 @@ export class StreamProducer {
       return { status: 'duplicate', id: it.id ?? '*' };
     }
     m?.publishErrors.inc({ stream: it.stream });
+    if (isNoPermReply(s.reason)) {
+      return {
+        status: 'error',
+        error: new RedisPermissionError(`XADD ${it.stream} refused: ${errorMessage(s.reason)}`, {
+          cause: s.reason,
+        }),
+      };
+    }
     return {
       status: 'error',
       error: new RedisUnavailableError(`XADD ${it.stream} failed: ${errorMessage(s.reason)}`, {

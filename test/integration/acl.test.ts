@@ -25,7 +25,7 @@ import { StreamProducer } from '../../src/bus/producer.js';
 import { isNoPermReply } from '../../src/bus/redis-errors.js';
 import { RedisServer, type RedisServerOptions } from '../../src/bus/redis-server.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
-import { ConfigError, RedisUnavailableError } from '../../src/errors.js';
+import { ConfigError, RedisPermissionError } from '../../src/errors.js';
 import { startBacktester } from '../../src/jobs/backtester.js';
 import { request } from '../../src/jobs/client.js';
 import { silentLogger } from '../../src/log.js';
@@ -474,8 +474,9 @@ describe('marketbus redis acl', () => {
       const err = await new StreamProducer(runner)
         .publish(candles, { a: '1' }, { id: `${Date.now()}-0` })
         .catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(RedisUnavailableError);
-      expect(isNoPermReply((err as RedisUnavailableError).cause)).toBe(true);
+      expect(err).toBeInstanceOf(RedisPermissionError); // typed: a deployment problem, not an outage
+      expect((err as RedisPermissionError).code).toBe('REDIS_NOPERM');
+      expect(isNoPermReply((err as RedisPermissionError).cause)).toBe(true);
     } finally {
       await closeRedis(runner);
     }

@@ -25,7 +25,7 @@ export class AclApplyError extends MarketbusError {
   readonly user: string;
   constructor(user: string, cause: unknown) {
     super(
-      'COMMAND_FAILED',
+      'ACL_APPLY_FAILED',
       `ACL SETUSER ${user} failed: ${errorMessage(cause)}. --apply needs a connection allowed to run ACL SETUSER (an admin user in --redis / REDIS_URL)`,
       { cause },
     );
