@@ -32,9 +32,6 @@ export class RedisServer {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private readonly ownsDir: boolean;
-  private readonly onProcessExit = (): void => {
-    this.child?.kill('SIGKILL');
-  };
 
   private constructor(
     readonly port: number,
@@ -102,7 +99,7 @@ export class RedisServer {
   /** Stop, and remove the data directory if it was a temporary one made by `start()`. Idempotent. */
   async dispose(): Promise<void> {
     await this.stop();
-    process.removeListener('exit', this.onProcessExit);
+    live.delete(this);
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -139,7 +136,7 @@ export class RedisServer {
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     this.child = child;
     this.exited = once(child, 'exit').then(() => undefined);
-    process.on('exit', this.onProcessExit);
+    watchExit(this);
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);
     while (Date.now() < deadline) {
       if (!this.running) {
@@ -154,6 +151,27 @@ export class RedisServer {
     child.kill('SIGKILL');
     throw new RedisServerStartError(`redis-server did not answer PING on port ${this.port} in time`);
   }
+}
+
+/** Servers to kill if this process exits without stopping them; one 'exit' listener for all. */
+const live = new Set<RedisServer>();
+let exitHooked = false;
+
+function watchExit(server: RedisServer): void {
+  live.add(server);
+  if (exitHooked) return;
+  exitHooked = true;
+  process.on('exit', () => {
+    for (const s of live) {
+      const pid = s.pid;
+      if (!s.running || pid === undefined) continue;
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
 }
 
 /** Ask the OS for a free TCP port on loopback. */
