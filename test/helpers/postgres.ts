@@ -5,33 +5,25 @@
  *      from {@link TestPostgres.createDatabase} are made on that server when the role may CREATE them.
  *   2. The machine's own server: socket /var/run/postgresql, then 127.0.0.1:5432, as user postgres, then
  *      root, trust auth. We CREATE a database `marketbus_test_<hex>` and DROP it afterwards.
- *   3. A private cluster: Debian's `/usr/lib/postgresql/<v>/bin/initdb` and `pg_ctl`, in a temporary
- *      directory, on a free port, run as `postgres` (or `nobody`) when we are root; stopped and removed
- *      afterwards. Without those binaries: an error that says `apt-get install -y postgresql`.
+ *   3. A private cluster (test/helpers/private-postgres.ts): Debian's `/usr/lib/postgresql/<v>/bin/initdb`
+ *      and `pg_ctl`, in a temporary directory, on a free port, run as `postgres` (or `nobody`) when we are
+ *      root; stopped and removed afterwards. Without those binaries: an error that says
+ *      `apt-get install -y postgresql`.
  *
  * Only databases this helper created are ever dropped. `TEST_PG_NO_LOCAL=1` makes step 2 probe a closed
  * port instead of the real server, to exercise step 3 on a machine that has the service running.
  */
-import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import {
-  accessSync,
-  chownSync,
-  constants,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-} from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { existsSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll } from 'vitest';
-
-const run = promisify(execFile);
+import { freePort } from '../../src/bus/redis-server.js';
+import {
+  INSTALL_HINT,
+  PostgresNotInstalledError,
+  startPrivatePostgres,
+  type PrivatePostgres,
+} from './private-postgres.js';
 
 export type PostgresSource = 'env' | 'local' | 'initdb';
 
@@ -204,153 +196,37 @@ async function localServer(): Promise<Found | undefined> {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// 3. A private cluster from the Debian binaries
+// 3. A private cluster from the Debian binaries (test/helpers/private-postgres.ts)
 
-export const INSTALL_HINT = 'apt-get install -y postgresql';
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** `/usr/lib/postgresql/<newest version>/bin`, holding initdb and pg_ctl. */
-function findServerBin(): string | undefined {
-  const root = '/usr/lib/postgresql';
-  let versions: string[];
-  try {
-    versions = readdirSync(root);
-  } catch {
-    return undefined;
-  }
-  return versions
-    .filter((v) => /^\d+(\.\d+)?$/.test(v))
-    .sort((a, b) => Number(b) - Number(a))
-    .map((v) => join(root, v, 'bin'))
-    .find((bin) => executable(join(bin, 'initdb')) && executable(join(bin, 'pg_ctl')));
-}
-
-/** The account the server runs as: PostgreSQL refuses to run as root. */
-function serverAccount(): { user: string; uid: number; gid: number } | undefined {
-  if (process.getuid?.() !== 0) return undefined;
-  for (const user of ['postgres', 'nobody']) {
-    try {
-      const uid = Number(execFileSync('id', ['-u', user], { encoding: 'utf8' }).trim());
-      const gid = Number(execFileSync('id', ['-g', user], { encoding: 'utf8' }).trim());
-      return { user, uid, gid };
-    } catch {
-      // no such account
-    }
-  }
-  throw new Error('running as root and neither a postgres nor a nobody account exists to run PostgreSQL');
-}
-
-/** argv to run `argv` as `user` (runuser, or su when runuser is missing); as is when not root. */
-function asUser(user: string | undefined, argv: readonly string[]): [string, string[]] {
-  const [cmd = '', ...args] = argv;
-  if (user === undefined) return [cmd, args];
-  if (executable('/usr/sbin/runuser') || executable('/sbin/runuser')) {
-    return ['runuser', ['-u', user, '--', cmd, ...args]];
-  }
-  const quoted = argv.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
-  return ['su', [user, '-s', '/bin/sh', '-c', quoted]];
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
+export { INSTALL_HINT };
 
 async function privateCluster(): Promise<Found> {
-  const bin = findServerBin();
-  if (bin === undefined) {
+  let cluster: PrivatePostgres;
+  try {
+    // fsync off: a throw-away cluster need not survive a machine crash, and tests run faster.
+    cluster = await startPrivatePostgres({
+      database: ourDatabase(),
+      fsync: false,
+      dirPrefix: 'marketbus-pg-',
+    });
+  } catch (err) {
+    if (!(err instanceof PostgresNotInstalledError)) throw err;
     throw new Error(
       'No PostgreSQL for the tests: TEST_DATABASE_URL is not set, no local server answers, and the server ' +
         `binaries (/usr/lib/postgresql/*/bin/initdb) are missing. Install them with: ${INSTALL_HINT}`,
+      { cause: err },
     );
   }
-  const account = serverAccount();
-  const dir = mkdtempSync(join(tmpdir(), 'marketbus-pg-'));
-  if (account) chownSync(dir, account.uid, account.gid);
-  const data = join(dir, 'data');
-  const pgCtl = join(bin, 'pg_ctl');
-  const exec = async (argv: string[]): Promise<void> => {
-    const [cmd, args] = asUser(account?.user, argv);
-    await run(cmd, args, { cwd: dir, timeout: 60_000 });
+  const conn: pg.ClientConfig = {
+    host: '127.0.0.1',
+    port: cluster.port,
+    user: 'postgres',
+    database: 'postgres',
   };
-  const stopSync = (): void => {
-    const [cmd, args] = asUser(account?.user, [pgCtl, '-D', data, '-m', 'immediate', 'stop']);
-    spawnSync(cmd, args, { stdio: 'ignore', timeout: 10_000 });
-  };
-  process.once('exit', stopSync); // a test run that dies must not leave a postmaster behind
-  const cleanup = (): void => {
-    process.removeListener('exit', stopSync);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  try {
-    await exec([
-      join(bin, 'initdb'),
-      '-D',
-      data,
-      '-U',
-      'postgres',
-      '-A',
-      'trust',
-      '-E',
-      'UTF8',
-      '--locale=C',
-      '-N',
-    ]);
-    let port = 0;
-    for (let attempt = 1; ; attempt++) {
-      port = await freePort();
-      const serverOpts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
-      try {
-        await exec([
-          pgCtl,
-          '-D',
-          data,
-          '-l',
-          join(dir, 'server.log'),
-          '-w',
-          '-t',
-          '60',
-          '-o',
-          serverOpts,
-          'start',
-        ]);
-        break;
-      } catch (err) {
-        if (attempt >= 3) {
-          const log = existsSync(join(dir, 'server.log'))
-            ? readFileSync(join(dir, 'server.log'), 'utf8')
-            : '';
-          throw new Error(`pg_ctl start failed: ${String(err)}\n${log.slice(-2000)}`);
-        }
-      }
-    }
-    const conn: pg.ClientConfig = { host: '127.0.0.1', port, user: 'postgres', database: 'postgres' };
-    const first = await createOwnDatabase(conn);
-    return ownedServer('initdb', { conn, url: adminUrl('127.0.0.1', port, 'postgres') }, first, async () => {
-      try {
-        await exec([pgCtl, '-D', data, '-m', 'fast', '-w', 'stop']);
-      } finally {
-        cleanup();
-      }
-    });
-  } catch (err) {
-    stopSync();
-    cleanup();
-    throw err;
-  }
+  return ownedServer(
+    'initdb',
+    { conn, url: adminUrl('127.0.0.1', cluster.port, 'postgres') },
+    cluster.database,
+    () => cluster.stop(),
+  );
 }

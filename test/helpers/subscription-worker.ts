@@ -2,7 +2,8 @@
  * A candle subscription in its own process, for the kill-and-restart test. Env: REDIS_URL,
  * DATABASE_URL, INSTRUMENT, FROM (epoch ms), GROUP, CONSUMER, OUT (stream), DELAY_MS.
  * Each yielded candle is written to OUT with the ID `<ts_open>-0` (a deterministic output, so a
- * redelivered candle cannot produce a second entry) and counted in the hash `yields:<CONSUMER>`.
+ * redelivered candle cannot produce a second entry) and counted in the hash `yields:{<OUT>}:<CONSUMER>`
+ * (hash-tagged to OUT's slot: one MULTI on a cluster too).
  */
 import { connectRedis, redisOptionsFromEnv } from '../../src/bus/connection.js';
 import { createPostgresStore } from '../../src/history/postgres-store.js';
@@ -31,7 +32,7 @@ for await (const { candle } of subscribeCandles({
   await redis
     .multi()
     .xAdd(out, `${candle.tsOpen}-0`, { close: String(candle.close) })
-    .hIncrBy(`yields:${env('CONSUMER')}`, String(candle.tsOpen), 1)
+    .hIncrBy(`yields:{${out}}:${env('CONSUMER')}`, String(candle.tsOpen), 1)
     .exec()
     .catch(() => undefined); // a duplicate ID is the exactly-once effect at work
 }

@@ -21,7 +21,7 @@ import {
 } from '../helpers/api.js';
 import { FakeTelegram } from '../helpers/fake-telegram.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, type TestRedis } from '../helpers/redis.js';
+import { connect, startRedis, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -34,7 +34,7 @@ beforeAll(async () => {
   db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
   await db.migrate();
   api = await startApi({
-    redis: { url: server.url },
+    redis: redisOptions(server),
     db: db.sql,
     settings: testSettings({
       TELEGRAM_BOT_TOKEN: BOT_TOKEN,
@@ -257,7 +257,7 @@ describe('chat link through the bot', () => {
     const tg = await FakeTelegram.start({ token: BOT_TOKEN });
     try {
       const other = await startApi({
-        redis: { url: server.url },
+        redis: redisOptions(server),
         db: db.sql,
         settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_ROOT: tg.apiRoot }),
       });
@@ -280,7 +280,7 @@ describe('chat link through the bot', () => {
 
 describe('development sign-in and production settings', () => {
   it('on loopback without a bot token, requests without a session are the local user', async () => {
-    const dev = await startApi({ redis: { url: server.url }, db: db.sql, settings: testSettings({}) });
+    const dev = await startApi({ redis: redisOptions(server), db: db.sql, settings: testSettings({}) });
     expect(dev.devLogin).toBe(true);
     const me = await new HttpClient(dev.url).get('/auth/current-user');
     expect(me.status).toBe(200);
@@ -330,7 +330,7 @@ describe('development sign-in and production settings', () => {
 
   it('production cookies are Secure', async () => {
     const prod = await startApi({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: db.sql,
       settings: apiSettingsFromEnv({
         NODE_ENV: 'production',

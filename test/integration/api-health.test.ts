@@ -11,7 +11,7 @@ import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js'
 import { silentLogger } from '../../src/log.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { startRedis, waitFor, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
 let db: RelationalDb;
@@ -38,7 +38,7 @@ describe('health and metrics', () => {
     });
     shared.inc(3);
     const api = await startApi({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: db.sql,
       registry,
       settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
@@ -90,7 +90,7 @@ describe('health and metrics', () => {
     const gone = openRelationalDb({ databaseUrl: dbUrl }, silentLogger);
     await gone.close();
     const api = await startApi({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: gone.sql,
       settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
     });
@@ -106,7 +106,7 @@ describe('health and metrics', () => {
     writeFileSync(join(dir, 'index.html'), '<!doctype html><title>marketbus</title>');
     writeFileSync(join(dir, 'app.js'), 'console.log(1)');
     const api = await startApi({
-      redis: { url: server.url },
+      redis: redisOptions(server),
       db: db.sql,
       publicDir: dir,
       settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),

@@ -14,7 +14,7 @@ import { startRunner, type RunnerRuntime } from '../../src/runtime/runner-runtim
 import { outputCodec } from '../../src/strategy/outputs.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';
-import { connect, startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
+import { connect, startRedis, waitFor, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -37,7 +37,7 @@ beforeAll(async () => {
   db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
   await db.migrate();
   runner = await startRunner({
-    redis: { url: server.url },
+    redis: redisOptions(server),
     db: db.sql,
     candles: db.candles,
     registry: new Registry(),
@@ -46,7 +46,7 @@ beforeAll(async () => {
     syncIntervalMs: 200,
   });
   api = await startApi({
-    redis: { url: server.url },
+    redis: redisOptions(server),
     db: db.sql,
     settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
     commandWaitMs: 5000,

@@ -26,7 +26,7 @@ import { silentLogger } from '../../src/log.js';
 import { createCommandConsumer } from '../../src/strategy/commands.js';
 import { OutputPublisher } from '../../src/strategy/outputs.js';
 import { RunnerMetrics } from '../../src/strategy/runner-metrics.js';
-import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
+import { connect, startRedis, uniq, waitFor, type TestRedis, redisEnv } from '../helpers/redis.js';
 import { echoService } from './jobs-responder.js';
 
 let server: TestRedis;
@@ -44,7 +44,7 @@ afterAll(() => {
 
 async function responder(env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/integration/jobs-responder.ts'], {
-    env: { ...process.env, REDIS_URL: server.url, CLAIM_MIN_IDLE_MS: '1000', ...env },
+    env: { ...process.env, ...redisEnv(server), CLAIM_MIN_IDLE_MS: '1000', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   children.push(child);

@@ -173,14 +173,14 @@ describe('candle subscription', () => {
     const ids = (await redis.xRange(out, '-', '+')).map((e) => Number(e.id.split('-')[0]));
     expectEachMinuteOnce(ids, from);
     // the restart resumed from the checkpoint: the second consumer did not start again from `from`
-    const secondYields = await redis.hGetAll('yields:second');
+    const secondYields = await redis.hGetAll(`yields:{${out}}:second`);
     expect(
       Object.keys(secondYields)
         .map(Number)
         .sort((x, y) => x - y)[0],
     ).toBeGreaterThanOrEqual(from + (atKill - 2) * M);
     // at most the candle in flight at the kill was yielded by both
-    const firstYields = await redis.hGetAll('yields:first');
+    const firstYields = await redis.hGetAll(`yields:{${out}}:first`);
     const both = Object.keys(secondYields).filter((k) => k in firstYields);
     expect(both.length).toBeLessThanOrEqual(1);
   });
