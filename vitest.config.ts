@@ -1,8 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The core's, the feed's, the runner's and the live relay's integration suites, run a second time
- * against a local Redis Cluster.
+ * The integration suites of the core, the feed, history subscriptions, the runner, service commands
+ * and the API (auth, health, strategies, live relay), run a second time against a local Redis Cluster.
  */
 const CLUSTER_SUITES = [
   'test/integration/consumer.test.ts',
@@ -14,6 +14,11 @@ const CLUSTER_SUITES = [
   'test/integration/feed-binance.test.ts',
   'test/integration/runner.test.ts',
   'test/integration/api-live.test.ts',
+  'test/integration/subscription.test.ts',
+  'test/integration/jobs-commands.test.ts',
+  'test/integration/api-auth.test.ts',
+  'test/integration/api-health.test.ts',
+  'test/integration/api-strategies.test.ts',
 ];
 
 const shared = {

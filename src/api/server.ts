@@ -21,6 +21,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest }
 import { Counter, Histogram, Registry } from 'prom-client';
 import {
   closeRedis,
+  connectInBackground,
   createRedisClient,
   describeRedis,
   type RedisConnectionOptions,
@@ -123,7 +124,7 @@ export class ApiServer {
     const log = o.log;
     const redis = createRedisClient({ ...o.redis, clientName: 'marketbus-api' }, log);
     // Not awaited: the API starts (and /readyz says 503) while Redis is down.
-    redis.connect().catch((err: unknown) => log.error({ err: errorMessage(err) }, 'redis connect failed'));
+    connectInBackground(redis, log);
     const liveRegistry = new Registry();
     const liveMetrics = new LiveMetrics(liveRegistry);
     const hub = new LiveHub({

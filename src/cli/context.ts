@@ -1,7 +1,7 @@
 /** What every command shares: the logger, the config, and the way to a Redis client. */
 import { InvalidArgumentError, type Command } from 'commander';
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import { closeRedis, connectRedis, describeRedis, type RedisClient } from '../bus/connection.js';
+import { closeRedis, connectRedis, describeRedis, pingRedis, type RedisClient } from '../bus/connection.js';
 import { loadConfig, type MarketbusConfig } from '../config/load.js';
 import { RedisUnavailableError, errorMessage } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -48,7 +48,7 @@ export async function connectForCommand(ctx: CliContext): Promise<RedisClient> {
       { ...ctx.target.options, reconnectMaxMs: 1000, initialConnectAttempts: 3 },
       ctx.log,
     ).then(async (c) => {
-      await c.ping();
+      await pingRedis(c);
       return c;
     });
   } catch (err) {

@@ -3,6 +3,7 @@
  * confirmed through the bot's webhook, development sign-in, production fail-fast, and bad input.
  */
 import { request as httpRequest } from 'node:http';
+import { linkKey } from '../../src/api/auth/chat-link.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiSettingsFromEnv } from '../../src/api/config.js';
 import type { ApiServer } from '../../src/api/server.js';
@@ -227,7 +228,7 @@ describe('chat link through the bot', () => {
     expect(link.status).toBe(200);
     expect(link.body.deep_link).toBe(`https://t.me/marketbus_test_bot?start=${link.body.token}`);
     expect(link.body.expires_in).toBeGreaterThan(0);
-    const ttl = await redis.ttl((await redis.keys('api:tglink:*'))[0] ?? 'none');
+    const ttl = await redis.ttl(linkKey(link.body.token));
     expect(ttl).toBeGreaterThan(0);
 
     expect((await hook(update(`/start ${link.body.token}`, 600001, 600001), 'wrong')).status).toBe(401);

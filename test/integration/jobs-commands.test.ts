@@ -80,7 +80,7 @@ describe('command layer', () => {
     let holder = '';
     await waitFor(
       async () => {
-        const h = await redis.hGetAll(`${svc}:runner`);
+        const h = await redis.hGetAll(`{${svc}}:runner`);
         [commandId = '', holder = ''] = Object.entries(h)[0] ?? [];
         return commandId !== '';
       },
@@ -97,7 +97,7 @@ describe('command layer', () => {
     expect(Date.now() - started).toBeGreaterThan(1000); // reclaimed after claimMinIdleMs
     await sleep(1500); // a second answer would have arrived by now
     expect(await repliesTo(svc, commandId)).toHaveLength(1);
-    expect(await redis.hGet(`${svc}:runs`, commandId)).toBe('2'); // started twice, answered once
+    expect(await redis.hGet(`{${svc}}:runs`, commandId)).toBe('2'); // started twice, answered once
     await waitFor(async () => (await pendingCount(svc)) === 0, 5000, 'command acked');
   });
 
@@ -110,11 +110,11 @@ describe('command layer', () => {
     expect(result.instance).toBe('a');
     if (a.exitCode === null) await once(a, 'exit');
     expect(await pendingCount(svc)).toBe(1); // replied, never acked
-    const commandId = Object.keys(await redis.hGetAll(`${svc}:runs`))[0] ?? '';
+    const commandId = Object.keys(await redis.hGetAll(`{${svc}}:runs`))[0] ?? '';
 
     await responder({ SERVICE: svc, INSTANCE: 'b' });
     await waitFor(async () => (await pendingCount(svc)) === 0, 15_000, 'reclaimed and acked by b');
-    expect(await redis.hGet(`${svc}:runs`, commandId)).toBe('1');
+    expect(await redis.hGet(`{${svc}}:runs`, commandId)).toBe('1');
     expect(await repliesTo(svc, commandId)).toHaveLength(1);
     await waitFor(
       async () =>

@@ -2,12 +2,13 @@
  * A test service (`echoService`) and, run as a script, one responder process serving it, for the
  * command tests that SIGKILL responders. Env: REDIS_URL, SERVICE, INSTANCE, CLAIM_MIN_IDLE_MS,
  * DIE_AFTER_REPLY=1 (SIGKILL itself right after writing a reply, before the ack). Each handler run is
- * counted with HINCRBY <service>:runs <command id> 1 and HSET <service>:runner <command id> <instance>.
+ * counted with HINCRBY {<service>}:runs <command id> 1 and HSET {<service>}:runner <command id> <instance>
+ * (one hash slot, so the MULTI works on a cluster too).
  * Prints "ready" once serving.
  */
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { connectRedis } from '../../src/bus/connection.js';
+import { connectRedis, redisOptionsFromEnv } from '../../src/bus/connection.js';
 import { defineService } from '../../src/jobs/registry.js';
 import { serveCommands } from '../../src/jobs/server.js';
 
@@ -32,7 +33,7 @@ async function main(): Promise<void> {
   };
   const service = env('SERVICE');
   const instance = env('INSTANCE');
-  const redis = await connectRedis({ url: env('REDIS_URL') });
+  const redis = await connectRedis(redisOptionsFromEnv({ url: env('REDIS_URL') }));
   const server = await serveCommands(
     redis,
     echoService(service),
@@ -40,8 +41,8 @@ async function main(): Promise<void> {
       'echo.say': async (p, ctx) => {
         await redis
           .multi()
-          .hIncrBy(`${service}:runs`, ctx.command.id, 1)
-          .hSet(`${service}:runner`, ctx.command.id, instance)
+          .hIncrBy(`{${service}}:runs`, ctx.command.id, 1)
+          .hSet(`{${service}}:runner`, ctx.command.id, instance)
           .exec();
         if (p.delay_ms > 0) await new Promise((r) => setTimeout(r, p.delay_ms));
         return { text: p.text, instance, deliveries: ctx.deliveries };

@@ -13,7 +13,13 @@
  */
 import { Backoff, sleep } from '../../bus/backoff.js';
 import { describeStream } from '../../bus/catalog.js';
-import { isCluster, isReady, type RedisClient, duplicateRedis } from '../../bus/connection.js';
+import {
+  connectInBackground,
+  isCluster,
+  isReady,
+  type RedisClient,
+  duplicateRedis,
+} from '../../bus/connection.js';
 import { clusterIdleBackoff, readPlan } from '../../bus/slot-read.js';
 import { parseEntries, parseReadReply, type StreamEntry } from '../../bus/replies.js';
 import { compareStreamIds } from '../../bus/stream-id.js';
@@ -105,9 +111,7 @@ export class LiveHub {
         () => undefined,
       );
     });
-    reader.connect().catch((err: unknown) => {
-      if (!this.closed) this.o.log.warn({ err: errorMessage(err) }, 'live relay reader cannot connect');
-    });
+    connectInBackground(reader, this.o.log, this.abort.signal);
     this.reader = reader;
     this.loop = this.readLoop(reader);
   }

@@ -9,6 +9,7 @@ import { Registry } from 'prom-client';
 import { errorMessage } from '../../errors.js';
 import type { ApiContext } from '../context.js';
 import { withTimeout } from '../http-errors.js';
+import { pingRedis } from '../../bus/connection.js';
 
 const CHECK_MS = 1500;
 
@@ -17,7 +18,7 @@ export function healthRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.get('/readyz', async (_req, reply) => {
     const [redis, db] = await Promise.allSettled([
-      withTimeout(ctx.redis.ping(), CHECK_MS, 'Redis PING'),
+      withTimeout(pingRedis(ctx.redis), CHECK_MS, 'Redis PING'),
       withTimeout(ctx.db.query('SELECT 1'), CHECK_MS, 'SELECT 1'),
     ]);
     const state = (r: PromiseSettledResult<unknown>): string =>

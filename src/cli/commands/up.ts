@@ -76,12 +76,17 @@ export function upCommand(): Command {
           registry,
           log: createLogger('runner'),
         });
-        const backtester = await startBacktester({
-          redis: target.options,
-          db: stores.db.sql,
-          candles: stores.candles,
-          log: createLogger('backtester'),
-        });
+        // BullMQ has no cluster support on node-redis: on a cluster, up runs without backtests.
+        const backtester =
+          target.options.cluster === true
+            ? null
+            : await startBacktester({
+                redis: target.options,
+                db: stores.db.sql,
+                candles: stores.candles,
+                log: createLogger('backtester'),
+              });
+        if (!backtester) log.warn('Redis Cluster: backtests are off (BullMQ needs a single Redis server)');
         // Retention for streams that no longer get writes, and idle consumers removed (seed 001).
         const trimming = new AbortController();
         const trimmer = runTrimmer(runner.redis, trimming.signal, {
@@ -97,7 +102,7 @@ export function upCommand(): Command {
         trimming.abort();
         await trimmer;
         await http.close();
-        await backtester.close();
+        await backtester?.close();
         await runner.close();
         await feed.close();
         await stores.close();
