@@ -21,6 +21,7 @@ import { silentLogger } from '../src/log.js';
 import { candleCodec } from '../src/marketdata/contract.js';
 import type { Candle } from '../src/marketdata/types.js';
 import { startRunner } from '../src/runtime/runner-runtime.js';
+import { benchTemplate } from './lib/strategy-templates.js';
 
 const { values } = parseArgs({
   options: {
@@ -34,21 +35,6 @@ const nCandles = Number(values.candles);
 const say = (s: string): void => void process.stderr.write(`${s}\n`);
 const M = 60_000;
 const KEY = 'sim:spot:BTCUSDT';
-
-function templates(i: number): { name: string; params: Record<string, number>; template: string } {
-  const a = 3 + (i % 17);
-  const b = a + 5 + (i % 23);
-  switch (i % 4) {
-    case 0:
-      return { name: 'MA', params: { fast: a, slow: b }, template: `MA(${a},${b})` };
-    case 1:
-      return { name: 'EMA', params: { fast: a, slow: b }, template: `EMA(${a},${b})` };
-    case 2:
-      return { name: 'RSI', params: { period: a, lower: 30, upper: 70 }, template: `RSI(${a},30,70)` };
-    default:
-      return { name: 'BB', params: { period: a, k: 2 }, template: `BB(${a},2)` };
-  }
-}
 
 function candleAt(i: number, t0: number): Candle {
   const p = 60_000 + 400 * Math.sin(i / 7) + 150 * Math.sin(i / 2.3);
@@ -84,14 +70,14 @@ try {
     Array.from({ length: 10 }, (_, i) => ensureUser(db.sql, `bench-user-${i}`, `u${i}`)),
   );
   for (let i = 0; i < nStrategies; i++) {
-    const t = templates(i);
+    const t = benchTemplate(i);
     const s = await createStrategy(db.sql, users[i % users.length]?.id ?? 'x', `s${i}`, {
       instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
       instrument_key: KEY,
       market_type: 'spot',
       timeframe: '1m',
       indicators: [{ name: t.name, params: t.params }],
-      signal_template: t.template,
+      signal_template: t.text,
     });
     await startRun(db.sql, s, KEY);
   }

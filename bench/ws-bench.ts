@@ -15,7 +15,6 @@
  *
  * Prints one JSON object (with --json only that on stdout; progress goes to stderr).
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
@@ -23,10 +22,12 @@ import WebSocket from 'ws';
 import { apiSettingsFromEnv } from '../src/api/config.js';
 import { ApiServer } from '../src/api/server.js';
 import { streams } from '../src/bus/catalog.js';
-import { parseEntries, parseReadReply } from '../src/bus/replies.js';
 import { RedisServer } from '../src/bus/redis-server.js';
 import { openRelationalDb } from '../src/db/relational.js';
 import { silentLogger } from '../src/log.js';
+import { ChildChannel, sendToParent, type ChildFailed } from './lib/child-channel.js';
+import { latestIds, readLoop } from './lib/raw-reader.js';
+import { LatencySamples } from './lib/samples.js';
 
 const INSTRUMENT = 'sim:spot:BENCHUSDT';
 const CANDLES = streams.candles('1m', INSTRUMENT);
@@ -89,7 +90,7 @@ type ChildMessage =
   | { readonly type: 'clock'; readonly now: number }
   | { readonly type: 'published'; readonly result: PublishResult }
   | { readonly type: 'stats'; readonly stats: LatencyStats }
-  | { readonly type: 'failed'; readonly error: string };
+  | ChildFailed;
 
 type ParentMessage =
   | { readonly type: 'clock' }
@@ -101,51 +102,36 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function send(m: ChildMessage): void {
-  process.send?.(m);
+  void sendToParent(m);
 }
 
 /** Send and wait until it is written (before the channel closes). */
 function sendNow(m: ChildMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send) resolve();
-    else process.send(m, undefined, {}, () => resolve());
-  });
+  return sendToParent(m);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // Receivers: latency samples of counted entries, order checks per (receiver, stream).
 
-class Samples {
-  private buf = new Float64Array(1 << 16);
-  n = 0;
+/** What all receivers of one child saw: latencies (ms) of counted entries and order violations. */
+class Deliveries {
+  // Starts at 64 Ki samples: a phase counts rate × seconds × clients deliveries (800,000 by default).
+  readonly samples = new LatencySamples({ initialCapacity: 1 << 16 });
   disorder = 0;
 
-  push(ms: number): void {
-    if (this.n === this.buf.length) {
-      const next = new Float64Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
-    this.buf[this.n++] = ms;
-  }
-
   stats(perReceiver: readonly number[], cpu: NodeJS.CpuUsage): LatencyStats {
-    const s = this.buf.subarray(0, this.n).sort();
-    const at = (p: number): number =>
-      s.length === 0 ? Number.NaN : (s[Math.max(0, Math.ceil((p / 100) * s.length) - 1)] ?? Number.NaN);
-    let sum = 0;
-    for (const v of s) sum += v;
+    const s = this.samples.summary();
     return {
-      deliveries: this.n,
+      deliveries: s.count,
       per_receiver_min: Math.min(...perReceiver),
       per_receiver_max: Math.max(...perReceiver),
       out_of_order_or_duplicate: this.disorder,
-      p50_ms: round(at(50)),
-      p90_ms: round(at(90)),
-      p99_ms: round(at(99)),
-      p999_ms: round(at(99.9)),
-      max_ms: round(at(100)),
-      mean_ms: round(s.length ? sum / s.length : Number.NaN),
+      p50_ms: round(s.p50),
+      p90_ms: round(s.p90),
+      p99_ms: round(s.p99),
+      p999_ms: round(s.p999),
+      max_ms: round(s.max),
+      mean_ms: round(s.mean),
       cpu_ms: round((cpu.user + cpu.system) / 1000, 0),
     };
   }
@@ -156,22 +142,22 @@ class Receiver {
   count = 0;
   private readonly lastSeq = new Map<string, number>();
 
-  constructor(private readonly samples: Samples) {}
+  constructor(private readonly seen: Deliveries) {}
 
   take(stream: string, fields: Readonly<Record<string, string>>, receivedAt: number): void {
     const seq = Number(fields.seq);
     const prev = this.lastSeq.get(stream);
-    if (prev !== undefined && seq <= prev) this.samples.disorder++;
+    if (prev !== undefined && seq <= prev) this.seen.disorder++;
     this.lastSeq.set(stream, seq);
     if (fields.warm !== '0') return;
     this.count++;
-    this.samples.push(receivedAt - Number(fields.sent_at));
+    this.seen.samples.push(receivedAt - Number(fields.sent_at));
   }
 }
 
 async function runReceiver(
   receivers: readonly Receiver[],
-  samples: Samples,
+  seen: Deliveries,
   close: () => Promise<void>,
   cpu0: NodeJS.CpuUsage,
 ): Promise<void> {
@@ -183,7 +169,7 @@ async function runReceiver(
   const deadline = Date.now() + stop.drainMs;
   while (Date.now() < deadline && receivers.some((r) => r.count < stop.expectedPerReceiver)) await sleep(20);
   await sleep(200); // anything extra (a duplicate) shows now
-  const stats = samples.stats(
+  const stats = seen.stats(
     receivers.map((r) => r.count),
     process.cpuUsage(cpu0),
   );
@@ -194,43 +180,22 @@ async function runReceiver(
 async function rawChild(cfg: Extract<ChildConfig, { role: 'raw' }>): Promise<void> {
   const client = createClient({ url: cfg.redisUrl });
   await client.connect();
-  const cursors: string[] = [];
-  for (const s of STREAMS) {
-    const last = parseEntries(
-      await client.sendCommand(['XREVRANGE', s, '+', '-', 'COUNT', '1']),
-      'XREVRANGE',
-    );
-    cursors.push(last.entries[0]?.id ?? '0-0');
-  }
-  const samples = new Samples();
-  const receiver = new Receiver(samples);
+  const cursors = await latestIds(client, STREAMS);
+  const seen = new Deliveries();
+  const receiver = new Receiver(seen);
   let running = true;
-  const loop = (async () => {
-    while (running) {
-      const reply = await client.sendCommand([
-        'XREAD',
-        'COUNT',
-        '500',
-        'BLOCK',
-        '1000',
-        'STREAMS',
-        ...STREAMS,
-        ...cursors,
-      ]);
-      const receivedAt = epochNow();
-      for (const b of parseReadReply(reply, 'XREAD')) {
-        const i = STREAMS.indexOf(b.stream);
-        for (const e of b.entries) receiver.take(b.stream, e.fields, receivedAt);
-        const last = b.entries[b.entries.length - 1];
-        if (last && i >= 0) cursors[i] = last.id;
-      }
-    }
-  })();
+  const loop = readLoop(client, STREAMS, cursors, {
+    running: () => running,
+    onBatch: (stream, entries, receivedAt) => {
+      for (const e of entries) receiver.take(stream, e.fields, receivedAt);
+    },
+    now: epochNow,
+  });
   answerClock();
   send({ type: 'ready' });
   await runReceiver(
     [receiver],
-    samples,
+    seen,
     async () => {
       running = false;
       await loop;
@@ -241,12 +206,12 @@ async function rawChild(cfg: Extract<ChildConfig, { role: 'raw' }>): Promise<voi
 }
 
 async function wsChild(cfg: Extract<ChildConfig, { role: 'ws' }>): Promise<void> {
-  const samples = new Samples();
+  const seen = new Deliveries();
   const sockets: WebSocket[] = [];
   const receivers: Receiver[] = [];
   const url = `${cfg.wsUrl}/api/v1/live/ws`;
   const openOne = async (): Promise<void> => {
-    const receiver = new Receiver(samples);
+    const receiver = new Receiver(seen);
     const ws = new WebSocket(url, { perMessageDeflate: false });
     sockets.push(ws);
     receivers.push(receiver);
@@ -286,7 +251,7 @@ async function wsChild(cfg: Extract<ChildConfig, { role: 'ws' }>): Promise<void>
   send({ type: 'ready' });
   await runReceiver(
     receivers,
-    samples,
+    seen,
     async () => {
       closing = true;
       for (const ws of sockets) ws.terminate();
@@ -387,52 +352,13 @@ async function publisherChild(cfg: Extract<ChildConfig, { role: 'publisher' }>):
 // ---------------------------------------------------------------------------------------------------
 // The coordinator.
 
-class Child {
-  private readonly queue: ChildMessage[] = [];
-  private waiters: (() => void)[] = [];
-  readonly proc: ChildProcess;
-  failure: string | undefined;
-
+class Child extends ChildChannel<ParentMessage, ChildMessage> {
   constructor(cfg: ChildConfig) {
-    this.proc = fork(fileURLToPath(import.meta.url), ['--child', JSON.stringify(cfg)], {
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    super({
+      script: fileURLToPath(import.meta.url),
+      args: ['--child', JSON.stringify(cfg)],
+      name: `${cfg.role} child`,
     });
-    this.proc.on('message', (m: ChildMessage) => {
-      if (m.type === 'failed') this.failure ??= m.error;
-      this.queue.push(m);
-      this.wake();
-    });
-    this.proc.on('exit', (code) => {
-      if (code !== 0 && code !== null) this.failure ??= `${cfg.role} child exited with ${code}`;
-      this.wake();
-    });
-  }
-
-  post(m: ParentMessage): void {
-    this.proc.send(m);
-  }
-
-  async next<T extends ChildMessage['type']>(
-    type: T,
-    timeoutMs: number,
-  ): Promise<Extract<ChildMessage, { type: T }>> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.queue.findIndex((m) => m.type === type);
-      if (i >= 0) return this.queue.splice(i, 1)[0] as Extract<ChildMessage, { type: T }>;
-      if (this.failure) throw new Error(this.failure);
-      if (this.proc.exitCode !== null) throw new Error(`child exited before '${type}'`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for '${type}' from a child`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 500));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
   }
 
   /** This child's clock minus ours, from the IPC round trip with the smallest delay. */
@@ -446,16 +372,6 @@ class Child {
       if (t2 - t1 < best.rtt) best = { rtt: t2 - t1, offset: now - (t1 + t2) / 2 };
     }
     return best.offset;
-  }
-
-  kill(): void {
-    if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
   }
 }
 
@@ -505,8 +421,7 @@ async function phase(
     };
   } finally {
     for (const c of [receiver, publisher]) {
-      await Promise.race([new Promise((r) => c.proc.once('exit', r)), sleep(5000)]);
-      c.kill();
+      await c.exit(5000);
       live.delete(c);
     }
   }

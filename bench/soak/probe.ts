@@ -19,9 +19,11 @@
  */
 import { createClient } from 'redis';
 import WebSocket from 'ws';
-import { parseEntries, parseReadReply } from '../../src/bus/replies.js';
 import { compareStreamIds } from '../../src/bus/stream-id.js';
-import { idMs, publishedAt, Samples, type LatencySummary } from './samples.js';
+import { sendToParent, type ChildFailed } from '../lib/child-channel.js';
+import { latestIds, readLoop } from '../lib/raw-reader.js';
+import { LatencySamples } from '../lib/samples.js';
+import { idMs, latencySummary, publishedAt, type LatencySummary } from './samples.js';
 
 export type ProbeConfig =
   | {
@@ -90,7 +92,7 @@ export type ChildMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'window'; readonly stats: WindowStats }
   | { readonly type: 'final'; readonly stats: FinalStats }
-  | { readonly type: 'failed'; readonly error: string };
+  | ChildFailed;
 
 export type ParentMessage =
   | { readonly type: 'start'; readonly config: ProbeConfig }
@@ -98,12 +100,8 @@ export type ParentMessage =
   | { readonly type: 'window' }
   | { readonly type: 'finish' };
 
-function send(m: ChildMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send) resolve();
-    else process.send(m, undefined, {}, () => resolve());
-  });
-}
+/** Send and wait until it is written (the last message goes out before the disconnect). */
+const send = (m: ChildMessage): Promise<void> => sendToParent(m);
 
 function channelOf(stream: string): string {
   if (stream.startsWith('md.candles.')) return 'candles';
@@ -125,10 +123,10 @@ class Tally {
   readonly closeCodes: number[] = [];
   serverErrors = 0;
   firstServerError: string | null = null;
-  readonly all = new Samples();
-  readonly window = new Samples();
-  readonly byChannel = new Map<string, Samples>();
-  readonly redisTime = new Samples();
+  readonly all = new LatencySamples();
+  readonly window = new LatencySamples();
+  readonly byChannel = new Map<string, LatencySamples>();
+  readonly redisTime = new LatencySamples();
   private readonly cpu0 = process.cpuUsage();
 
   /** One data message: counted always, its latency only while measuring. */
@@ -139,7 +137,7 @@ class Tally {
     this.receivedMeasured++;
     if (!Number.isFinite(latencyMs)) return;
     let s = this.byChannel.get(channel);
-    if (!s) this.byChannel.set(channel, (s = new Samples()));
+    if (!s) this.byChannel.set(channel, (s = new LatencySamples()));
     for (let i = 0; i < weight; i++) {
       this.all.push(latencyMs);
       this.window.push(latencyMs);
@@ -157,7 +155,7 @@ class Tally {
   windowStats(): WindowStats {
     const stats = {
       received: this.windowReceived,
-      latency: this.window.summary(),
+      latency: latencySummary(this.window),
       disconnects: this.windowDisconnects,
     };
     this.windowReceived = 0;
@@ -171,9 +169,9 @@ class Tally {
     return {
       received_total: this.receivedTotal,
       received_measured: this.receivedMeasured,
-      latency: this.all.summary(),
-      by_channel: Object.fromEntries([...this.byChannel].map(([k, s]) => [k, s.summary()])),
-      redis_time: this.redisTime.summary(),
+      latency: latencySummary(this.all),
+      by_channel: Object.fromEntries([...this.byChannel].map(([k, s]) => [k, latencySummary(s)])),
+      redis_time: latencySummary(this.redisTime),
       out_of_order_or_duplicate: this.disorder,
       disconnects: this.disconnects,
       close_codes: this.closeCodes,
@@ -264,56 +262,6 @@ async function wsProbe(cfg: Extract<ProbeConfig, { role: 'ws' }>): Promise<void>
   });
 }
 
-/** The newest ID of each stream ('0-0' for an empty or missing one): where an XREAD loop starts. */
-async function lastIds(
-  client: ReturnType<typeof createClient>,
-  streams: readonly string[],
-): Promise<string[]> {
-  return Promise.all(
-    streams.map(async (s) => {
-      const { entries } = parseEntries(
-        await client.sendCommand(['XREVRANGE', s, '+', '-', 'COUNT', '1']),
-        'XREVRANGE',
-      );
-      return entries[0]?.id ?? '0-0';
-    }),
-  );
-}
-
-/** An XREAD BLOCK loop over `streams` until `running()` is false; `onBatch` gets each stream's entries. */
-async function readLoop(
-  client: ReturnType<typeof createClient>,
-  streams: readonly string[],
-  running: () => boolean,
-  onBatch: (
-    stream: string,
-    entries: readonly { id: string; fields: Record<string, string> }[],
-    at: number,
-  ) => void,
-): Promise<void> {
-  const cursors = await lastIds(client, streams);
-  const index = new Map(streams.map((s, i) => [s, i]));
-  while (running()) {
-    const reply = await client.sendCommand([
-      'XREAD',
-      'COUNT',
-      '500',
-      'BLOCK',
-      '1000',
-      'STREAMS',
-      ...streams,
-      ...cursors,
-    ]);
-    const at = Date.now();
-    for (const b of parseReadReply(reply, 'XREAD')) {
-      onBatch(b.stream, b.entries, at);
-      const last = b.entries[b.entries.length - 1];
-      const i = index.get(b.stream);
-      if (last && i !== undefined) cursors[i] = last.id;
-    }
-  }
-}
-
 async function rawProbe(cfg: Extract<ProbeConfig, { role: 'raw' }>): Promise<void> {
   const tally = new Tally();
   const client = createClient({ url: cfg.redisUrl });
@@ -321,16 +269,14 @@ async function rawProbe(cfg: Extract<ProbeConfig, { role: 'raw' }>): Promise<voi
   await client.connect();
   let running = true;
   const weights = new Map(cfg.streams.map((s, i) => [s, cfg.weights[i] ?? 1]));
-  const loop = readLoop(
-    client,
-    cfg.streams,
-    () => running,
-    (stream, entries, at) => {
+  const loop = readLoop(client, cfg.streams, await latestIds(client, cfg.streams), {
+    running: () => running,
+    onBatch: (stream, entries, at) => {
       const channel = channelOf(stream);
       const w = weights.get(stream) ?? 1;
       for (const e of entries) tally.take(channel, at - publishedAt(stream, e.id, e.fields), w);
     },
-  );
+  });
   await send({ type: 'ready' });
   await serve(tally, async () => {
     running = false;
@@ -350,11 +296,9 @@ async function strategyProbe(cfg: Extract<ProbeConfig, { role: 'strategy' }>): P
   let unmatched = 0;
   let running = true;
   const streams = [...cfg.candleStreams, ...cfg.metricStreams];
-  const loop = readLoop(
-    client,
-    streams,
-    () => running,
-    (stream, entries) => {
+  const loop = readLoop(client, streams, await latestIds(client, streams), {
+    running: () => running,
+    onBatch: (stream, entries) => {
       if (stream.startsWith('md.candles.')) {
         for (const e of entries) {
           const key = `${e.fields.instrument_key ?? ''}|${e.fields.ts_open ?? ''}`;
@@ -380,7 +324,7 @@ async function strategyProbe(cfg: Extract<ProbeConfig, { role: 'strategy' }>): P
         tally.take('metrics', idMs(e.id) - at);
       }
     },
-  );
+  });
   await send({ type: 'ready' });
   await serve(tally, async () => {
     running = false;

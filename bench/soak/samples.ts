@@ -1,8 +1,9 @@
 /**
- * Latency samples of the soak's probes: a growable Float64Array per series (ms), summarized with the
- * bench's nearest-rank percentiles, and the rule that says when an entry was published.
+ * Latency figures of the soak's probes: how a series of samples (bench/lib/samples.ts, ms) is rounded
+ * for the report, and the rule that says when an entry was published.
  */
-import { round, summarize } from '../../src/bench/stats.js';
+import { round } from '../../src/bench/stats.js';
+import type { LatencySamples } from '../lib/samples.js';
 
 /** Latency figures of one series, ms, rounded for the JSON report (null for no samples). */
 export interface LatencySummary {
@@ -15,40 +16,18 @@ export interface LatencySummary {
   readonly mean_ms: number | null;
 }
 
-export class Samples {
-  private buf = new Float64Array(1 << 14);
-  private n = 0;
-
-  get count(): number {
-    return this.n;
-  }
-
-  push(ms: number): void {
-    if (this.n === this.buf.length) {
-      const next = new Float64Array(this.buf.length * 2);
-      next.set(this.buf);
-      this.buf = next;
-    }
-    this.buf[this.n++] = ms;
-  }
-
-  clear(): void {
-    this.n = 0;
-    if (this.buf.length > 1 << 16) this.buf = new Float64Array(1 << 14);
-  }
-
-  summary(): LatencySummary {
-    const s = summarize(this.buf.subarray(0, this.n));
-    return {
-      count: s.count,
-      p50_ms: round(s.p50, 1),
-      p90_ms: round(s.p90, 1),
-      p99_ms: round(s.p99, 1),
-      p999_ms: round(s.p999, 1),
-      max_ms: round(s.max, 1),
-      mean_ms: round(s.mean, 2),
-    };
-  }
+/** The report's figures of `samples` (ms): percentiles and max to 0.1 ms, the mean to 0.01 ms. */
+export function latencySummary(samples: LatencySamples): LatencySummary {
+  const s = samples.summary();
+  return {
+    count: s.count,
+    p50_ms: round(s.p50, 1),
+    p90_ms: round(s.p90, 1),
+    p99_ms: round(s.p99, 1),
+    p999_ms: round(s.p999, 1),
+    max_ms: round(s.max, 1),
+    mean_ms: round(s.mean, 2),
+  };
 }
 
 /** Epoch ms of the `<ms>-<seq>` stream entry ID. */

@@ -1,13 +1,14 @@
 /**
  * Users and strategies of the soak, made through the real API as a person would: each user signs in
- * with a Telegram Login Widget payload (signed with the bot token the soak gave the API, exactly as
- * seed 004's snippet signs it) and keeps the session cookie; each strategy is `POST /strategies`, then
+ * with a Telegram Login Widget payload (signed with the bot token the soak gave the API, by the rule of
+ * seed 004's snippet) and keeps the session cookie; each strategy is `POST /strategies`, then
  * `POST /strategies/:id/run` (the API's command to the runner, answered by the runner).
  */
-import { createHash, createHmac } from 'node:crypto';
+import { telegramLoginHash } from '../../src/api/auth/telegram-login.js';
 import { sleep } from '../../src/bus/backoff.js';
 import { stableMarketId } from '../../src/marketdata/sources/simulated.js';
 import { splitInstrumentKey } from '../../src/marketdata/types.js';
+import { benchTemplate } from '../lib/strategy-templates.js';
 
 export interface SoakUser {
   readonly userId: string;
@@ -22,14 +23,9 @@ export interface SoakStrategy {
   readonly template: string;
 }
 
-/** Seed 004: `"\n".join(f"{k}={v}" for k, v in sorted(payload.items()))`, HMAC-SHA256 keyed by sha256(token). */
+/** A Login Widget payload signed as Telegram signs it (seed 004), with the API's own `hash` rule. */
 function signedLogin(botToken: string, fields: Record<string, string>): Record<string, string> {
-  const check = Object.keys(fields)
-    .sort()
-    .map((k) => `${k}=${fields[k] ?? ''}`)
-    .join('\n');
-  const secret = createHash('sha256').update(botToken, 'utf8').digest();
-  return { ...fields, hash: createHmac('sha256', secret).update(check, 'utf8').digest('hex') };
+  return { ...fields, hash: telegramLoginHash(fields, botToken) };
 }
 
 async function request(
@@ -79,22 +75,6 @@ export async function signInUsers(base: string, botToken: string, count: number)
   return users;
 }
 
-/** The signal template of strategy i: MA, EMA, RSI and BB in turn, with varied periods. */
-function template(i: number): { name: string; params: Record<string, number>; text: string } {
-  const a = 3 + (i % 17);
-  const b = a + 5 + (i % 23);
-  switch (i % 4) {
-    case 0:
-      return { name: 'MA', params: { fast: a, slow: b }, text: `MA(${a},${b})` };
-    case 1:
-      return { name: 'EMA', params: { fast: a, slow: b }, text: `EMA(${a},${b})` };
-    case 2:
-      return { name: 'RSI', params: { period: a, lower: 30, upper: 70 }, text: `RSI(${a},30,70)` };
-    default:
-      return { name: 'BB', params: { period: a, k: 2 }, text: `BB(${a},2)` };
-  }
-}
-
 /**
  * Create and start `count` strategies, strategy i for user i mod users on instrument
  * `instruments[i * step]` (spread evenly over the list), on 1m candles.
@@ -111,7 +91,7 @@ export async function createStrategies(
     const user = users[i % users.length] as SoakUser;
     const key = instruments[(i * step) % instruments.length] as string;
     const { symbol, marketType } = splitInstrumentKey(key);
-    const t = template(i);
+    const t = benchTemplate(i);
     const created = await request(base, 'POST', '/strategies', {
       cookie: user.cookie,
       json: {
