@@ -15,6 +15,7 @@ import { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { createClient, ErrorReply } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricSum, sineCandles } from '../helpers/fixtures.js';
 import type { AclUser } from '../../src/acl/rules.js';
 import { ACL_USERS } from '../../src/acl/rules.js';
 import { passwordEnvVar } from '../../src/acl/secrets.js';
@@ -29,7 +30,6 @@ import { ConfigError, RedisPermissionError } from '../../src/errors.js';
 import { startBacktester } from '../../src/jobs/backtester.js';
 import { request } from '../../src/jobs/client.js';
 import { silentLogger } from '../../src/log.js';
-import type { Candle } from '../../src/marketdata/types.js';
 import { resolveMarketData, startFeed } from '../../src/runtime/feed-runtime.js';
 import { startRunner } from '../../src/runtime/runner-runtime.js';
 import { dlqCommand } from '../../src/cli/commands/dlq.js';
@@ -215,7 +215,7 @@ describe('marketbus redis acl', () => {
     const closers: (() => Promise<unknown>)[] = [];
     try {
       // Stored history for the backtests (the backtester reads candles from the store, not Redis).
-      await db.candles.insert(storedCandles(BT_KEY, 600));
+      await db.candles.insert(sineCandles(BT_KEY, 600, T0));
 
       // feed: simulated candles, prices and status, with its history writer
       const feedRegistry = new Registry();
@@ -384,8 +384,8 @@ describe('marketbus redis acl', () => {
 
       ws.close();
       for (const close of closers.splice(0).reverse()) await close();
-      expect(await counter(feedRegistry, 'redis_publish_errors_total')).toBe(0);
-      expect(await counter(runnerRegistry, 'strategy_realtime_output_publish_errors_total')).toBe(0);
+      expect(await metricSum(feedRegistry, 'redis_publish_errors_total')).toBe(0);
+      expect(await metricSum(runnerRegistry, 'strategy_realtime_output_publish_errors_total')).toBe(0);
     } catch (err) {
       // What Redis refused says which rule is missing.
       throw new Error(`${String(err)}; ACL LOG: ${JSON.stringify(await aclLog(admin))}`, { cause: err });
@@ -507,30 +507,4 @@ function strategyPayload(key: string): Record<string, unknown> {
     indicators: [{ name: 'MA', params: { fast: 3, slow: 8 } }],
     signal_template: 'MA(3,8)',
   };
-}
-
-function storedCandles(key: string, n: number): Candle[] {
-  return Array.from({ length: n }, (_, i) => {
-    const p = 100 + 5 * Math.sin(i / 20) + Math.sin(i / 3);
-    return {
-      instrumentKey: key,
-      symbol: key.split(':')[2] ?? '',
-      marketId: 1,
-      timeframe: '1m',
-      tsOpen: T0 + i * M,
-      tsClose: T0 + (i + 1) * M,
-      open: p,
-      high: p + 0.5,
-      low: p - 0.5,
-      close: p + 0.1,
-      volumeBase: 1,
-      volumeQuote: p,
-      origin: 'rest',
-    };
-  });
-}
-
-async function counter(registry: Registry, name: string): Promise<number> {
-  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
-  return (m?.values ?? []).reduce((a, v) => a + v.value, 0);
 }

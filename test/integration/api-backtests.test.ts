@@ -5,11 +5,11 @@
  * the dashboard's bus-wide health route.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sineCandles } from '../helpers/fixtures.js';
 import type { ApiServer } from '../../src/api/server.js';
 import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
 import { startBacktester, type Backtester } from '../../src/jobs/backtester.js';
 import { silentLogger } from '../../src/log.js';
-import type { Candle } from '../../src/marketdata/types.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { connect, startRedis, waitFor } from '../helpers/redis.js';
 
@@ -25,24 +25,7 @@ beforeAll(async () => {
   await connect(server);
   db = openRelationalDb({}, silentLogger); // PGlite in memory
   await db.migrate();
-  const candles: Candle[] = Array.from({ length: 3 * 1440 }, (_, i) => {
-    const p = 100 + 5 * Math.sin(i / 40) + Math.sin(i / 7);
-    return {
-      instrumentKey: KEY,
-      symbol: 'BTCUSDT',
-      marketId: 1,
-      timeframe: '1m',
-      tsOpen: T0 + i * M,
-      tsClose: T0 + (i + 1) * M,
-      open: p,
-      high: p + 0.5,
-      low: p - 0.5,
-      close: p + 0.1,
-      volumeBase: 1,
-      volumeQuote: p,
-      origin: 'rest',
-    };
-  });
+  const candles = sineCandles(KEY, 3 * 1440, T0, 40, 7);
   await db.candles.insert(candles);
   bt = await startBacktester({
     redis: { url: server.url },

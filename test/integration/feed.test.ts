@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { metricSum } from '../helpers/fixtures.js';
 import { sendCommand } from '../../src/bus/raw-command.js';
 import { isReady } from '../../src/bus/connection.js';
 import { streams } from '../../src/bus/catalog.js';
@@ -17,11 +18,6 @@ const running: FeedRuntime[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((r) => r.close()));
 });
-
-async function metric(registry: Registry, name: string): Promise<number> {
-  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
-  return (m?.values ?? []).reduce((a, v) => a + v.value, 0);
-}
 
 function minutesOf(ids: readonly string[]): number[] {
   return ids.map((id) => Number(id.split('-')[0]));
@@ -87,8 +83,8 @@ describe('feed service', () => {
     expect(status?.[0]?.message).toMatchObject({ state: 'STREAM', source: 'simulated', market_open: 'true' });
     const inst = JSON.parse(status?.[0]?.message.instruments ?? '{}') as Record<string, { state: string }>;
     expect(inst['sim:spot:BTCUSDT']?.state).toBe('ok');
-    expect(await metric(registry, 'redis_publish_total')).toBeGreaterThan(20);
-    expect(await metric(registry, 'redis_publish_errors_total')).toBe(0);
+    expect(await metricSum(registry, 'redis_publish_total')).toBeGreaterThan(20);
+    expect(await metricSum(registry, 'redis_publish_errors_total')).toBe(0);
   });
 
   it('keeps running while Redis is down for 30 s, counts the errors, and publishes again by itself', async () => {
@@ -107,15 +103,15 @@ describe('feed service', () => {
     const stream = streams.candles('1m', key);
     await waitFor(async () => (await redis.xLen(stream)) >= 3, 15_000, 'first candles');
     await server.kill('SIGKILL');
-    const receivedBefore = await metric(registry, 'feed_candles_received_total');
+    const receivedBefore = await metricSum(registry, 'feed_candles_received_total');
     await new Promise((r) => setTimeout(r, 30_000));
     // ingestion went on: about a minute per 0.5 s was received while Redis was gone
-    expect((await metric(registry, 'feed_candles_received_total')) - receivedBefore).toBeGreaterThan(40);
-    expect(await metric(registry, 'redis_publish_errors_total')).toBeGreaterThan(0);
+    expect((await metricSum(registry, 'feed_candles_received_total')) - receivedBefore).toBeGreaterThan(40);
+    expect(await metricSum(registry, 'redis_publish_errors_total')).toBeGreaterThan(0);
     await server.restart();
     await waitFor(() => isReady(redis), 10_000, 'test client reconnected');
     const outboxEmpty = async (): Promise<boolean> =>
-      (await metric(registry, 'feed_publish_outbox_depth')) === 0;
+      (await metricSum(registry, 'feed_publish_outbox_depth')) === 0;
     await waitFor(outboxEmpty, 20_000, 'outbox flushed');
     const len = await redis.xLen(stream);
     await waitFor(async () => (await redis.xLen(stream)) > len, 10_000, 'live publishing again');
@@ -209,6 +205,6 @@ describe('feed service', () => {
       (e) => e.id,
     );
     expect(ids).toEqual([0, 2, 3, 5].map((i) => `${t0 + i * 60_000}-0`));
-    expect(await metric(registry, 'feed_invalid_input_total')).toBe(4);
+    expect(await metricSum(registry, 'feed_invalid_input_total')).toBe(4);
   });
 });

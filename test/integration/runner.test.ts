@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricSum } from '../helpers/fixtures.js';
 import { streams } from '../../src/bus/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { leaseOwner } from '../../src/bus/lease.js';
@@ -201,13 +202,13 @@ describe('strategy live runner', () => {
       expect(tg.messages.every((m) => String(m.chatId) === '4242')).toBe(true);
       expect(tg.messages.some((m) => m.text.includes(sa.id) && /SIGNAL/i.test(m.text))).toBe(true);
       await waitFor(
-        async () => (await counter(registry, 'strategy_telegram_notify_skipped_total')) > 0,
+        async () => (await metricSum(registry, 'strategy_telegram_notify_skipped_total')) > 0,
         10_000,
         'skips counted',
       );
-      expect(await counter(registry, 'strategy_telegram_notify_total')).toBeGreaterThan(0);
-      expect(await counter(registry, 'strategy_live_runner_iterations_total')).toBeGreaterThan(80);
-      expect(await counter(registry, 'strategy_realtime_output_publish_total')).toBeGreaterThan(80);
+      expect(await metricSum(registry, 'strategy_telegram_notify_total')).toBeGreaterThan(0);
+      expect(await metricSum(registry, 'strategy_live_runner_iterations_total')).toBeGreaterThan(80);
+      expect(await metricSum(registry, 'strategy_realtime_output_publish_total')).toBeGreaterThan(80);
       expect(await metricCount(bob.id, runB)).toBeGreaterThan(0); // the same candles drive every run
     } finally {
       await rt.close();
@@ -261,11 +262,6 @@ async function waitRun(strategyId: string): Promise<string | undefined> {
     'run started',
   );
   return id;
-}
-
-async function counter(registry: Registry, name: string): Promise<number> {
-  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
-  return (m?.values ?? []).reduce((a, v) => a + v.value, 0);
 }
 
 async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
