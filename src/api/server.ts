@@ -24,8 +24,10 @@ import {
   connectInBackground,
   createRedisClient,
   describeRedis,
+  isCluster,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
+import { sleep } from '../bus/backoff.js';
 import {
   ClosedError,
   errorMessage,
@@ -124,7 +126,14 @@ export class ApiServer {
     const log = o.log;
     const redis = createRedisClient({ ...o.redis, clientName: 'marketbus-api' }, log);
     // Not awaited: the API starts (and /readyz says 503) while Redis is down.
-    connectInBackground(redis, log);
+    const connected = connectInBackground(redis, log);
+    // A cluster client refuses commands until its first discovery (one server queues them): wait for
+    // it, at most 10 s, so the first requests do not fail.
+    if (isCluster(redis)) {
+      const waited = new AbortController();
+      await Promise.race([connected, sleep(10_000, waited.signal)]);
+      waited.abort(); // no timer left behind
+    }
     const liveRegistry = new Registry();
     const liveMetrics = new LiveMetrics(liveRegistry);
     const hub = new LiveHub({

@@ -275,23 +275,29 @@ export function isReady(client: RedisClient): boolean {
  * Connect without waiting, for services that must start while Redis is down (commands meanwhile queue
  * on one server, and fail on a cluster, whose client refuses commands before its first discovery). A
  * cluster whose first discovery fails is tried again with backoff until it succeeds or `signal` aborts;
- * one server reconnects by itself. Failures are logged once per attempt.
+ * one server reconnects by itself. Failures are logged once per attempt. Resolves at the first
+ * successful connect (never rejects): a cluster user may wait on it, bounded, before taking requests.
  */
-export function connectInBackground(client: RedisClient, log: Logger, signal?: AbortSignal): void {
-  const attempt = (n: number): void => {
-    client.connect().catch((err: unknown) => {
-      log.error({ err: err instanceof Error ? err.message : String(err) }, 'redis connect failed');
-      if (!isCluster(client) || signal?.aborted) return;
-      const retry = setTimeout(
-        () => {
-          if (!signal?.aborted && !client.isOpen) attempt(n + 1);
+export function connectInBackground(client: RedisClient, log: Logger, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const attempt = (n: number): void => {
+      client.connect().then(
+        () => resolve(),
+        (err: unknown) => {
+          log.error({ err: err instanceof Error ? err.message : String(err) }, 'redis connect failed');
+          if (!isCluster(client) || signal?.aborted) return;
+          const retry = setTimeout(
+            () => {
+              if (!signal?.aborted && !client.isOpen) attempt(n + 1);
+            },
+            backoffDelay({ baseMs: 200, maxMs: 5000, jitter: 0.5 }, n),
+          );
+          retry.unref();
         },
-        backoffDelay({ baseMs: 200, maxMs: 5000, jitter: 0.5 }, n),
       );
-      retry.unref();
-    });
-  };
-  attempt(1);
+    };
+    attempt(1);
+  });
 }
 
 /** PING the server (on a cluster: every master). Resolves when all answered. */

@@ -104,7 +104,7 @@ export async function startFeed(opts: {
   if (opts.redis) {
     redis = createRedisClient({ ...opts.redis, clientName: 'marketbus-feed' }, log);
     // Not awaited: a Redis that is down must not keep the feed from ingesting.
-    connectInBackground(redis, log);
+    void connectInBackground(redis, log);
     log.info({ redis: describeRedis(opts.redis) }, 'feed publishes to Redis');
   } else {
     log.warn('publishing disabled: no market_data.live_feed.redis_streams section (seed 002)');

@@ -40,7 +40,9 @@ describe('consumer faults', () => {
       DELAY_MS: '5',
       CLAIM_MIN_IDLE_MS: '1000',
     };
-    const victim = await startWorker({ ...base, CONSUMER: 'victim' });
+    // The victim is slow (50 ms an entry), so on a loaded machine it cannot finish all 600 before the
+    // survivor has started and it is killed with entries in hand.
+    const victim = await startWorker({ ...base, CONSUMER: 'victim', DELAY_MS: '50' });
     await startWorker({ ...base, CONSUMER: 'survivor' });
     const victimPending = async (): Promise<number> => {
       let n = 0;
@@ -50,7 +52,7 @@ describe('consumer faults', () => {
       }
       return n;
     };
-    // Kill it while it holds unacknowledged entries (it reads 20 per stream and takes 5 ms each).
+    // Kill it while it holds unacknowledged entries (it reads 20 per stream and takes 50 ms each).
     await waitFor(
       async () =>
         Number((await redis.hGet(`seen:{${group}}`, 'victim')) ?? 0) >= 30 && (await victimPending()) > 0,

@@ -111,7 +111,7 @@ export class LiveHub {
         () => undefined,
       );
     });
-    connectInBackground(reader, this.o.log, this.abort.signal);
+    void connectInBackground(reader, this.o.log, this.abort.signal);
     this.reader = reader;
     this.loop = this.readLoop(reader);
   }
