@@ -330,8 +330,13 @@ describe('marketbus redis acl', () => {
       const scrape = await alice.get('/metrics');
       expect(scrape.status).toBe(200);
       expect(scrape.text).toMatch(/^bus_health_up 1$/m);
-      expect(await admin.xLen(streams.prices(KEY))).toBeGreaterThan(0);
-      expect(await admin.xLen(streams.feedStatus('simulated'))).toBeGreaterThan(0);
+      // Snapshots and status come on their own intervals: wait for them rather than race them.
+      await waitFor(async () => (await admin.xLen(streams.prices(KEY))) > 0, 20_000, 'price snapshots');
+      await waitFor(
+        async () => (await admin.xLen(streams.feedStatus('simulated'))) > 0,
+        20_000,
+        'feed status',
+      );
 
       // A backtest through the API and BullMQ, run by the backtester; one command to its service.
       const bt = await alice.post<{ id: string }>(

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { compareStreamIds } from '../../src/bus/stream-id.js';
 import { z } from 'zod';
 import { streams } from '../../src/bus/catalog.js';
 import { makeEnvelope } from '../../src/bus/codec.js';
@@ -210,7 +211,10 @@ describe('command layer', () => {
         5000,
         'five dead letters',
       );
-      const dead = await listDeadLetters(redis, commands);
+      // Dead letters of one batch may be written in any order: compare them in source-entry order.
+      const dead = (await listDeadLetters(redis, commands)).sort((a, b) =>
+        compareStreamIds(a.entryId, b.entryId),
+      );
       expect(dead.every((d) => d.reason === 'decode' && d.group === `${svc}.workers`)).toBe(true);
       const errors = dead.map((d) => d.error);
       expect(errors[0]).toMatch(/schema_version/);
