@@ -250,6 +250,8 @@ describe('command layer', () => {
       expect((await client.request(spec, 'echo.say', { text: 'still here' })).text).toBe('STILL HERE');
       const status = await readServiceStatus(redis, svc);
       expect(status[0]).toMatchObject({ instance: 'one', state: 'running', alive: true });
+      // The count is taken after the reply is written: the requester may see the reply first.
+      await waitFor(() => srv.counts.handled >= 6, 5000, 'the last command counted');
       expect(srv.counts).toMatchObject({ handled: 6, rejected: 3 });
     } finally {
       await client.close();
