@@ -12,7 +12,7 @@ import { Backoff, backoffDelay, sleep } from './backoff.js';
 import { defaultConsumerName } from './catalog.js';
 import type { Fields } from './codec.js';
 import { isCluster, type RedisClient, duplicateRedis } from './connection.js';
-import { clusterIdleBackoff, readPlan } from './slot-read.js';
+import { IdleWait, readPlan, readRound } from './slot-read.js';
 import { moveToDeadLetter, type DeadLetterReason } from './dead-letter.js';
 import { ensureGroup } from './groups.js';
 import type { BusMetrics } from './metrics.js';
@@ -258,7 +258,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
 
   private async readLoop(): Promise<void> {
     const backoff = new Backoff({ baseMs: 100, maxMs: 5000, jitter: 0.5 });
-    const idle = clusterIdleBackoff();
+    const idle = new IdleWait();
     const reader = this.reader;
     if (!reader) return;
     while (this.running) {
@@ -279,21 +279,17 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
       // One server: one blocking read. A cluster: a non-blocking read per slot, then a short idle wait
       // when none brought anything.
       const plan = readPlan(reader, active);
-      const block = plan.poll ? undefined : this.o.blockMs;
-      const results = await Promise.allSettled(
-        plan.groups.map((g) =>
-          reader.xReadGroup(
-            this.group,
-            this.consumer,
-            g.map((key) => ({ key, id: '>' })),
-            block === undefined ? { COUNT: count } : { COUNT: count, BLOCK: block },
-          ),
+      const round = await readRound(plan, (g) =>
+        reader.xReadGroup(
+          this.group,
+          this.consumer,
+          g.map((key) => ({ key, id: '>' })),
+          plan.poll ? { COUNT: count } : { COUNT: count, BLOCK: this.o.blockMs },
         ),
       );
       let got = 0;
-      for (const r of results) {
-        if (r.status !== 'fulfilled') continue;
-        for (const batch of parseReadReply(r.value)) {
+      for (const reply of round.replies) {
+        for (const batch of parseReadReply(reply)) {
           if (batch.entries.length === 0) continue;
           got += batch.entries.length;
           void this.dispatch(
@@ -302,22 +298,18 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
           );
         }
       }
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
+      if (round.failure) {
         if (!this.running) break;
-        if (isNoGroupReply(failed.reason)) {
+        if (isNoGroupReply(round.failure.reason)) {
           await this.recoverGroups();
           continue;
         }
-        this.redisError(failed.reason, 'XREADGROUP');
+        this.redisError(round.failure.reason, 'XREADGROUP');
         await sleep(backoff.next(), this.abort.signal);
         continue;
       }
       backoff.reset();
-      if (block === undefined) {
-        if (got > 0) idle.reset();
-        else await sleep(idle.next(), this.abort.signal);
-      }
+      await idle.after(plan, got, this.abort.signal);
     }
   }
 

@@ -20,7 +20,7 @@ import {
   type RedisClient,
   duplicateRedis,
 } from '../../bus/connection.js';
-import { clusterIdleBackoff, readPlan } from '../../bus/slot-read.js';
+import { IdleWait, readPlan, readRound } from '../../bus/slot-read.js';
 import { parseEntries, parseReadReply, type StreamEntry } from '../../bus/replies.js';
 import { compareStreamIds } from '../../bus/stream-id.js';
 import { ClosedError, errorMessage } from '../../errors.js';
@@ -214,7 +214,7 @@ export class LiveHub {
 
   private async readLoop(reader: RedisClient): Promise<void> {
     const backoff = new Backoff({ baseMs: 100, maxMs: 5000, jitter: 0.5 });
-    const idle = clusterIdleBackoff();
+    const idle = new IdleWait();
     while (!this.closed) {
       if (this.taps.size === 0) {
         await new Promise<void>((resolve) => (this.idle = resolve));
@@ -227,27 +227,24 @@ export class LiveHub {
       this.dirty = false;
       const plan = readPlan(reader, keys);
       const idOf = new Map(keys.map((k, i) => [k, ids[i] ?? '$']));
-      const results = await Promise.allSettled(
-        plan.groups.map((g) =>
-          sendCommand(reader, [
-            'XREAD',
-            'COUNT',
-            String(this.count),
-            ...(plan.poll ? [] : ['BLOCK', String(this.blockMs)]),
-            'STREAMS',
-            ...g,
-            ...g.map((k) => idOf.get(k) ?? '$'),
-          ]),
-        ),
+      const round = await readRound(plan, (g) =>
+        sendCommand(reader, [
+          'XREAD',
+          'COUNT',
+          String(this.count),
+          ...(plan.poll ? [] : ['BLOCK', String(this.blockMs)]),
+          'STREAMS',
+          ...g,
+          ...g.map((k) => idOf.get(k) ?? '$'),
+        ]),
       );
       this.reading = 0;
       let got = 0;
-      for (const r of results) {
-        if (r.status !== 'fulfilled') continue;
+      for (const reply of round.replies) {
         this.o.metrics.xread.inc();
         let batches;
         try {
-          batches = parseReadReply(r.value, 'XREAD');
+          batches = parseReadReply(reply, 'XREAD');
         } catch (err) {
           this.o.log.error({ err: errorMessage(err) }, 'live relay: unexpected XREAD reply');
           continue;
@@ -257,15 +254,14 @@ export class LiveHub {
           this.deliver(b.stream, b.entries);
         }
       }
-      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed) {
+      if (round.failure) {
         if (this.closed) break;
         this.o.metrics.xreadErrors.inc();
         const now = Date.now();
         if (now - this.lastErrorLog > 10_000) {
           this.lastErrorLog = now;
           this.o.log.warn(
-            { err: errorMessage(failed.reason), streams: keys.length },
+            { err: errorMessage(round.failure.reason), streams: keys.length },
             'live relay read failed',
           );
         }
@@ -273,10 +269,7 @@ export class LiveHub {
         continue;
       }
       backoff.reset();
-      if (plan.poll) {
-        if (got > 0) idle.reset();
-        else await sleep(idle.next(), this.abort.signal);
-      }
+      await idle.after(plan, got, this.abort.signal);
     }
   }
 
