@@ -18,15 +18,15 @@
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { RedisServer } from '../src/bus/redis-server.js';
-import { openRelationalDb } from '../src/db/relational.js';
-import { createStrategy as createStrategyRecord } from '../src/db/strategies.js';
-import { runBacktest } from '../src/jobs/backtest-driver.js';
-import { startBacktester } from '../src/jobs/backtester.js';
-import { createBacktest } from '../src/jobs/backtests.js';
+import { openRelationalDb } from '../src/app/open-db.js';
+import { createStrategy as createStrategyRecord } from '../src/strategy/store.js';
+import { runBacktest } from '../src/backtest/driver.js';
+import { startBacktester } from '../src/app/backtester.js';
+import { createBacktest } from '../src/backtest/backtests.js';
 import { historyRange } from '../src/history/subscription.js';
-import { silentLogger } from '../src/log.js';
+import { silentLogger } from '../src/util/log.js';
 import { createSimulatedSource } from '../src/marketdata/sources/simulated.js';
-import type { Candle } from '../src/marketdata/types.js';
+import type { Candle } from '../src/contracts/candle.js';
 import { createStrategy } from '../src/strategy/engine.js';
 import { parseStrategySpec } from '../src/strategy/spec.js';
 

@@ -10,9 +10,9 @@ import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createClient } from 'redis';
 import { RedisServer } from '../src/bus/redis-server.js';
-import { candleCodec } from '../src/marketdata/contract.js';
-import { resolveMarketData, startFeed } from '../src/runtime/feed-runtime.js';
-import { silentLogger } from '../src/log.js';
+import { candleCodec } from '../src/contracts/market-data.js';
+import { resolveMarketData, startFeed } from '../src/app/feed.js';
+import { silentLogger } from '../src/util/log.js';
 
 const { values } = parseArgs({
   options: {

@@ -10,17 +10,17 @@
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createClient } from 'redis';
-import { streams } from '../src/bus/catalog.js';
+import { streams } from '../src/contracts/catalog.js';
 import { connectRedis } from '../src/bus/connection.js';
 import { StreamProducer } from '../src/bus/producer.js';
 import { RedisServer } from '../src/bus/redis-server.js';
-import { ensureUser } from '../src/db/identity.js';
-import { openRelationalDb } from '../src/db/relational.js';
-import { createStrategy, startRun } from '../src/db/strategies.js';
-import { silentLogger } from '../src/log.js';
-import { candleCodec } from '../src/marketdata/contract.js';
-import type { Candle } from '../src/marketdata/types.js';
-import { startRunner } from '../src/runtime/runner-runtime.js';
+import { ensureUser } from '../src/api/auth/identity-store.js';
+import { openRelationalDb } from '../src/app/open-db.js';
+import { createStrategy, startRun } from '../src/strategy/store.js';
+import { silentLogger } from '../src/util/log.js';
+import { candleCodec } from '../src/contracts/market-data.js';
+import type { Candle } from '../src/contracts/candle.js';
+import { startRunner } from '../src/app/runner.js';
 import { benchTemplate } from './lib/strategy-templates.js';
 
 const { values } = parseArgs({

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { closeSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { sleep } from '../../src/bus/backoff.js';
+import { sleep } from '../../src/util/sleep.js';
 
 export type ServiceName = 'feed' | 'runner' | 'api';
 

@@ -5,9 +5,9 @@
  * `POST /strategies/:id/run` (the API's command to the runner, answered by the runner).
  */
 import { telegramLoginHash } from '../../src/api/auth/telegram-login.js';
-import { sleep } from '../../src/bus/backoff.js';
+import { sleep } from '../../src/util/sleep.js';
 import { stableMarketId } from '../../src/marketdata/sources/simulated.js';
-import { splitInstrumentKey } from '../../src/marketdata/types.js';
+import { splitInstrumentKey } from '../../src/contracts/catalog.js';
 import { benchTemplate } from '../lib/strategy-templates.js';
 
 export interface SoakUser {

@@ -3,9 +3,9 @@
  * services of the registry, the runner's consumer group and the backtest queue (BullMQ's default
  * prefix `bull`, which marketbus does not change).
  */
-import { BACKTEST_QUEUE } from '../jobs/backtest-queue.js';
-import { backtestingService, strategyService } from '../jobs/services.js';
-import { RUNNER_GROUP } from '../strategy/instrument-worker.js';
+import { BACKTEST_QUEUE } from '../contracts/catalog.js';
+import { backtestingService, strategyService } from '../commands/services.js';
+import { RUNNER_GROUP } from '../contracts/catalog.js';
 import type { AclCatalog } from './rules.js';
 
 export const DEFAULT_ACL_CATALOG: AclCatalog = {

@@ -10,7 +10,7 @@
  * purpose. No selector allows a Pub/Sub command, so channel rules never come into play.
  */
 import { createHash } from 'node:crypto';
-import { InvalidKeyError } from '../errors.js';
+import { InvalidKeyError } from '../util/errors.js';
 import type { AclSelector, AclUser, AclUserRules, KeyAccess } from './rules.js';
 
 /** How a user authenticates: a password (stored by Redis as its SHA-256) or none (development). */

@@ -16,8 +16,8 @@
  * service as its user against a real Redis, so a command or key added to a service without a rule
  * here fails a test.
  */
-import { CATALOG_PATTERNS, streams } from '../bus/catalog.js';
-import { InvalidKeyError } from '../errors.js';
+import { CATALOG_PATTERNS, streams } from '../contracts/catalog.js';
+import { InvalidKeyError } from '../util/errors.js';
 
 /** The ACL users, one per service; `ops` is the operator CLI (streams, dlq). */
 export const ACL_USERS = ['feed', 'runner', 'api', 'backtester', 'ops'] as const;

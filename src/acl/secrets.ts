@@ -3,7 +3,7 @@
  * `MARKETBUS_REDIS_PASSWORD_<USER>` (`MARKETBUS_REDIS_PASSWORD_FEED`, ...); a missing one is an error
  * naming the variable, unless passwords are explicitly turned off (`--no-password`, development).
  */
-import { ConfigError, InvalidKeyError } from '../errors.js';
+import { ConfigError, InvalidKeyError } from '../util/errors.js';
 import { passwordSecret, type AclSecret } from './render.js';
 import { ACL_USERS, isAclUser, type AclUser } from './rules.js';
 

@@ -6,9 +6,9 @@
  * Replies are envelopes with a JSON payload: `<type>.result` (`{ ok, strategy_id, run_id, status,
  * error? }`) or `<type>.error` (`{ code, message }`); both become a {@link CommandOutcome}.
  */
-import { streams } from '../bus/catalog.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { streams } from '../contracts/catalog.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import { STRATEGY_SERVICE } from '../strategy/commands.js';
 import { outputCodec } from '../strategy/outputs.js';
 import type { LiveHub, Subscription } from './live/hub.js';

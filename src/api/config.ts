@@ -15,7 +15,7 @@
  * | `SESSION_TTL_S`              | session lifetime, seconds (default 30 days)                           |
  */
 import { randomBytes } from 'node:crypto';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../util/errors.js';
 
 export interface ApiSettings {
   readonly production: boolean;

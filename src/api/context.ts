@@ -1,9 +1,9 @@
 /** What the routes share: settings, connections, identity, the live relay and the registries. */
-import type { BacktestQueue } from '../jobs/backtest-queue.js';
+import type { BacktestQueue } from '../backtest/queue.js';
 import type { Registry } from 'prom-client';
 import type { RedisClient } from '../bus/connection.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
-import type { Logger } from '../log.js';
+import type { SqlExecutor } from '../sql/executor.js';
+import type { Logger } from '../util/log.js';
 import type { BotUsername, ChatLinks } from './auth/chat-link.js';
 import type { Authenticator } from './auth/session.js';
 import type { CommandResults } from './command-results.js';

@@ -2,7 +2,7 @@
  * Errors that become HTTP answers. Every error body is JSON `{ "error": "<message>", "code": "<code>" }`,
  * plus `field` for an invalid strategy (the dotted path in the payload).
  */
-import { TimeoutError } from '../errors.js';
+import { TimeoutError } from '../util/errors.js';
 
 export class ApiError extends Error {
   constructor(

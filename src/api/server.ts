@@ -10,7 +10,7 @@
  */
 import { dashboardRoutes } from './routes/dashboard.js';
 import { backtestRoutes } from './routes/backtests.js';
-import { BacktestQueue } from '../jobs/backtest-queue.js';
+import { BacktestQueue } from '../backtest/queue.js';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -27,7 +27,7 @@ import {
   isCluster,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
-import { sleep } from '../bus/backoff.js';
+import { sleep } from '../util/sleep.js';
 import {
   ClosedError,
   errorMessage,
@@ -37,9 +37,9 @@ import {
   RedisUnavailableError,
   StrategyInvalidError,
   TimeoutError,
-} from '../errors.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
-import type { Logger } from '../log.js';
+} from '../util/errors.js';
+import type { SqlExecutor } from '../sql/executor.js';
+import type { Logger } from '../util/log.js';
 import { BotUsername, ChatLinks } from './auth/chat-link.js';
 import { Authenticator, SessionStore } from './auth/session.js';
 import { CommandResults } from './command-results.js';

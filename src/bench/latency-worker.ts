@@ -16,7 +16,7 @@
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { sleep } from '../bus/backoff.js';
+import { sleep } from '../util/sleep.js';
 import { closeRedis, connectRedis, type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { StreamConsumer } from '../bus/consumer.js';
 import { ensureGroup } from '../bus/groups.js';

@@ -4,8 +4,8 @@
  * unhealthy. "Growing" needs two looks: pass the previous report (or let `busHealth` take two samples
  * `sampleMs` apart).
  */
-import { sleep } from './backoff.js';
-import { CATALOG_PATTERNS, DEFAULT_RETENTION, describeStream, type Retention } from './catalog.js';
+import { sleep } from '../util/sleep.js';
+import { CATALOG_PATTERNS, DEFAULT_RETENTION, describeStream, type Retention } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { inspectStream, scanStreams, type StreamHealth } from './health.js';
 

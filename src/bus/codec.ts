@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { DecodeError, SchemaVersionError } from '../errors.js';
+import { DecodeError, SchemaVersionError } from '../util/errors.js';
 
 export type Fields = Readonly<Record<string, string>>;
 

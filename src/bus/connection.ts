@@ -1,7 +1,7 @@
 import { createClient, createCluster } from 'redis';
-import { ConfigError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { backoffDelay } from './backoff.js';
+import { ConfigError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { backoffDelay } from '../util/backoff.js';
 
 /** The client type marketbus uses everywhere (node-redis 5, RESP2 by default, default modules). */
 /** A connection to one Redis server (or one node of a cluster). */

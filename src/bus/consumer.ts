@@ -6,10 +6,11 @@
  * dead letters, recovery from NOGROUP, and a close that interrupts the blocked read and flushes acks.
  */
 import { EventEmitter } from 'node:events';
-import { ClosedError, DecodeError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import { Backoff, backoffDelay, sleep } from './backoff.js';
-import { defaultConsumerName } from './catalog.js';
+import { ClosedError, DecodeError, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { Backoff, backoffDelay } from '../util/backoff.js';
+import { sleep } from '../util/sleep.js';
+import { defaultConsumerName } from '../contracts/catalog.js';
 import type { Fields } from './codec.js';
 import { isCluster, type RedisClient, duplicateRedis } from './connection.js';
 import { IdleWait, readPlan, readRound } from './slot-read.js';

@@ -25,13 +25,13 @@
  * look younger than `maxAgeMs` is reused, so several scrapers do not multiply the load.
  */
 import { Gauge, type Registry } from 'prom-client';
-import { CATALOG_PATTERNS, describeStream } from './catalog.js';
+import { CATALOG_PATTERNS, describeStream } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { inspectStream, scanStreams } from './health.js';
 import { sendCommand } from './raw-command.js';
 import { parseGroups } from './replies.js';
-import { TimeoutError, errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { TimeoutError, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 
 export interface BusHealthMetricsOptions {
   /** A look younger than this is served again instead of asking Redis, ms. Default 5000. */

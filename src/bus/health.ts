@@ -2,7 +2,7 @@
  * Health of streams and their consumer groups: length, first/last ID, lag, pending, oldest pending
  * idle time, consumers and their idle time, dead letters. Built on the defensive reply parsers.
  */
-import { describeStream, streams as catalog, type CatalogEntry } from './catalog.js';
+import { describeStream, streams as catalog, type CatalogEntry } from '../contracts/catalog.js';
 import { isCluster, type RedisClient } from './connection.js';
 import {
   parseConsumers,

@@ -1,6 +1,6 @@
 /** The reusable Redis Streams core. It knows nothing of markets. */
-export * from './backoff.js';
-export * from './catalog.js';
+export * from '../util/backoff.js';
+export * from '../contracts/catalog.js';
 export * from './codec.js';
 export * from './connection.js';
 export * from './consumer.js';

@@ -5,7 +5,7 @@
  * high-water mark update are one Lua script, so a redelivered input can never produce a second output.
  * The marks live in `hwm:{<stream>}` (a hash, one field per output key), in the stream's slot.
  */
-import type { Retention } from './catalog.js';
+import type { Retention } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { Script } from './scripts.js';
 

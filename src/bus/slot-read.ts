@@ -6,7 +6,8 @@
  * streams stay in one blocking read.
  */
 import calculateSlot from 'cluster-key-slot';
-import { Backoff, sleep } from './backoff.js';
+import { Backoff } from '../util/backoff.js';
+import { sleep } from '../util/sleep.js';
 import { isCluster, type RedisClient } from './connection.js';
 
 /** Idle wait between empty polling rounds on a cluster: from 5 ms, doubling, up to this, ms. */

@@ -4,19 +4,19 @@
  * longer get writes (MAXLEN ~ or MINID ~ by age), and removes consumers that have been idle longer than
  * `idleConsumerMs` with no pending entries.
  */
-import { sleep } from './backoff.js';
+import { sleep } from '../util/sleep.js';
 import {
   CATALOG_PATTERNS,
   DEFAULT_RETENTION,
   describeStream,
   type Retention,
   type StreamKind,
-} from './catalog.js';
+} from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { scanStreams } from './health.js';
 import { parseConsumers, parseGroups } from './replies.js';
-import type { Logger } from '../log.js';
-import { errorMessage } from '../errors.js';
+import type { Logger } from '../util/log.js';
+import { errorMessage } from '../util/errors.js';
 import { sendCommand } from './raw-command.js';
 
 export interface TrimmerOptions {

@@ -5,7 +5,7 @@
  * arguments, 1 for other failures.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { MarketbusError, errorMessage } from '../errors.js';
+import { MarketbusError, errorMessage } from '../util/errors.js';
 import { apiCommand } from './commands/api.js';
 import { benchCommand } from './commands/bench.js';
 import { dlqCommand } from './commands/dlq.js';
@@ -16,10 +16,10 @@ import { runnerCommand } from './commands/runner.js';
 import { streamsCommand } from './commands/streams.js';
 import { upCommand } from './commands/up.js';
 import { loadConfig } from '../config/load.js';
-import { openStores, storeSelectionFromEnv } from '../history/open-store.js';
-import { startBacktester } from '../jobs/backtester.js';
-import { createLogger } from '../log.js';
-import { resolveRedisTarget } from '../runtime/redis-target.js';
+import { openStores, storeSelectionFromEnv } from '../app/open-stores.js';
+import { startBacktester } from '../app/backtester.js';
+import { createLogger } from '../util/log.js';
+import { resolveRedisTarget } from '../app/redis-target.js';
 import { parsePositiveInt, untilSignal, type GlobalOptions } from './context.js';
 
 export function buildProgram(): Command {

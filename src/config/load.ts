@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ConfigError, errorMessage } from '../errors.js';
-import type { Retention } from '../bus/catalog.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import type { Retention } from '../contracts/catalog.js';
 import { redisSectionSchema } from './redis.js';
 
 const kinds = [

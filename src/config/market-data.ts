@@ -3,7 +3,7 @@
  * and seed 002's `live_feed.redis_streams` block (missing = publishing disabled).
  */
 import { z } from 'zod';
-import { INSTRUMENT_KEY_MAX, INSTRUMENT_KEY_RE } from '../bus/catalog.js';
+import { INSTRUMENT_KEY_MAX, INSTRUMENT_KEY_RE } from '../contracts/catalog.js';
 
 const instrumentKey = z
   .string()

@@ -3,8 +3,8 @@
  * the feed's history-call limit (`max_history_calls_per_min`) and write them to the store tagged
  * `source=rest`. Page by page, so memory holds one page.
  */
-import { InvalidKeyError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { InvalidKeyError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import { HistoryClient } from '../marketdata/sources/binance/history.js';
 import { HistoryLimiter } from '../marketdata/sources/binance/history-limiter.js';
 import { toCandle } from '../marketdata/sources/binance/normalize.js';

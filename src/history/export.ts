@@ -1,5 +1,5 @@
 /** Export stored candles as CSV or JSON lines, streamed page by page. */
-import { candleCodec, CANDLE_FIELDS } from '../marketdata/contract.js';
+import { candleCodec, CANDLE_FIELDS } from '../contracts/market-data.js';
 import type { CandleStore } from './store.js';
 
 export type ExportFormat = 'csv' | 'jsonl';

@@ -5,7 +5,7 @@
  *
  * Only 1m candles are stored; longer timeframes are built from them on read (see bars.ts).
  */
-import type { Candle } from '../marketdata/types.js';
+import type { Candle } from '../contracts/candle.js';
 
 export type StoreKind = 'pglite' | 'postgres' | 'clickhouse';
 

@@ -11,20 +11,20 @@
  * processing sees that candle again after a restart: at least once; outputs with IDs derived from the
  * candle make the effect exactly once.
  */
-import { sleep } from '../bus/backoff.js';
-import { keys, streams, type Timeframe } from '../bus/catalog.js';
+import { sleep } from '../util/sleep.js';
+import { keys, streams, type Timeframe } from '../contracts/catalog.js';
 import { isCluster, type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { moveToDeadLetter } from '../bus/dead-letter.js';
 import { ensureGroup } from '../bus/groups.js';
 import { isNoGroupReply } from '../bus/redis-errors.js';
 import { parseEntries, parseReadReply, type StreamEntry } from '../bus/replies.js';
 import { idFromEpochMs } from '../bus/stream-id.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import { FiveMinuteBars } from '../marketdata/bars.js';
-import { candleCodec } from '../marketdata/contract.js';
+import { candleCodec } from '../contracts/market-data.js';
 import { isMarketOpen } from '../marketdata/market-hours.js';
-import { TIMEFRAME_MS, type Candle } from '../marketdata/types.js';
+import { TIMEFRAME_MS, type Candle } from '../contracts/candle.js';
 import type { CandleStore } from './store.js';
 import { sendCommand } from '../bus/raw-command.js';
 

@@ -6,10 +6,11 @@
  * trouble never stops these writes (seed 002).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { Backoff, sleep } from '../bus/backoff.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Candle } from '../marketdata/types.js';
+import { Backoff } from '../util/backoff.js';
+import { sleep } from '../util/sleep.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { Candle } from '../contracts/candle.js';
 import type { CandleStore } from './store.js';
 
 export interface HistoryWriterOptions {

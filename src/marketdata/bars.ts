@@ -3,8 +3,8 @@
  * when a minute of a later bucket shows the bucket is over (a market close or a missing minute). Input
  * must be in order per instrument (the sources guarantee it); older minutes are ignored.
  */
-import type { Candle } from './types.js';
-import { TIMEFRAME_MS } from './types.js';
+import type { Candle } from '../contracts/candle.js';
+import { TIMEFRAME_MS } from '../contracts/candle.js';
 
 const M1 = TIMEFRAME_MS['1m'];
 const M5 = TIMEFRAME_MS['5m'];

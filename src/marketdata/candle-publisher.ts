@@ -4,15 +4,16 @@
  * outbox is full, new candles are dropped and counted), errors are logged once per outage and
  * counted per attempt, and publishing resumes by itself when Redis returns.
  */
-import type { Retention } from '../bus/catalog.js';
-import { streams } from '../bus/catalog.js';
-import { Backoff, sleep } from '../bus/backoff.js';
+import type { Retention } from '../contracts/catalog.js';
+import { streams } from '../contracts/catalog.js';
+import { Backoff } from '../util/backoff.js';
+import { sleep } from '../util/sleep.js';
 import type { StreamProducer } from '../bus/producer.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import { candleCodec, candleId } from './contract.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { candleCodec, candleId } from '../contracts/market-data.js';
 import type { FeedMetrics } from './feed-metrics.js';
-import type { Candle } from './types.js';
+import type { Candle } from '../contracts/candle.js';
 
 export interface CandlePublisherOptions {
   /** Most candles waiting for Redis; past it new candles are dropped and counted. */

@@ -6,12 +6,12 @@
  * status. Idempotent.
  */
 import { randomUUID } from 'node:crypto';
-import { sleep } from '../bus/backoff.js';
-import { streams, type Retention } from '../bus/catalog.js';
+import { sleep } from '../util/sleep.js';
+import { streams, type Retention } from '../contracts/catalog.js';
 import type { RedisClient } from '../bus/connection.js';
 import type { StreamProducer } from '../bus/producer.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import { BoundedQueue } from '../util/bounded-queue.js';
 import { FiveMinuteBars } from './bars.js';
 import { CandlePublisher } from './candle-publisher.js';
@@ -19,7 +19,8 @@ import type { FeedMetrics } from './feed-metrics.js';
 import { FeedStatus, statusFields, type FeedStatusSnapshot } from './feed-status.js';
 import { PublishGate } from './publish-gate.js';
 import { PriceSnapshots } from './snapshots.js';
-import type { Candle, MarketSource, SourceEvent } from './types.js';
+import type { MarketSource, SourceEvent } from './types.js';
+import type { Candle } from '../contracts/candle.js';
 import { candleProblem, tickProblem } from './validate.js';
 
 export interface FeedServiceOptions {

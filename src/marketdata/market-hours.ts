@@ -8,7 +8,7 @@
  *   22:00 UTC of the seed-003 feed so that simulated and replayed weekends line up the same way all year.
  * - Everything else (spot, crypto, futures): always open.
  */
-import { splitInstrumentKey } from './types.js';
+import { splitInstrumentKey } from '../contracts/catalog.js';
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;

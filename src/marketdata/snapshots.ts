@@ -3,12 +3,12 @@
  * instrument that ticked since the last cycle goes to `md.prices.<key>`. Latest-only: a snapshot that
  * cannot be published is superseded by the next cycle's, so failures are counted, not retried.
  */
-import { streams } from '../bus/catalog.js';
+import { streams } from '../contracts/catalog.js';
 import type { PublishItem, StreamProducer } from '../bus/producer.js';
-import type { Retention } from '../bus/catalog.js';
-import { priceCodec } from './contract.js';
+import type { Retention } from '../contracts/catalog.js';
+import { priceCodec } from '../contracts/market-data.js';
 import type { FeedMetrics } from './feed-metrics.js';
-import type { Tick } from './types.js';
+import type { Tick } from '../contracts/candle.js';
 
 export class PriceSnapshots {
   private readonly latest = new Map<string, Tick>();

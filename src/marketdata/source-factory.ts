@@ -1,6 +1,6 @@
 /** Builds the configured market source from the validated `market_data` section. */
-import { ConfigError } from '../errors.js';
-import type { Logger } from '../log.js';
+import { ConfigError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import type { MarketDataConfig } from '../config/market-data.js';
 import { createBinanceSource } from './sources/binance/source.js';
 import { progressBar, type ProgressHandle } from './sources/replay-progress.js';

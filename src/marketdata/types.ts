@@ -1,41 +1,8 @@
 /**
- * Normalized, readonly market data types. Sources turn exchange messages into these; everything after
- * the source (bars, snapshots, publishing, history) works only with them.
+ * What a market data source is and what it reports. The candles and ticks it carries are the
+ * normalized types of `contracts/candle.ts`.
  */
-import type { Timeframe } from '../bus/catalog.js';
-
-export const TIMEFRAME_MS: Readonly<Record<Timeframe, number>> = { '1m': 60_000, '5m': 300_000 };
-
-/** Where a candle came from: `ws` live socket (seed 002), `rest` history fill, `sim` simulated, `replay` a file. */
-export type CandleOrigin = 'ws' | 'rest' | 'sim' | 'replay';
-
-/** A closed OHLCV bar. Times are epoch milliseconds (UTC); `tsClose = tsOpen + interval`. */
-export interface Candle {
-  readonly instrumentKey: string;
-  readonly symbol: string;
-  /** Numeric market id of the contract (seed 002 `market_id`); 0 when the source has none. */
-  readonly marketId: number;
-  readonly timeframe: Timeframe;
-  readonly tsOpen: number;
-  readonly tsClose: number;
-  readonly open: number;
-  readonly high: number;
-  readonly low: number;
-  readonly close: number;
-  readonly volumeBase: number;
-  /** Null when the source does not know it (published as an empty string). */
-  readonly volumeQuote: number | null;
-  readonly origin: CandleOrigin;
-}
-
-/** The latest top of book of one instrument. `tsMs`: when the exchange says it happened (or receipt time). */
-export interface Tick {
-  readonly instrumentKey: string;
-  readonly symbol: string;
-  readonly bid: number;
-  readonly ask: number;
-  readonly tsMs: number;
-}
+import type { Candle, Tick } from '../contracts/candle.js';
 
 /** Connection state of a source (seed 003's diagnostic states). */
 export type FeedState = 'STREAM' | 'IDLE' | 'DISCONNECTED' | 'RECOVERING';
@@ -73,10 +40,4 @@ export interface MarketSource {
   readonly name: string;
   readonly instruments: readonly InstrumentSpec[];
   events(signal: AbortSignal): AsyncIterable<SourceEvent>;
-}
-
-/** Split `<exchange>:<market_type>:<SYMBOL>`. The key must already be validated. */
-export function splitInstrumentKey(key: string): { exchange: string; marketType: string; symbol: string } {
-  const [exchange = '', marketType = '', ...rest] = key.split(':');
-  return { exchange, marketType, symbol: rest.join(':') };
 }

@@ -2,8 +2,8 @@
  * Defence in depth: every candle and tick is checked before it is published, whatever the source
  * already checked. A failure returns the reason; the caller counts it and drops the item.
  */
-import type { Candle, Tick } from './types.js';
-import { TIMEFRAME_MS } from './types.js';
+import type { Candle, Tick } from '../contracts/candle.js';
+import { TIMEFRAME_MS } from '../contracts/candle.js';
 
 const finite = (n: number): boolean => typeof n === 'number' && Number.isFinite(n);
 

@@ -32,7 +32,7 @@
  * candle; pnl = equity - initialEquity; realizedPnl = sum of closed round trips.
  */
 import { BollingerBands, EMA, RSI, SMA } from 'trading-signals';
-import type { Candle } from '../marketdata/types.js';
+import type { Candle } from '../contracts/candle.js';
 import type { StrategySpec } from './spec.js';
 import type { SignalTemplate } from './template.js';
 

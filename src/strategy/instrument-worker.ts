@@ -6,21 +6,22 @@
  * counts as processed; when publishing fails the subscription restarts from its checkpoint and the runs
  * are rebuilt, so no output is skipped and none is doubled (addOnce).
  */
-import { Backoff, sleep } from '../bus/backoff.js';
-import { groups, streams } from '../bus/catalog.js';
+import { Backoff } from '../util/backoff.js';
+import { sleep } from '../util/sleep.js';
+import { RUNNER_GROUP, streams } from '../contracts/catalog.js';
 import { parseEntries } from '../bus/replies.js';
 import { idFromEpochMs } from '../bus/stream-id.js';
-import { candleCodec } from '../marketdata/contract.js';
+import { candleCodec } from '../contracts/market-data.js';
 import type { RedisClient } from '../bus/connection.js';
-import type { ActiveRun } from '../db/strategies.js';
-import { failRun } from '../db/strategies.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
+import type { ActiveRun } from './store.js';
+import { failRun } from './store.js';
+import type { SqlExecutor } from '../sql/executor.js';
 import type { CandleStore } from '../history/store.js';
 import { historyRange, subscribeCandles } from '../history/subscription.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import { TIMEFRAME_MS, type Candle } from '../marketdata/types.js';
-import type { Timeframe } from '../bus/catalog.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { TIMEFRAME_MS, type Candle } from '../contracts/candle.js';
+import type { Timeframe } from '../contracts/catalog.js';
 import { createStrategy, type Strategy, type StrategyStep } from './engine.js';
 import type { TelegramNotifier } from './notifier.js';
 import type { OutputBatch, OutputPublisher, RunRef } from './outputs.js';
@@ -49,9 +50,6 @@ interface RunState {
   /** Candles opening before this were before the run started: fed to the engine without outputs. */
   readonly emitFrom: number;
 }
-
-/** The runner's consumer group on candle streams (seed 002: `strategy.<name>`). */
-export const RUNNER_GROUP = groups.strategy('live_runner');
 
 export class InstrumentWorker {
   private readonly runs = new Map<string, RunState>();

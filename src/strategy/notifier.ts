@@ -31,8 +31,8 @@ import { Agent as HttpsAgent } from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { Api, GrammyError, HttpError } from 'grammy';
 import { Counter, Registry } from 'prom-client';
-import { ConfigError, errorMessage } from '../errors.js';
-import { silentLogger, type Logger } from '../log.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import { silentLogger, type Logger } from '../util/log.js';
 
 export type NotifyMode = 'log_only' | 'telegram';
 

@@ -6,13 +6,13 @@
  * never produce a second output.
  */
 import { z } from 'zod';
-import { DEFAULT_RETENTION, streams } from '../bus/catalog.js';
+import { DEFAULT_RETENTION, streams } from '../contracts/catalog.js';
 import { envelopeCodec, jsonValue, makeEnvelope, type Envelope, type JsonValue } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
 import { addOnce, addOnceMany, highWaterKey } from '../bus/monotonic.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
-import type { Candle } from '../marketdata/types.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import type { Candle } from '../contracts/candle.js';
 import type { StrategyStep } from './engine.js';
 import type { RunnerMetrics } from './runner-metrics.js';
 import type { StrategyEventType } from './notifier.js';

@@ -7,15 +7,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { sleep } from '../bus/backoff.js';
-import { streams, type Timeframe } from '../bus/catalog.js';
+import { sleep } from '../util/sleep.js';
+import { streams, type Timeframe } from '../contracts/catalog.js';
 import type { RedisClient } from '../bus/connection.js';
 import { holdLease, releaseLease } from '../bus/lease.js';
-import { activeRuns, type ActiveRun } from '../db/strategies.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
+import { activeRuns, type ActiveRun } from './store.js';
+import type { SqlExecutor } from '../sql/executor.js';
 import type { CandleStore } from '../history/store.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import type { StreamConsumer } from '../bus/consumer.js';
 import { createCommandConsumer } from './commands.js';
 import { InstrumentWorker } from './instrument-worker.js';

@@ -20,9 +20,9 @@
  * template uses, so anything else listed would be silently ignored.
  */
 import { z } from 'zod';
-import { validateInstrumentKey, TIMEFRAMES, type Timeframe } from '../bus/catalog.js';
-import { errorMessage, StrategyInvalidError } from '../errors.js';
-import { splitInstrumentKey } from '../marketdata/types.js';
+import { validateInstrumentKey, TIMEFRAMES, type Timeframe } from '../contracts/catalog.js';
+import { errorMessage, StrategyInvalidError } from '../util/errors.js';
+import { splitInstrumentKey } from '../contracts/catalog.js';
 import {
   formatSignalTemplate,
   INDICATOR_PARAMS,

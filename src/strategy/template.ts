@@ -19,7 +19,7 @@
  * k a decimal in (0, 10]. Errors are `StrategyInvalidError` on field `signal_template` with the
  * 0-based character `position` of the problem.
  */
-import { StrategyInvalidError } from '../errors.js';
+import { StrategyInvalidError } from '../util/errors.js';
 
 export type SignalTemplate =
   | { readonly kind: 'MA'; readonly fast: number; readonly slow: number }

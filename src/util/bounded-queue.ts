@@ -1,4 +1,4 @@
-import { ClosedError } from '../errors.js';
+import { ClosedError } from './errors.js';
 
 /**
  * An async FIFO with a fixed capacity. `push` waits while the queue is full (back-pressure on the

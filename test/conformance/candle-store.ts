@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CandleStore } from '../../src/history/store.js';
-import type { Candle, CandleOrigin } from '../../src/marketdata/types.js';
+import type { Candle, CandleOrigin } from '../../src/contracts/candle.js';
 
 const M = 60_000;
 const T0 = Date.UTC(2026, 1, 10, 12, 0);

@@ -9,7 +9,7 @@ import { afterAll } from 'vitest';
 import WebSocket from 'ws';
 import { apiSettingsFromEnv, type ApiSettings } from '../../src/api/config.js';
 import { ApiServer, type ApiServerOptions } from '../../src/api/server.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger } from '../../src/util/log.js';
 
 export const BOT_TOKEN = '123456789:TEST-fake_token-AbCdEf';
 export const WEBHOOK_SECRET = 'hook-secret_0123456789';

@@ -1,6 +1,6 @@
 /** Small fixtures shared by integration tests: synthetic stored candles and metric sums. */
 import type { Registry } from 'prom-client';
-import type { Candle } from '../../src/marketdata/types.js';
+import type { Candle } from '../../src/contracts/candle.js';
 
 const MINUTE = 60_000;
 

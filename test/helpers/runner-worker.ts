@@ -4,9 +4,9 @@
  */
 import { redisOptionsFromEnv } from '../../src/bus/connection.js';
 import { Registry } from 'prom-client';
-import { openRelationalDb } from '../../src/db/relational.js';
-import { silentLogger } from '../../src/log.js';
-import { startRunner } from '../../src/runtime/runner-runtime.js';
+import { openRelationalDb } from '../../src/app/open-db.js';
+import { silentLogger } from '../../src/util/log.js';
+import { startRunner } from '../../src/app/runner.js';
 
 const env = (k: string): string => {
   const v = process.env[k];

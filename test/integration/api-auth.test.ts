@@ -8,10 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiSettingsFromEnv } from '../../src/api/config.js';
 import type { ApiServer } from '../../src/api/server.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import { confirmedChat } from '../../src/db/identity.js';
-import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
-import { ConfigError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log.js';
+import { confirmedChat } from '../../src/api/auth/identity-store.js';
+import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
+import { ConfigError } from '../../src/util/errors.js';
+import { silentLogger } from '../../src/util/log.js';
 import {
   BOT_TOKEN,
   HttpClient,

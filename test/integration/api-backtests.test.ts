@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sineCandles } from '../helpers/fixtures.js';
 import type { ApiServer } from '../../src/api/server.js';
-import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
-import { startBacktester, type Backtester } from '../../src/jobs/backtester.js';
-import { silentLogger } from '../../src/log.js';
+import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
+import { startBacktester, type Backtester } from '../../src/app/backtester.js';
+import { silentLogger } from '../../src/util/log.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { connect, startRedis, waitFor } from '../helpers/redis.js';
 

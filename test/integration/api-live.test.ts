@@ -7,10 +7,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SLOW_CLIENT_REASON } from '../../src/api/live/client.js';
 import type { ApiServer } from '../../src/api/server.js';
-import { streams } from '../../src/bus/catalog.js';
+import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
-import { silentLogger } from '../../src/log.js';
+import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
+import { silentLogger } from '../../src/util/log.js';
 import {
   BOT_TOKEN,
   HttpClient,

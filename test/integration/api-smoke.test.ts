@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { streams } from '../../src/bus/catalog.js';
+import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { BOT_TOKEN, WEBHOOK_SECRET } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';

@@ -5,12 +5,12 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/api/server.js';
-import { streams } from '../../src/bus/catalog.js';
+import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
-import { getRun } from '../../src/db/strategies.js';
-import { silentLogger } from '../../src/log.js';
-import { startRunner, type RunnerRuntime } from '../../src/runtime/runner-runtime.js';
+import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
+import { getRun } from '../../src/strategy/store.js';
+import { silentLogger } from '../../src/util/log.js';
+import { startRunner, type RunnerRuntime } from '../../src/app/runner.js';
 import { outputCodec } from '../../src/strategy/outputs.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { testDatabase } from '../helpers/postgres.js';

@@ -13,11 +13,11 @@
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiServer } from '../../src/api/server.js';
-import { streams } from '../../src/bus/catalog.js';
+import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
-import { openRelationalDb, type RelationalDb } from '../../src/db/relational.js';
-import { silentLogger } from '../../src/log.js';
-import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/runtime/feed-runtime.js';
+import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
+import { silentLogger } from '../../src/util/log.js';
+import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/app/feed.js';
 import {
   BOT_TOKEN,
   HttpClient,

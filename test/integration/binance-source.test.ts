@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { EventQueue } from '../../src/marketdata/sources/binance/event-queue.js';
 import { HistoryLimiter } from '../../src/marketdata/sources/binance/history-limiter.js';
 import { parseBinanceMessage } from '../../src/marketdata/sources/binance/messages.js';
@@ -9,7 +9,8 @@ import {
   type BinanceSource,
   type BinanceSourceOptions,
 } from '../../src/marketdata/sources/binance/source.js';
-import type { Candle, CandleOrigin, FeedState, SourceEvent, Tick } from '../../src/marketdata/types.js';
+import type { FeedState, SourceEvent } from '../../src/marketdata/types.js';
+import type { Candle, CandleOrigin, Tick } from '../../src/contracts/candle.js';
 import { FakeBinance, fakeKlineValues, MINUTE as M, type FakeMarket } from '../helpers/fake-binance.js';
 
 /** 2026-01-05 10:00:00 UTC: the market clock of every scenario starts around here. */

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, ConfigError } from '../../src/errors.js';
+import { ClosedError, ConfigError } from '../../src/util/errors.js';
 import {
   CANDLES_TABLE,
   createClickHouseStore,
@@ -8,7 +8,7 @@ import {
 } from '../../src/history/clickhouse/index.js';
 import { sqlString } from '../../src/history/clickhouse/sql.js';
 import type { CandleStore } from '../../src/history/store.js';
-import type { Candle } from '../../src/marketdata/types.js';
+import type { Candle } from '../../src/contracts/candle.js';
 import { candle, candleStoreConformance } from '../conformance/candle-store.js';
 import { startClickHouse, type ClickHouseServer } from '../helpers/clickhouse-server.js';
 

@@ -1,15 +1,11 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { ClosedError, ConfigError } from '../../src/errors.js';
-import { createPostgresStore, pgSqlDatabase } from '../../src/history/postgres-store.js';
+import { ClosedError, ConfigError } from '../../src/util/errors.js';
+import { createPostgresStore } from '../../src/history/postgres-store.js';
+import { pgSqlDatabase } from '../../src/sql/postgres.js';
 import { upsertStatements } from '../../src/history/sql/candles.js';
-import {
-  MIGRATION_LOCK_KEY,
-  MIGRATIONS,
-  MIGRATIONS_TABLE,
-  runMigrations,
-} from '../../src/history/sql/migrations.js';
-import type { Candle } from '../../src/marketdata/types.js';
+import { MIGRATION_LOCK_KEY, MIGRATIONS, MIGRATIONS_TABLE, runMigrations } from '../../src/sql/migrations.js';
+import type { Candle } from '../../src/contracts/candle.js';
 import { candle, candleStoreConformance, expectExactDoubles } from '../conformance/candle-store.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { uniq } from '../helpers/redis.js';

@@ -6,14 +6,14 @@
  */
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { streams } from '../../src/bus/catalog.js';
+import { streams } from '../../src/contracts/catalog.js';
 import { closeRedis, connectRedis, type RedisClient } from '../../src/bus/connection.js';
 import { StreamConsumer } from '../../src/bus/consumer.js';
 import { sendCommand } from '../../src/bus/raw-command.js';
 import { parsePendingSummary } from '../../src/bus/replies.js';
 import { nodeGroups } from '../../src/bus/slot-read.js';
-import { silentLogger } from '../../src/log.js';
-import { resolveMarketData, startFeed } from '../../src/runtime/feed-runtime.js';
+import { silentLogger } from '../../src/util/log.js';
+import { resolveMarketData, startFeed } from '../../src/app/feed.js';
 import { LocalRedisCluster } from '../helpers/redis-cluster.js';
 import { waitFor } from '../helpers/redis.js';
 

@@ -5,10 +5,10 @@
  */
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { streams } from '../../src/bus/catalog.js';
+import { streams } from '../../src/contracts/catalog.js';
 import { StreamProducer } from '../../src/bus/producer.js';
-import { silentLogger } from '../../src/log.js';
-import { candleCodec } from '../../src/marketdata/contract.js';
+import { silentLogger } from '../../src/util/log.js';
+import { candleCodec } from '../../src/contracts/market-data.js';
 import { FeedMetrics } from '../../src/marketdata/feed-metrics.js';
 import { FeedService } from '../../src/marketdata/feed.js';
 import { createBinanceSource } from '../../src/marketdata/sources/binance/source.js';

@@ -7,11 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { metricSum } from '../helpers/fixtures.js';
 import { sendCommand } from '../../src/bus/raw-command.js';
 import { isReady } from '../../src/bus/connection.js';
-import { streams } from '../../src/bus/catalog.js';
+import { streams } from '../../src/contracts/catalog.js';
 import { parsePendingSummary } from '../../src/bus/replies.js';
-import { candleCodec, priceCodec } from '../../src/marketdata/contract.js';
-import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/runtime/feed-runtime.js';
-import { silentLogger } from '../../src/log.js';
+import { candleCodec, priceCodec } from '../../src/contracts/market-data.js';
+import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/app/feed.js';
+import { silentLogger } from '../../src/util/log.js';
 import { connect, startRedis, waitFor, redisOptions, TEST_TOPOLOGY } from '../helpers/redis.js';
 
 const running: FeedRuntime[] = [];

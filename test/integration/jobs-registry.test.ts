@@ -3,18 +3,18 @@
  * backtest driver and result over an in-memory candle store.
  */
 import { describe, expect, it } from 'vitest';
-import { describeStream } from '../../src/bus/catalog.js';
+import { describeStream } from '../../src/contracts/catalog.js';
 import { makeEnvelope } from '../../src/bus/codec.js';
-import { DecodeError, InvalidKeyError, InvalidRangeError } from '../../src/errors.js';
+import { DecodeError, InvalidKeyError, InvalidRangeError } from '../../src/util/errors.js';
 import type { CandleStore } from '../../src/history/store.js';
-import { runBacktest } from '../../src/jobs/backtest-driver.js';
-import { BacktestAccumulator } from '../../src/jobs/backtest-result.js';
-import { backtestIdForCommand } from '../../src/jobs/backtests.js';
-import { commandSpec, defineService, serviceStreams } from '../../src/jobs/registry.js';
-import { onceKey } from '../../src/jobs/reply-once.js';
-import { SERVICES, isServiceName } from '../../src/jobs/services.js';
-import { decodeCommand, decodeReply, encodeCommand, encodeReply } from '../../src/jobs/wire.js';
-import type { Candle } from '../../src/marketdata/types.js';
+import { runBacktest } from '../../src/backtest/driver.js';
+import { BacktestAccumulator } from '../../src/backtest/result.js';
+import { backtestIdForCommand } from '../../src/backtest/backtests.js';
+import { commandSpec, defineService, serviceStreams } from '../../src/commands/registry.js';
+import { onceKey } from '../../src/commands/reply-once.js';
+import { SERVICES, isServiceName } from '../../src/commands/services.js';
+import { decodeCommand, decodeReply, encodeCommand, encodeReply } from '../../src/commands/wire.js';
+import type { Candle } from '../../src/contracts/candle.js';
 import { createStrategy } from '../../src/strategy/engine.js';
 import { parseStrategySpec } from '../../src/strategy/spec.js';
 

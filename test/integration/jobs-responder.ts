@@ -9,8 +9,8 @@
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 import { connectRedis, redisOptionsFromEnv } from '../../src/bus/connection.js';
-import { defineService } from '../../src/jobs/registry.js';
-import { serveCommands } from '../../src/jobs/server.js';
+import { defineService } from '../../src/commands/registry.js';
+import { serveCommands } from '../../src/commands/server.js';
 
 export function echoService(name: string) {
   return defineService(name, 'echo, for tests', {

@@ -30,9 +30,9 @@ import { passwordEnvVar } from '../../src/acl/secrets.js';
 import { rawMarketData } from '../../src/cli/commands/feed.js';
 import { closeRedis, connectRedis } from '../../src/bus/connection.js';
 import { loadConfig } from '../../src/config/load.js';
-import { feedRedisOptions, resolveMarketData } from '../../src/runtime/feed-runtime.js';
+import { feedRedisOptions, resolveMarketData } from '../../src/app/feed.js';
 import { BusHealthMetrics } from '../../src/bus/health-metrics.js';
-import { resolveRedisTarget } from '../../src/runtime/redis-target.js';
+import { resolveRedisTarget } from '../../src/app/redis-target.js';
 import { runCli } from '../helpers/cli.js';
 import { testDatabase } from '../helpers/postgres.js';
 import {

@@ -3,14 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { progressBar } from '../../src/marketdata/sources/replay-progress.js';
 import {
   createReplaySource,
   parseTimestamp,
   type ReplaySourceOptions,
 } from '../../src/marketdata/sources/replay.js';
-import type { Candle, SourceEvent, Tick } from '../../src/marketdata/types.js';
+import type { SourceEvent } from '../../src/marketdata/types.js';
+import type { Candle, Tick } from '../../src/contracts/candle.js';
 
 const FIXTURE = join(import.meta.dirname, '../fixtures/binance-klines-BTCUSDT-1m-sample.csv');
 const BTC = 'binance:spot:BTCUSDT';

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { sleep } from '../../src/bus/backoff.js';
-import { ConfigError } from '../../src/errors.js';
+import { sleep } from '../../src/util/sleep.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { createSimulatedSource, stableMarketId } from '../../src/marketdata/sources/simulated.js';
-import type { Candle, MarketSource, SourceEvent, Tick } from '../../src/marketdata/types.js';
+import type { MarketSource, SourceEvent } from '../../src/marketdata/types.js';
+import type { Candle, Tick } from '../../src/contracts/candle.js';
 
 const MIN = 60_000;
 const WED_1200 = Date.UTC(2026, 0, 7, 12, 0); // a Wednesday

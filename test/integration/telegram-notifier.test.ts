@@ -9,8 +9,8 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
-import type { Logger } from '../../src/log.js';
+import { ConfigError } from '../../src/util/errors.js';
+import type { Logger } from '../../src/util/log.js';
 import {
   createTelegramNotifier,
   formatNotice,

@@ -21,12 +21,12 @@ import {
 import { aclSecrets, passwordEnvVar, selectUsers } from '../../src/acl/secrets.js';
 import { sessionKey } from '../../src/api/auth/session.js';
 import { linkKey } from '../../src/api/auth/chat-link.js';
-import { keys, streams } from '../../src/bus/catalog.js';
+import { keys, streams } from '../../src/contracts/catalog.js';
 import { leaseKey } from '../../src/bus/lease.js';
 import { highWaterKey } from '../../src/bus/monotonic.js';
-import { ConfigError, InvalidKeyError } from '../../src/errors.js';
-import { onceKey } from '../../src/jobs/reply-once.js';
-import { RUNNER_GROUP } from '../../src/strategy/instrument-worker.js';
+import { ConfigError, InvalidKeyError } from '../../src/util/errors.js';
+import { onceKey } from '../../src/commands/reply-once.js';
+import { RUNNER_GROUP } from '../../src/contracts/catalog.js';
 
 const NOPASS: AclSecret = { kind: 'nopass' };
 const rules = aclRules(DEFAULT_ACL_CATALOG);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FiveMinuteBars } from '../../src/marketdata/bars.js';
 import { PublishGate } from '../../src/marketdata/publish-gate.js';
-import type { Candle } from '../../src/marketdata/types.js';
+import type { Candle } from '../../src/contracts/candle.js';
 
 const T0 = Date.UTC(2026, 1, 10, 12, 30);
 function m1(i: number, o: Partial<Candle> = {}): Candle {

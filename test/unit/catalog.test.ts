@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidKeyError } from '../../src/errors.js';
-import { describeStream, groups, streams, validateInstrumentKey } from '../../src/bus/catalog.js';
+import { InvalidKeyError } from '../../src/util/errors.js';
+import { describeStream, groups, streams, validateInstrumentKey } from '../../src/contracts/catalog.js';
 
 describe('stream catalog', () => {
   it('builds the contract names of DESIGN.md', () => {

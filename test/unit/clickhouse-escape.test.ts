@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { parseClickHouseUrl } from '../../src/history/clickhouse/http.js';
 import { RowBinaryWriter } from '../../src/history/clickhouse/row-binary.js';
 import { isWellFormed, sqlIdentifier, sqlInt, sqlString } from '../../src/history/clickhouse/sql.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError, SchemaVersionError } from '../../src/errors.js';
+import { DecodeError, SchemaVersionError } from '../../src/util/errors.js';
 import {
   CANDLE_FIELDS,
   candleCodec,
@@ -7,7 +7,7 @@ import {
   formatNumber,
   priceCodec,
   PRICE_FIELDS,
-} from '../../src/marketdata/contract.js';
+} from '../../src/contracts/market-data.js';
 
 /** Seed 002's example payload, verbatim. */
 const SEED_EXAMPLE: Record<string, string> = {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { Backoff, backoffDelay, sleep } from '../../src/bus/backoff.js';
+import { Backoff, backoffDelay } from '../../src/util/backoff.js';
+import { sleep } from '../../src/util/sleep.js';
 import { compareStreamIds, epochMsOfId, idFromEpochMs, parseStreamId } from '../../src/bus/stream-id.js';
-import { InvalidStreamIdError } from '../../src/errors.js';
+import { InvalidStreamIdError } from '../../src/util/errors.js';
 
 describe('backoff', () => {
   it('doubles from the base up to the cap and resets', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Candle } from '../../src/marketdata/types.js';
+import type { Candle } from '../../src/contracts/candle.js';
 import { createStrategy, type Strategy, type StrategyStep } from '../../src/strategy/engine.js';
 import { referencePaperTrade, referenceSignals } from '../../src/strategy/reference.js';
 import { parseStrategySpec } from '../../src/strategy/spec.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StrategyInvalidError } from '../../src/errors.js';
+import { StrategyInvalidError } from '../../src/util/errors.js';
 import { parseStrategySpec, strategySpecToPayload } from '../../src/strategy/spec.js';
 
 /** Seed 004, smoke scenario step 3. */

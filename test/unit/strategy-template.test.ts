@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { StrategyInvalidError } from '../../src/errors.js';
+import { StrategyInvalidError } from '../../src/util/errors.js';
 import { formatSignalTemplate, parseSignalTemplate } from '../../src/strategy/template.js';
 
 function failure(text: string): StrategyInvalidError {

@@ -7,8 +7,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Api } from 'grammy';
 import type { RedisClient } from '../../bus/connection.js';
-import { errorMessage } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { errorMessage } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
 import { withTimeout } from '../http-errors.js';
 
 /** Telegram's `start` parameter: 1-64 characters of A-Z, a-z, 0-9, _ and -. Ours are 32. */

@@ -12,8 +12,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RedisClient } from '../../bus/connection.js';
-import { ensureUser } from '../../db/identity.js';
-import type { SqlExecutor } from '../../history/sql/executor.js';
+import { ensureUser } from './identity-store.js';
+import type { SqlExecutor } from '../../sql/executor.js';
 import { isLoopbackHost } from '../config.js';
 import { unauthorized, withTimeout } from '../http-errors.js';
 

@@ -18,11 +18,11 @@
  * answered neither the previous ping frame nor sent anything since is terminated.
  */
 import type { WebSocket } from '@fastify/websocket';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../util/errors.js';
 import type { RedisClient } from '../../bus/connection.js';
 import { parseEntries, type StreamEntry } from '../../bus/replies.js';
 import { compareStreamIds } from '../../bus/stream-id.js';
-import type { Logger } from '../../log.js';
+import type { Logger } from '../../util/log.js';
 import { withTimeout } from '../http-errors.js';
 import type { LiveHub, Subscription } from './hub.js';
 import type { LiveMetrics } from './metrics.js';

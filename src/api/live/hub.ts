@@ -11,8 +11,9 @@
  * the hub returned when it subscribed, exactly once. Listeners must not block (the WebSocket client
  * queues, bounded).
  */
-import { Backoff, sleep } from '../../bus/backoff.js';
-import { describeStream } from '../../bus/catalog.js';
+import { Backoff } from '../../util/backoff.js';
+import { sleep } from '../../util/sleep.js';
+import { describeStream } from '../../contracts/catalog.js';
 import {
   connectInBackground,
   isCluster,
@@ -23,8 +24,8 @@ import {
 import { IdleWait, readPlan, readRound } from '../../bus/slot-read.js';
 import { parseEntries, parseReadReply, type StreamEntry } from '../../bus/replies.js';
 import { compareStreamIds } from '../../bus/stream-id.js';
-import { ClosedError, errorMessage } from '../../errors.js';
-import type { Logger } from '../../log.js';
+import { ClosedError, errorMessage } from '../../util/errors.js';
+import type { Logger } from '../../util/log.js';
 import { withTimeout } from '../http-errors.js';
 import type { LiveMetrics } from './metrics.js';
 import { sendCommand } from '../../bus/raw-command.js';

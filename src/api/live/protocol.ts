@@ -18,9 +18,9 @@
  * Server -> client: see {@link ServerMessage}; data messages are `{"channel","stream","id","fields"}`.
  */
 import { z } from 'zod';
-import { streams } from '../../bus/catalog.js';
+import { streams } from '../../contracts/catalog.js';
 import { isStreamId } from '../../bus/stream-id.js';
-import { InvalidKeyError } from '../../errors.js';
+import { InvalidKeyError } from '../../util/errors.js';
 
 export const CHANNELS = ['candles', 'prices', 'status', 'events', 'metrics'] as const;
 export type Channel = (typeof CHANNELS)[number];

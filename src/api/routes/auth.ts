@@ -12,7 +12,7 @@
  *   `https://t.me/<bot>?start=<token>` that confirms the chat binding (see `telegram-webhook.ts`).
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { confirmedChat, getUser, upsertTelegramUser, type User } from '../../db/identity.js';
+import { confirmedChat, getUser, upsertTelegramUser, type User } from '../auth/identity-store.js';
 import { TelegramLoginError, verifyTelegramLogin } from '../auth/telegram-login.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, unauthorized } from '../http-errors.js';

@@ -6,9 +6,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { BacktestQueue } from '../../jobs/backtest-queue.js';
-import { backtestToView } from '../../jobs/backtest-store.js';
-import { cancelBacktest, createBacktest, getBacktest, listBacktests } from '../../jobs/backtests.js';
+import { BacktestQueue } from '../../backtest/queue.js';
+import { backtestToView } from '../../backtest/store.js';
+import { cancelBacktest, createBacktest, getBacktest, listBacktests } from '../../backtest/backtests.js';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../http-errors.js';
 

@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';
-import { errorMessage } from '../../errors.js';
+import { errorMessage } from '../../util/errors.js';
 import type { ApiContext } from '../context.js';
 import { withTimeout } from '../http-errors.js';
 import { pingRedis } from '../../bus/connection.js';

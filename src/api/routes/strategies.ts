@@ -17,7 +17,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { streams } from '../../bus/catalog.js';
+import { streams } from '../../contracts/catalog.js';
 import { parseEntries } from '../../bus/replies.js';
 import { isStreamId } from '../../bus/stream-id.js';
 import {
@@ -27,8 +27,8 @@ import {
   runsOfStrategy,
   type RunRecord,
   type StrategyRecord,
-} from '../../db/strategies.js';
-import { errorMessage } from '../../errors.js';
+} from '../../strategy/store.js';
+import { errorMessage } from '../../util/errors.js';
 import { sendStrategyCommand, type StrategyCommandType } from '../../strategy/commands.js';
 import { outputCodec } from '../../strategy/outputs.js';
 import { parseStrategySpec, strategySpecToPayload } from '../../strategy/spec.js';

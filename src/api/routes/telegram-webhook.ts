@@ -12,7 +12,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { confirmChat, getUser } from '../../db/identity.js';
+import { confirmChat, getUser } from '../auth/identity-store.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, notFound } from '../http-errors.js';
 

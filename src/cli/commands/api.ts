@@ -1,7 +1,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { apiSettingsFromEnv } from '../../api/config.js';
 import { ApiServer, DEFAULT_API_PORT } from '../../api/server.js';
-import { openRelationalDb } from '../../db/relational.js';
+import { openRelationalDb } from '../../app/open-db.js';
 import { serviceContext, untilSignal } from '../context.js';
 
 /** `--port`: 0..65535 (0 = any free port). */

@@ -1,14 +1,9 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readYaml } from '../../config/load.js';
-import { ConfigError } from '../../errors.js';
-import { openCandleStore, storeSelectionFromEnv } from '../../history/open-store.js';
-import { startMetricsServer } from '../../runtime/metrics-server.js';
-import {
-  feedRedisOptions,
-  resolveMarketData,
-  startFeed,
-  type FeedOverrides,
-} from '../../runtime/feed-runtime.js';
+import { ConfigError } from '../../util/errors.js';
+import { openCandleStore, storeSelectionFromEnv } from '../../app/open-stores.js';
+import { startMetricsServer } from '../../app/metrics-server.js';
+import { feedRedisOptions, resolveMarketData, startFeed, type FeedOverrides } from '../../app/feed.js';
 import { serviceContext, untilSignal } from '../context.js';
 
 export interface FeedFlags {

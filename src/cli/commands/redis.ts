@@ -9,7 +9,7 @@ import { aclFileLine, aclSetUserArgv, aclSetUserLine, type AclSecret } from '../
 import { ACL_USERS, aclRules, isAclUser, type AclUser, type AclUserRules } from '../../acl/rules.js';
 import { aclSecrets, passwordEnvVar, selectUsers } from '../../acl/secrets.js';
 import { isCluster, type RedisClient } from '../../bus/connection.js';
-import { MarketbusError, errorMessage } from '../../errors.js';
+import { MarketbusError, errorMessage } from '../../util/errors.js';
 import { cliContext, withRedis } from '../context.js';
 
 interface AclOptions {

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
-import { openStores, storeSelectionFromEnv } from '../../history/open-store.js';
-import { startMetricsServer } from '../../runtime/metrics-server.js';
-import { startRunner } from '../../runtime/runner-runtime.js';
+import { openStores, storeSelectionFromEnv } from '../../app/open-stores.js';
+import { startMetricsServer } from '../../app/metrics-server.js';
+import { startRunner } from '../../app/runner.js';
 import { serviceContext, untilSignal } from '../context.js';
 
 export function runnerCommand(): Command {

@@ -1,21 +1,21 @@
 import { Command } from 'commander';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describeRedis } from '../../bus/connection.js';
-import { createLogger } from '../../log.js';
-import { openStores, storeSelectionFromEnv } from '../../history/open-store.js';
-import { startRunner } from '../../runtime/runner-runtime.js';
+import { createLogger } from '../../util/log.js';
+import { openStores, storeSelectionFromEnv } from '../../app/open-stores.js';
+import { startRunner } from '../../app/runner.js';
 import { loadConfig } from '../../config/load.js';
-import { feedRedisOptions, resolveMarketData, startFeed } from '../../runtime/feed-runtime.js';
+import { feedRedisOptions, resolveMarketData, startFeed } from '../../app/feed.js';
 import {
   startEmbeddedRedis,
   resolveRedisTarget,
   wantsEmbeddedRedis,
   type RedisTarget,
-} from '../../runtime/redis-target.js';
+} from '../../app/redis-target.js';
 import { apiSettingsFromEnv } from '../../api/config.js';
 import { ApiServer } from '../../api/server.js';
 import { runTrimmer } from '../../bus/trimmer.js';
-import { startBacktester } from '../../jobs/backtester.js';
+import { startBacktester } from '../../app/backtester.js';
 import { untilSignal, type GlobalOptions } from '../context.js';
 import { parsePort } from './api.js';
 import { addFeedOptions, feedOverrides, rawMarketData, type FeedFlags } from './feed.js';

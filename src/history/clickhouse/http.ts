@@ -15,7 +15,7 @@
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
-import { ConfigError } from '../../errors.js';
+import { ConfigError } from '../../util/errors.js';
 import { isPlainIdentifier } from './sql.js';
 
 /** A parsed `CLICKHOUSE_URL`. */

@@ -10,8 +10,8 @@
  *   every read of candle values uses FINAL, so rows not merged yet never show twice or stale.
  * - Times are UInt64 epoch ms; Float64 values round-trip bit for bit (see row-binary.ts, http.ts).
  */
-import { ClosedError, ConfigError, UnexpectedReplyError } from '../../errors.js';
-import type { Candle, CandleOrigin } from '../../marketdata/types.js';
+import { ClosedError, ConfigError, UnexpectedReplyError } from '../../util/errors.js';
+import type { Candle, CandleOrigin } from '../../contracts/candle.js';
 import type { CandleStore, StoredRange } from '../store.js';
 import { ClickHouseHttp, parseClickHouseUrl } from './http.js';
 import { CANDLES_TABLE, migrate } from './migrations.js';

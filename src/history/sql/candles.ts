@@ -16,9 +16,9 @@
  * float8, so neither driver's Date or time zone handling is involved. Reads order by ts_open, which the
  * primary key (instrument_key, ts_open) serves as an index range scan.
  */
-import { ClosedError } from '../../errors.js';
-import { silentLogger, type Logger } from '../../log.js';
-import type { Candle, CandleOrigin } from '../../marketdata/types.js';
+import { ClosedError } from '../../util/errors.js';
+import { silentLogger, type Logger } from '../../util/log.js';
+import type { Candle, CandleOrigin } from '../../contracts/candle.js';
 import type { CandleStore, StoreKind, StoredRange } from '../store.js';
 import {
   nullableNumberColumn,
@@ -27,8 +27,8 @@ import {
   type SqlDatabase,
   type SqlRow,
   type SqlStatement,
-} from './executor.js';
-import { CANDLES_TABLE, runMigrations } from './migrations.js';
+} from '../../sql/executor.js';
+import { CANDLES_TABLE, runMigrations } from '../../sql/migrations.js';
 
 const MINUTE_MS = 60_000;
 

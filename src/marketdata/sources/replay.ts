@@ -37,11 +37,13 @@ import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:
 import { basename } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { sleep } from '../../bus/backoff.js';
-import { isInstrumentKey, TIMEFRAMES, type Timeframe } from '../../bus/catalog.js';
-import { ConfigError, errorMessage } from '../../errors.js';
-import type { Candle, InstrumentSpec, MarketSource, SourceEvent, Tick } from '../types.js';
-import { splitInstrumentKey, TIMEFRAME_MS } from '../types.js';
+import { sleep } from '../../util/sleep.js';
+import { isInstrumentKey, TIMEFRAMES, type Timeframe } from '../../contracts/catalog.js';
+import { ConfigError, errorMessage } from '../../util/errors.js';
+import type { InstrumentSpec, MarketSource, SourceEvent } from '../types.js';
+import type { Candle, Tick } from '../../contracts/candle.js';
+import { splitInstrumentKey } from '../../contracts/catalog.js';
+import { TIMEFRAME_MS } from '../../contracts/candle.js';
 
 const CONFIG_PREFIX = 'market_data.sources.replay';
 const FILE_KEY = `${CONFIG_PREFIX}.file`;

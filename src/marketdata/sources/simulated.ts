@@ -32,12 +32,13 @@
  */
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
-import { isInstrumentKey } from '../../bus/catalog.js';
-import { sleep } from '../../bus/backoff.js';
-import { ConfigError } from '../../errors.js';
+import { isInstrumentKey } from '../../contracts/catalog.js';
+import { sleep } from '../../util/sleep.js';
+import { ConfigError } from '../../util/errors.js';
 import { isMarketOpen, marketHoursKind, nextChange } from '../market-hours.js';
-import type { Candle, InstrumentSpec, MarketSource, SourceEvent, Tick } from '../types.js';
-import { splitInstrumentKey } from '../types.js';
+import type { InstrumentSpec, MarketSource, SourceEvent } from '../types.js';
+import type { Candle, Tick } from '../../contracts/candle.js';
+import { splitInstrumentKey } from '../../contracts/catalog.js';
 
 const MINUTE_MS = 60_000;
 /** Shortest sleep when caught up, ms of real time: at high speed, steps are batched at least this much. */

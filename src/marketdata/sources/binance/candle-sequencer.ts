@@ -8,8 +8,9 @@
  *   period (checked against the market clock `now()`), the closed minutes still missing are fetched;
  * - before the first candle nothing is fetched, unless `since` says where the sequence starts.
  */
-import type { Logger } from '../../../log.js';
-import type { Candle, SourceNotice } from '../../types.js';
+import type { Logger } from '../../../util/log.js';
+import type { SourceNotice } from '../../types.js';
+import type { Candle } from '../../../contracts/candle.js';
 import type { FillOutcome, FillRange } from './history.js';
 import type { KlineValues } from './messages.js';
 import { MINUTE_MS } from './messages.js';

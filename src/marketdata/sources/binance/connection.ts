@@ -6,8 +6,9 @@
  * subscribes to all of them again. Back-pressure pauses and resumes reading from the socket.
  */
 import WebSocket from 'ws';
-import { Backoff, sleep, type BackoffOptions } from '../../../bus/backoff.js';
-import type { Logger } from '../../../log.js';
+import { Backoff, type BackoffOptions } from '../../../util/backoff.js';
+import { sleep } from '../../../util/sleep.js';
+import type { Logger } from '../../../util/log.js';
 
 export interface StreamConnectionOptions {
   /** For reasons and logs, e.g. `spot`. */

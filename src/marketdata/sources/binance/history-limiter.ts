@@ -3,7 +3,7 @@
  * calls start in any window of `windowMs`. It also honours the exchange's own word: after an HTTP 429
  * or 418, `blockFor(Retry-After)` holds every call until that time. Callers take turns in order.
  */
-import { sleep as abortableSleep } from '../../../bus/backoff.js';
+import { sleep as abortableSleep } from '../../../util/sleep.js';
 
 export interface HistoryLimiterOptions {
   /** Calls allowed to start in any window (seed 003 `max_history_calls_per_min`). */

@@ -4,8 +4,9 @@
  * exponential backoff (seed 003: 5 s doubling to 300 s, reset after an answered call) until they succeed
  * or the signal aborts; a reply that will not get better (4xx, not a kline array) fails the fill.
  */
-import { Backoff, sleep, type BackoffOptions } from '../../../bus/backoff.js';
-import type { Logger } from '../../../log.js';
+import { Backoff, type BackoffOptions } from '../../../util/backoff.js';
+import { sleep } from '../../../util/sleep.js';
+import type { Logger } from '../../../util/log.js';
 import type { HistoryLimiter } from './history-limiter.js';
 import type { KlineValues } from './messages.js';
 import { MINUTE_MS } from './messages.js';

@@ -1,6 +1,6 @@
 /** Binance values -> the normalized Candle and Tick of `marketdata/types.ts`. */
-import type { Candle, CandleOrigin, Tick } from '../../types.js';
-import { TIMEFRAME_MS } from '../../types.js';
+import type { Candle, CandleOrigin, Tick } from '../../../contracts/candle.js';
+import { TIMEFRAME_MS } from '../../../contracts/candle.js';
 import type { KlineValues } from './messages.js';
 import type { BinanceInstrument } from './options.js';
 

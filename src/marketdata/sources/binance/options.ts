@@ -3,12 +3,12 @@
  * the config section `market_data.sources.binance` (snake_case there, camelCase here); a wrong value is a
  * ConfigError naming that key.
  */
-import { isInstrumentKey, validateInstrumentKey } from '../../../bus/catalog.js';
-import { ConfigError } from '../../../errors.js';
-import type { Logger } from '../../../log.js';
-import { silentLogger } from '../../../log.js';
+import { isInstrumentKey, validateInstrumentKey } from '../../../contracts/catalog.js';
+import { ConfigError } from '../../../util/errors.js';
+import type { Logger } from '../../../util/log.js';
+import { silentLogger } from '../../../util/log.js';
 import type { InstrumentSpec } from '../../types.js';
-import { splitInstrumentKey } from '../../types.js';
+import { splitInstrumentKey } from '../../../contracts/catalog.js';
 
 /** `spot` (api.binance.com) or USD-M futures (`futures`, fapi.binance.com): separate sockets and URLs. */
 export type BinanceMarket = 'spot' | 'futures';

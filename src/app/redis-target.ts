@@ -8,7 +8,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { clusterOptionsFromEnv, passwordFromEnv, type RedisConnectionOptions } from '../bus/connection.js';
 import { RedisServer } from '../bus/redis-server.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../util/log.js';
 import type { RedisSection } from '../config/redis.js';
 
 export interface RedisTarget {

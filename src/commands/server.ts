@@ -25,13 +25,13 @@
  * Heartbeats go to `<service>:status` (see status.ts) from start to close.
  */
 import type { z } from 'zod';
-import { defaultConsumerName, groups } from '../bus/catalog.js';
+import { defaultConsumerName, groups } from '../contracts/catalog.js';
 import type { Envelope, JsonValue } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
 import { StreamConsumer, type Delivery } from '../bus/consumer.js';
 import type { BusMetrics } from '../bus/metrics.js';
-import { DecodeError, MarketbusError, errorMessage, type ErrorCode } from '../errors.js';
-import type { Logger } from '../log.js';
+import { DecodeError, MarketbusError, errorMessage, type ErrorCode } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import {
   commandSpec,
   serviceStreams,

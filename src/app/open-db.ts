@@ -7,13 +7,13 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
-import { StoreLockedError } from '../errors.js';
-import type { Logger } from '../log.js';
-import { pgliteSqlDatabase } from '../history/pglite-store.js';
-import { createPgPool, pgSqlDatabase } from '../history/postgres-store.js';
+import { StoreLockedError } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
+import { pgliteSqlDatabase } from '../sql/pglite.js';
+import { createPgPool, pgSqlDatabase } from '../sql/postgres.js';
 import { createSqlCandleStore } from '../history/sql/candles.js';
-import type { SqlDatabase } from '../history/sql/executor.js';
-import { runMigrations } from '../history/sql/migrations.js';
+import type { SqlDatabase } from '../sql/executor.js';
+import { runMigrations } from '../sql/migrations.js';
 import type { CandleStore } from '../history/store.js';
 
 export interface RelationalDb {

@@ -7,9 +7,9 @@
  *     │  └──retry────────┘ (an attempt failed; the job queue runs it again after its backoff)
  *     └──cancel──▶ cancelled          running + cancel: `cancel_requested`, the worker stops at its next page
  */
-import type { SqlExecutor, SqlRow } from '../history/sql/executor.js';
-import type { BacktestResult } from './backtest-result.js';
-import type { BacktestStatus, BacktestView } from './services.js';
+import type { SqlExecutor, SqlRow } from '../sql/executor.js';
+import type { BacktestResult } from './result.js';
+import type { BacktestStatus, BacktestView } from '../commands/services.js';
 
 export interface BacktestRecord {
   readonly id: string;

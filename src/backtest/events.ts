@@ -9,12 +9,12 @@
  *
  * The full result (every trade and signal) is in the store (`GET /backtests/:id`, `backtest.get`).
  */
-import { streams } from '../bus/catalog.js';
+import { streams } from '../contracts/catalog.js';
 import { ENVELOPE_SCHEMA_VERSION, makeEnvelope } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
-import type { BacktestRecord } from './backtest-store.js';
-import { publishOnce } from './reply-once.js';
-import { backtestingService } from './services.js';
+import type { BacktestRecord } from './store.js';
+import { publishOnce } from '../commands/reply-once.js';
+import { backtestingService } from '../commands/services.js';
 
 export const MAX_EVENT_TRADES = 1000;
 export const BACKTEST_EVENT_SOURCE = 'backtester';

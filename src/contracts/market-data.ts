@@ -5,9 +5,9 @@
 import { z } from 'zod';
 import { flatCodec, type Codec } from '../bus/codec.js';
 import { idFromEpochMs } from '../bus/stream-id.js';
-import { INSTRUMENT_KEY_RE } from '../bus/catalog.js';
-import type { Candle, CandleOrigin, Tick } from './types.js';
-import { TIMEFRAME_MS } from './types.js';
+import { INSTRUMENT_KEY_RE } from './catalog.js';
+import type { Candle, CandleOrigin, Tick } from './candle.js';
+import { TIMEFRAME_MS } from './candle.js';
 
 export const CANDLE_SCHEMA_VERSION = '1';
 export const PRICE_SCHEMA_VERSION = '1';

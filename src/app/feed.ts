@@ -15,13 +15,13 @@ import {
 import { StreamProducer } from '../bus/producer.js';
 import { validateConfig } from '../config/load.js';
 import { marketDataSchema, type MarketDataConfig } from '../config/market-data.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../util/log.js';
 import { HistoryWriter } from '../history/writer.js';
 import type { CandleStore } from '../history/store.js';
 import { FeedMetrics } from '../marketdata/feed-metrics.js';
 import { FeedService } from '../marketdata/feed.js';
 import { createSource } from '../marketdata/source-factory.js';
-import type { Candle } from '../marketdata/types.js';
+import type { Candle } from '../contracts/candle.js';
 import type { RedisTarget } from './redis-target.js';
 
 /** Command-line overrides of `market_data` (the feed's flags). */

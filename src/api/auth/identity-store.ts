@@ -1,6 +1,6 @@
 /** Identity tables (seed 004): users from Telegram login, and confirmed Telegram chat bindings. */
 import { randomUUID } from 'node:crypto';
-import type { SqlExecutor, SqlRow } from '../history/sql/executor.js';
+import type { SqlExecutor, SqlRow } from '../../sql/executor.js';
 
 export interface User {
   readonly id: string;

@@ -12,13 +12,13 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from '../bus/connection.js';
-import { getStrategy } from '../db/strategies.js';
-import { InvalidRangeError, NotFoundError } from '../errors.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
-import type { Logger } from '../log.js';
+import { getStrategy } from '../strategy/store.js';
+import { InvalidRangeError, NotFoundError } from '../util/errors.js';
+import type { SqlExecutor } from '../sql/executor.js';
+import type { Logger } from '../util/log.js';
 import { parseStrategySpec } from '../strategy/spec.js';
-import { publishBacktestFinished } from './backtest-events.js';
-import type { BacktestQueue } from './backtest-queue.js';
+import { publishBacktestFinished } from './events.js';
+import type { BacktestQueue } from './queue.js';
 import {
   backtestToView,
   insertBacktest,
@@ -26,9 +26,9 @@ import {
   selectBacktest,
   selectBacktests,
   type BacktestRecord,
-} from './backtest-store.js';
-import type { CommandHandlers } from './server.js';
-import type { backtestingService } from './services.js';
+} from './store.js';
+import type { CommandHandlers } from '../commands/server.js';
+import type { backtestingService } from '../commands/services.js';
 
 export interface BacktestDeps {
   readonly db: SqlExecutor;

@@ -9,10 +9,10 @@ import {
   type RedisClient,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
-import { confirmedChat } from '../db/identity.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
+import { confirmedChat } from '../api/auth/identity-store.js';
+import type { SqlExecutor } from '../sql/executor.js';
 import type { CandleStore } from '../history/store.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../util/log.js';
 import {
   createTelegramNotifier,
   defaultNotifyMode,

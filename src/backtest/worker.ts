@@ -20,15 +20,16 @@ import {
   type RedisClient,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
-import { getStrategy } from '../db/strategies.js';
-import { ConfigError, errorMessage } from '../errors.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
+import { getStrategy } from '../strategy/store.js';
+import { ConfigError, errorMessage } from '../util/errors.js';
+import type { SqlExecutor } from '../sql/executor.js';
 import type { CandleStore } from '../history/store.js';
-import type { Logger } from '../log.js';
+import type { Logger } from '../util/log.js';
 import { parseStrategySpec, type StrategySpec } from '../strategy/spec.js';
-import { runBacktest } from './backtest-driver.js';
-import { publishBacktestFinished } from './backtest-events.js';
-import { BACKTEST_QUEUE, type BacktestJobData, type BacktestJobResult } from './backtest-queue.js';
+import { runBacktest } from './driver.js';
+import { publishBacktestFinished } from './events.js';
+import { type BacktestJobData, type BacktestJobResult } from './queue.js';
+import { BACKTEST_QUEUE } from '../contracts/catalog.js';
 import {
   cancelRequested,
   finishBacktest,
@@ -36,7 +37,7 @@ import {
   recordProgress,
   selectBacktest,
   startAttempt,
-} from './backtest-store.js';
+} from './store.js';
 
 export interface BacktestWorkerOptions {
   readonly redis: RedisConnectionOptions;

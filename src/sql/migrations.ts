@@ -16,7 +16,7 @@
  * path; none exists yet.
  */
 import { Umzug, type RunnableMigration, type UmzugStorage } from 'umzug';
-import { silentLogger, type Logger } from '../../log.js';
+import { silentLogger, type Logger } from '../util/log.js';
 import { stringColumn, type SqlDatabase, type SqlExecutor } from './executor.js';
 
 /** Table that records applied migrations (one row per migration name). */

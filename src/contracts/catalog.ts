@@ -4,7 +4,7 @@
  * stream names. The names are a public contract (DESIGN.md): other languages read these streams.
  */
 import { hostname } from 'node:os';
-import { InvalidKeyError } from '../errors.js';
+import { InvalidKeyError } from '../util/errors.js';
 
 /** `<exchange>:<market_type>:<SYMBOL>`, e.g. `binance:spot:BTCUSDT`. */
 export const INSTRUMENT_KEY_RE = /^[a-z0-9_]+:[a-z0-9_]+:[A-Z0-9._-]+$/;
@@ -156,6 +156,12 @@ export const groups = {
   service: (service: string): string => `${validateName('service', service)}.workers`,
 };
 
+/** The live runner's consumer group on candle streams (`strategy.<name>`). */
+export const RUNNER_GROUP = groups.strategy('live_runner');
+
+/** The BullMQ queue of backtest jobs (under BullMQ's default prefix `bull`). */
+export const BACKTEST_QUEUE = 'backtests';
+
 /** The default consumer name: `<hostname>-<pid>` (seed 002). */
 export function defaultConsumerName(): string {
   return `${hostname()}-${process.pid}`;
@@ -221,3 +227,9 @@ export const CATALOG_PATTERNS = [
   '*:status',
   'dlq:*',
 ] as const;
+
+/** Split `<exchange>:<market_type>:<SYMBOL>`. The key must already be validated. */
+export function splitInstrumentKey(key: string): { exchange: string; marketType: string; symbol: string } {
+  const [exchange = '', marketType = '', ...rest] = key.split(':');
+  return { exchange, marketType, symbol: rest.join(':') };
+}

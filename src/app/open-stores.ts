@@ -3,10 +3,10 @@
  * always, and for candle history ClickHouse when `CLICKHOUSE_URL` is set (production, seed 004), else
  * the relational database.
  */
-import type { Logger } from '../log.js';
-import { openRelationalDb, type RelationalDb } from '../db/relational.js';
-import { createClickHouseStore } from './clickhouse/store.js';
-import type { CandleStore } from './store.js';
+import type { Logger } from '../util/log.js';
+import { openRelationalDb, type RelationalDb } from './open-db.js';
+import { createClickHouseStore } from '../history/clickhouse/store.js';
+import type { CandleStore } from '../history/store.js';
 
 export interface StoreSelection {
   readonly clickhouseUrl?: string | undefined;

@@ -9,7 +9,7 @@
  * callback stream (default `<service>:mgmt:results`), heartbeats on `<service>:status`.
  */
 import { z } from 'zod';
-import { streams } from '../bus/catalog.js';
+import { streams } from '../contracts/catalog.js';
 
 export interface CommandSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
   /** What the command does, for people (CLI help, docs). */

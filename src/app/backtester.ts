@@ -10,14 +10,14 @@ import {
   type RedisClient,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
-import type { SqlExecutor } from '../history/sql/executor.js';
+import type { SqlExecutor } from '../sql/executor.js';
 import type { CandleStore } from '../history/store.js';
-import type { Logger } from '../log.js';
-import { BacktestQueue } from './backtest-queue.js';
-import { BacktestWorker } from './backtest-worker.js';
-import { backtestHandlers } from './backtests.js';
-import { CommandServer } from './server.js';
-import { backtestingService } from './services.js';
+import type { Logger } from '../util/log.js';
+import { BacktestQueue } from '../backtest/queue.js';
+import { BacktestWorker } from '../backtest/worker.js';
+import { backtestHandlers } from '../backtest/backtests.js';
+import { CommandServer } from '../commands/server.js';
+import { backtestingService } from '../commands/services.js';
 
 export interface BacktesterOptions {
   readonly redis: RedisConnectionOptions;

@@ -12,7 +12,8 @@
  * number of concurrent requests (the API holds one); `request()` is the one-shot form.
  */
 import { randomUUID } from 'node:crypto';
-import { Backoff, sleep } from '../bus/backoff.js';
+import { Backoff } from '../util/backoff.js';
+import { sleep } from '../util/sleep.js';
 import { makeEnvelope, type Envelope, type JsonValue } from '../bus/codec.js';
 import { type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { StreamProducer } from '../bus/producer.js';
@@ -23,8 +24,8 @@ import {
   DecodeError,
   RequestTimeoutError,
   errorMessage,
-} from '../errors.js';
-import type { Logger } from '../log.js';
+} from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import {
   commandErrorPayload,
   commandSpec,

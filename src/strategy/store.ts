@@ -4,7 +4,7 @@
  * runs; runner instances read the active runs.
  */
 import { randomUUID } from 'node:crypto';
-import type { SqlExecutor, SqlRow } from '../history/sql/executor.js';
+import type { SqlExecutor, SqlRow } from '../sql/executor.js';
 
 export type RunStatus = 'running' | 'stopped' | 'failed';
 

@@ -16,7 +16,7 @@
  *   `<command type>.error` (payload `{code, message, issues?}`), correlation_id = the command's, and
  *   `command_id`  the id of the command answered.
  */
-import { describeStream } from '../bus/catalog.js';
+import { describeStream } from '../contracts/catalog.js';
 import {
   ENVELOPE_SCHEMA_VERSION,
   envelopeCodec,
@@ -26,7 +26,7 @@ import {
   type Fields,
   type JsonValue,
 } from '../bus/codec.js';
-import { DecodeError } from '../errors.js';
+import { DecodeError } from '../util/errors.js';
 
 const anyEnvelope = envelopeCodec(jsonValue);
 

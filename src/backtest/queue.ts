@@ -6,11 +6,11 @@
  * (at most 1000 kept), failed ones after a week (at most 5000); retries use exponential backoff.
  */
 import { Queue } from 'bullmq';
+import { BACKTEST_QUEUE } from '../contracts/catalog.js';
 import { closeRedis, createRedisClient, type RedisConnectionOptions } from '../bus/connection.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 
-export const BACKTEST_QUEUE = 'backtests';
 export const BACKTEST_JOB = 'backtest';
 
 export interface BacktestJobData {

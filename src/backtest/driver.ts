@@ -9,13 +9,13 @@
  * Between pages it asks `shouldStop` (cancellation); every `progressEvery` candles it reports
  * progress. The next page is read while the current one is processed.
  */
-import { TIMEFRAME_MS, type Candle } from '../marketdata/types.js';
+import { TIMEFRAME_MS, type Candle } from '../contracts/candle.js';
 import type { CandleStore } from '../history/store.js';
 import { historyRange } from '../history/subscription.js';
-import { InvalidRangeError } from '../errors.js';
+import { InvalidRangeError } from '../util/errors.js';
 import { createStrategy } from '../strategy/engine.js';
 import type { StrategySpec } from '../strategy/spec.js';
-import { BacktestAccumulator, type BacktestResult } from './backtest-result.js';
+import { BacktestAccumulator, type BacktestResult } from './result.js';
 
 export interface BacktestProgress {
   /** Candles of [from, to) processed so far. */

@@ -8,12 +8,12 @@
  *
  * `readServiceStatus` turns the recent entries into one line per instance, alive or not.
  */
-import { streams } from '../bus/catalog.js';
+import { streams } from '../contracts/catalog.js';
 import type { RedisClient } from '../bus/connection.js';
 import { StreamProducer } from '../bus/producer.js';
 import { parseEntries } from '../bus/replies.js';
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log.js';
+import { errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 import { sendCommand } from '../bus/raw-command.js';
 
 export const STATUS_SCHEMA_VERSION = '1';
