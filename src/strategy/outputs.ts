@@ -169,11 +169,36 @@ export class OutputBatch {
     g.items.push({ o, onNew });
   }
 
-  /** Write everything; rejects (after trying every stream) when any stream failed. */
+  /**
+   * Write everything: every events stream first, then (only when they all succeeded) every metrics
+   * stream. A metric marks its candle as processed, so it must never be visible without the candle's
+   * events: with `fence` writing the metrics mark before the events mark, a stop that lands between
+   * the two writes leaves either both outputs of a candle or only its events, never only its metric.
+   * Rejects, after trying every stream of the phase, when any stream failed.
+   */
   async flush(): Promise<void> {
     const now = Date.now();
+    const groups = [...this.byStream];
+    this.byStream.clear();
+    await this.flushGroups(
+      groups.filter(([, g]) => g.kind === 'events'),
+      now,
+    );
+    await this.flushGroups(
+      groups.filter(([, g]) => g.kind === 'metrics'),
+      now,
+    );
+  }
+
+  private async flushGroups(
+    groups: readonly [
+      string,
+      { kind: Output['kind']; items: { o: Output; onNew: (() => void) | undefined }[] },
+    ][],
+    now: number,
+  ): Promise<void> {
     const results = await Promise.allSettled(
-      [...this.byStream].map(async ([stream, g]) => {
+      groups.map(async ([stream, g]) => {
         try {
           const ids = await addOnceMany(
             this.redis,
@@ -199,7 +224,6 @@ export class OutputBatch {
         }
       }),
     );
-    this.byStream.clear();
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -219,12 +243,14 @@ export class OutputPublisher {
   async fence(run: RunRef): Promise<void> {
     const max = String(Number.MAX_SAFE_INTEGER);
     const id = run.runId;
+    // Metrics first: a batch writes events before metrics (see OutputBatch.flush), so this order never
+    // leaves a candle with a metric but without its events.
+    await this.redis.hSet(highWaterKey(streams.strategyMetrics(run.userId)), { [`${id}:metric`]: max });
     await this.redis.hSet(highWaterKey(streams.strategyEvents(run.userId)), {
       [`${id}:signal`]: max,
       [`${id}:trade_open`]: max,
       [`${id}:trade_close`]: max,
     });
-    await this.redis.hSet(highWaterKey(streams.strategyMetrics(run.userId)), { [`${id}:metric`]: max });
   }
 
   /** A batch for the outputs of one candle. */
