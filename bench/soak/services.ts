@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sleep } from '../../src/util/sleep.js';
 
-export type ServiceName = 'feed' | 'runner' | 'api';
+type ServiceName = 'feed' | 'runner' | 'api';
 
 /** Environment variables a service must not inherit from the shell that started the soak. */
 const SCRUBBED = [

@@ -103,4 +103,3 @@ export const marketDataSchema = z
   .strict();
 
 export type MarketDataConfig = z.infer<typeof marketDataSchema>;
-export type RedisStreamsConfig = z.infer<typeof redisStreamsSchema>;

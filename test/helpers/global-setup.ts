@@ -1,6 +1,9 @@
 import { findExecutable } from '../../src/bus/redis-server.js';
 
-/** The suite runs against real redis-server processes: say clearly when there is none. */
+/**
+ * The suite runs against real redis-server processes: say clearly when there is none.
+ * @public vitest's `globalSetup` (vitest.config.ts)
+ */
 export default function setup(): void {
   if (!findExecutable('redis-server')) {
     throw new Error(

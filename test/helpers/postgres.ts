@@ -40,9 +40,6 @@ export interface TestPostgres {
   drop(): Promise<void>;
 }
 
-/** Other test files' name for it. */
-export type TestDatabase = TestPostgres;
-
 type Found = Omit<TestPostgres, 'drop'>;
 
 const started: TestPostgres[] = [];
@@ -59,9 +56,6 @@ export async function startPostgres(): Promise<TestPostgres> {
   started.push(pgServer);
   return pgServer;
 }
-
-/** {@link startPostgres} under the name other test files use. */
-export const testDatabase = startPostgres;
 
 // ---------------------------------------------------------------------------------------------------
 // Databases of our own on a server we reach as a superuser (or a role with CREATEDB)

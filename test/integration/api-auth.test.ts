@@ -21,7 +21,7 @@ import {
   WEBHOOK_SECRET,
 } from '../helpers/api.js';
 import { FakeTelegram } from '../helpers/fake-telegram.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
@@ -32,7 +32,7 @@ let api: ApiServer;
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
+  db = openRelationalDb({ databaseUrl: (await startPostgres()).url }, silentLogger);
   await db.migrate();
   api = await startApi({
     redis: redisOptions(server),

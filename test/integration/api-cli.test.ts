@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BOT_TOKEN } from '../helpers/api.js';
 import { runCli } from '../helpers/cli.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
 let server: TestRedis;
@@ -16,7 +16,7 @@ let dbUrl: string;
 
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
-  const pg = await testDatabase();
+  const pg = await startPostgres();
   dbUrl = (await pg.createDatabase()) ?? pg.url;
 });
 

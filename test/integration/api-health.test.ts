@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import { silentLogger } from '../../src/util/log.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { startRedis, waitFor, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
@@ -19,7 +19,7 @@ let dbUrl: string;
 
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
-  dbUrl = (await testDatabase()).url;
+  dbUrl = (await startPostgres()).url;
   db = openRelationalDb({ databaseUrl: dbUrl }, silentLogger);
   await db.migrate();
 });

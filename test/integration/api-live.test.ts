@@ -20,7 +20,7 @@ import {
   testSettings,
   type LiveMessage,
 } from '../helpers/api.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, uniq, waitFor, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
@@ -33,7 +33,7 @@ let aliceId: string;
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
+  db = openRelationalDb({ databaseUrl: (await startPostgres()).url }, silentLogger);
   await db.migrate();
   api = await startApi({
     redis: redisOptions(server),

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { BOT_TOKEN, WEBHOOK_SECRET } from '../helpers/api.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, waitFor, type TestRedis } from '../helpers/redis.js';
 
 const run = promisify(execFile);
@@ -32,7 +32,7 @@ const env = { ...process.env, TELEGRAM_BOT_TOKEN: BOT_TOKEN };
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  const pg = await testDatabase();
+  const pg = await startPostgres();
   const dbUrl = (await pg.createDatabase()) ?? pg.url;
   // Step 1: the stack. The simulated source publishes the seed's instrument, 1200x faster than real time.
   child = spawn(

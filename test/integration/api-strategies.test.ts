@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { startRunner, type RunnerRuntime } from '../../src/app/runner.js';
 import { outputCodec } from '../../src/strategy/outputs.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, waitFor, type TestRedis, redisOptions } from '../helpers/redis.js';
 
 let server: TestRedis;
@@ -34,7 +34,7 @@ const PAYLOAD = {
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
+  db = openRelationalDb({ databaseUrl: (await startPostgres()).url }, silentLogger);
   await db.migrate();
   runner = await startRunner({
     redis: redisOptions(server),

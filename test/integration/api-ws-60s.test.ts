@@ -26,7 +26,7 @@ import {
   testSettings,
   type LiveMessage,
 } from '../helpers/api.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const RUN_MS = 60_000;
@@ -41,7 +41,7 @@ let feed: FeedRuntime | undefined;
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
+  db = openRelationalDb({ databaseUrl: (await startPostgres()).url }, silentLogger);
   await db.migrate();
   api = await startApi({
     redis: { url: server.url },

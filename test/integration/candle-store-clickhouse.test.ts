@@ -1,11 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClosedError, ConfigError } from '../../src/util/errors.js';
-import {
-  CANDLES_TABLE,
-  createClickHouseStore,
-  MIGRATIONS_TABLE,
-} from '../../src/history/clickhouse/index.js';
+import { CANDLES_TABLE, MIGRATIONS_TABLE } from '../../src/history/clickhouse/migrations.js';
+import { createClickHouseStore } from '../../src/history/clickhouse/store.js';
 import { sqlString } from '../../src/history/clickhouse/sql.js';
 import type { CandleStore } from '../../src/history/store.js';
 import type { Candle } from '../../src/contracts/candle.js';

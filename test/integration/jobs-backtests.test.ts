@@ -24,7 +24,7 @@ import type { Candle } from '../../src/contracts/candle.js';
 import { startRunner } from '../../src/app/runner.js';
 import { RUNNER_GROUP } from '../../src/contracts/catalog.js';
 import { outputCodec } from '../../src/strategy/outputs.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
 
 const M = 60_000;
@@ -75,7 +75,7 @@ async function simCandles(startMs: number, count: number): Promise<Candle[]> {
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  db = openRelationalDb({ databaseUrl: (await testDatabase()).url }, silentLogger);
+  db = openRelationalDb({ databaseUrl: (await startPostgres()).url }, silentLogger);
   await db.migrate();
   const candles = await simCandles(T0 - WARM * M, WARM + N);
   expect(candles[0]?.tsOpen).toBe(T0 - WARM * M);

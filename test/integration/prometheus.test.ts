@@ -34,7 +34,7 @@ import { feedRedisOptions, resolveMarketData } from '../../src/app/feed.js';
 import { BusHealthMetrics } from '../../src/bus/health-metrics.js';
 import { resolveRedisTarget } from '../../src/app/redis-target.js';
 import { runCli } from '../helpers/cli.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import {
   exposedMetricNames,
   freePort,
@@ -427,7 +427,7 @@ describe('Prometheus scraping the running services (compose commands, ACL users)
     admin.on('error', () => undefined);
     await admin.connect();
 
-    const pg = await testDatabase();
+    const pg = await startPostgres();
     const dbUrl = (await pg.createDatabase()) ?? pg.url;
     const [feedPort, runnerPort] = [await freePort(), await freePort()];
     // The simulated source at 600x: a closed candle per instrument every 0.1 s.

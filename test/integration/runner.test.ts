@@ -26,7 +26,7 @@ import { outputCodec } from '../../src/strategy/outputs.js';
 import { referenceSignals } from '../../src/strategy/reference.js';
 import { parseStrategySpec } from '../../src/strategy/spec.js';
 import { FakeTelegram, FAKE_BOT_TOKEN } from '../helpers/fake-telegram.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { startPostgres } from '../helpers/postgres.js';
 import {
   connect,
   startRedis,
@@ -50,7 +50,7 @@ const children: ChildProcess[] = [];
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  dbUrl = (await testDatabase()).url;
+  dbUrl = (await startPostgres()).url;
   db = openRelationalDb({ databaseUrl: dbUrl }, silentLogger);
   await db.migrate();
   writer = new HistoryWriter(db.candles, { flushIntervalMs: 50 });

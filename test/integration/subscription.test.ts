@@ -13,7 +13,7 @@ import { silentLogger } from '../../src/util/log.js';
 import { FeedMetrics } from '../../src/marketdata/feed-metrics.js';
 import { FeedService } from '../../src/marketdata/feed.js';
 import { createSimulatedSource } from '../../src/marketdata/sources/simulated.js';
-import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
+import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, uniq, waitFor, type TestRedis, redisEnv } from '../helpers/redis.js';
 
 const M = 60_000;
@@ -22,7 +22,7 @@ const STREAM = streams.candles('1m', KEY);
 
 let server: TestRedis;
 let redis: RedisClient;
-let db: TestDatabase;
+let db: TestPostgres;
 let store: CandleStore;
 let feed: FeedService;
 let writer: HistoryWriter;
@@ -32,7 +32,7 @@ const children: ChildProcess[] = [];
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });
   redis = await connect(server);
-  db = await testDatabase();
+  db = await startPostgres();
   store = createPostgresStore({ url: db.url });
   await store.migrate();
   writer = new HistoryWriter(store, { flushIntervalMs: 100 });
