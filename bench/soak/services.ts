@@ -10,8 +10,6 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { sleep } from '../../src/util/sleep.js';
 
-type ServiceName = 'feed' | 'runner' | 'api';
-
 /** Environment variables a service must not inherit from the shell that started the soak. */
 const SCRUBBED = [
   'REDIS_URL',
