@@ -72,7 +72,7 @@ const osNeeds = [
     steps: ['up', 'test'],
     present: () => Boolean(which('redis-cli')),
   },
-  // The contract test reads the feed with redis-py, as seed 002's example consumer does.
+  // The contract test reads the feed with redis-py, like a Python consumer would (docs/contracts.md §6).
   { what: 'python3 with redis-py', pkg: 'python3-redis', steps: ['test'], present: pythonHasRedis },
   // The history store's conformance suite runs on a real ClickHouse (Debian's) and a real PostgreSQL
   // (the machine's, else a private cluster made with Debian's binaries).

@@ -38,9 +38,9 @@ export function idMs(id: string): number {
 
 /**
  * When an entry was published, epoch ms. Candle streams have deterministic IDs (the candle's open time,
- * seed 002), so their publish time is the feed's `ingested_at` (set when the candle entered the feed's
- * outbox, so a wait there counts); every other stream has Redis-assigned IDs, whose time part is Redis's
- * clock at the XADD. Both are whole milliseconds of the same machine's wall clock; receivers stamp
+ * docs/contracts.md §6), so their publish time is the feed's `ingested_at` (set when the candle entered the
+ * feed's outbox, so a wait there counts); every other stream has Redis-assigned IDs, whose time part is
+ * Redis's clock at the XADD. Both are whole milliseconds of the same machine's wall clock; receivers stamp
  * with `Date.now()` too, so the truncations cancel on average and the resolution is 1 ms.
  */
 export function publishedAt(stream: string, id: string, fields: Readonly<Record<string, string>>): number {

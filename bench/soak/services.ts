@@ -66,7 +66,7 @@ export function writeConfig(file: string, c: FeedConfig): void {
           max_ticks_per_second: c.maxTicksPerSecond,
         },
       },
-      // Seed 002's section: without it a config file disables publishing. The connection itself comes
+      // The publishing section: without it a config file disables publishing. The connection itself comes
       // from REDIS_URL (which wins); retention stays the default 7 days (10,080 1m candles).
       live_feed: { redis_streams: { enabled: true } },
     },

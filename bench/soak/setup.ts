@@ -1,7 +1,7 @@
 /**
  * Users and strategies of the soak, made through the real API as a person would: each user signs in
  * with a Telegram Login Widget payload (signed with the bot token the soak gave the API, by the rule of
- * seed 004's snippet) and keeps the session cookie; each strategy is `POST /strategies`, then
+ * the runbook's snippet) and keeps the session cookie; each strategy is `POST /strategies`, then
  * `POST /strategies/:id/run` (the API's command to the runner, answered by the runner).
  */
 import { telegramLoginHash } from '../../src/api/auth/telegram-login.js';
@@ -23,7 +23,7 @@ export interface SoakStrategy {
   readonly template: string;
 }
 
-/** A Login Widget payload signed as Telegram signs it (seed 004), with the API's own `hash` rule. */
+/** A Login Widget payload signed as Telegram signs it, with the API's own `hash` rule. */
 function signedLogin(botToken: string, fields: Record<string, string>): Record<string, string> {
   return { ...fields, hash: telegramLoginHash(fields, botToken) };
 }

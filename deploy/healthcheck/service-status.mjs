@@ -5,8 +5,8 @@
 //
 // Exit 0 when an instance of <service> started on this host (its name is `<hostname>-<pid>`, the
 // default consumer name) heartbeated `state=running` on `<service>:status` within three of its
-// intervals (seed 001's heartbeats, src/jobs/status.ts); 1 otherwise, with the reason on stderr.
-// `--any-host` accepts an instance of any host. Redis from REDIS_URL (the service's own ACL user:
+// intervals (docs/contracts.md §11.4, src/commands/status.ts); 1 otherwise, with the reason on
+// stderr. `--any-host` accepts an instance of any host. Redis from REDIS_URL (the service's own ACL user:
 // every service may read its own status stream); one Redis server, not a cluster.
 import { hostname } from 'node:os';
 import { createClient } from 'redis';

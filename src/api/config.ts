@@ -6,7 +6,7 @@
  * | variable                     | meaning                                                               |
  * | ---------------------------- | --------------------------------------------------------------------- |
  * | `NODE_ENV`                   | `production` turns on the checks above and Secure cookies             |
- * | `TELEGRAM_BOT_TOKEN`         | verifies Login Widget payloads (seed 004); also disables dev login    |
+ * | `TELEGRAM_BOT_TOKEN`         | verifies Login Widget payloads; also disables dev login               |
  * | `TELEGRAM_BOT_USERNAME`      | the bot of the deep link `https://t.me/<bot>?start=<token>`           |
  * | `TELEGRAM_WEBHOOK_SECRET`    | `X-Telegram-Bot-Api-Secret-Token` of `/telegram/webhook` (else off)   |
  * | `TELEGRAM_API_ROOT`          | Bot API base for `getMe` when no username is set (local servers)      |

@@ -1,6 +1,6 @@
 /**
- * Service heartbeats on `<service>:status` (seed 001): every instance of a service adds a flat entry
- * (all strings, like the feed's status) when it starts, every `intervalMs`, and when it stops:
+ * Service heartbeats on `<service>:status` (docs/contracts.md §11.4): every instance of a service adds a
+ * flat entry (all strings, like the feed's status) when it starts, every `intervalMs`, and when it stops:
  *
  *   schema_version "1", service, instance, state (running | stopped), started_at, time (ISO-8601),
  *   interval_ms, handled, rejected, failed, duplicates, expired (command counts since start),

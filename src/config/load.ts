@@ -34,7 +34,7 @@ const retentionSchema = z
 export const configSchema = z
   .object({
     redis: redisSectionSchema.optional(),
-    /** Retention per catalog kind (seed 001's stream limits), e.g. `strategy-events: { max_age_s: 604800 }`. */
+    /** Retention per catalog kind (docs/contracts.md §13), e.g. `strategy-events: { max_age_s: 604800 }`. */
     streams: z
       .object({ retention: z.partialRecord(z.enum(kinds), retentionSchema).default({}) })
       .strict()

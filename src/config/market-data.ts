@@ -1,6 +1,6 @@
 /**
  * The `market_data` section: instruments, the source and its settings, snapshot and status cadence,
- * and seed 002's `live_feed.redis_streams` block (missing = publishing disabled).
+ * and the `live_feed.redis_streams` block (missing = publishing disabled).
  */
 import { z } from 'zod';
 import { INSTRUMENT_KEY_MAX, INSTRUMENT_KEY_RE } from '../contracts/catalog.js';
@@ -16,7 +16,7 @@ const instrument = z.preprocess(
   z.object({ key: instrumentKey, market_id: z.number().int().min(0).optional() }).strict(),
 );
 
-/** Seed 002, exactly. */
+/** `live_feed.redis_streams`: keys and defaults as the original feed's config has them (its files load). */
 export const redisStreamsSchema = z
   .object({
     enabled: z.boolean().default(true),

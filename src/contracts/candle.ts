@@ -6,14 +6,14 @@ import type { Timeframe } from './catalog.js';
 
 export const TIMEFRAME_MS: Readonly<Record<Timeframe, number>> = { '1m': 60_000, '5m': 300_000 };
 
-/** Where a candle came from: `ws` live socket (seed 002), `rest` history fill, `sim` simulated, `replay` a file. */
+/** Where a candle came from: `ws` live socket, `rest` history fill, `sim` simulated, `replay` a file. */
 export type CandleOrigin = 'ws' | 'rest' | 'sim' | 'replay';
 
 /** A closed OHLCV bar. Times are epoch milliseconds (UTC); `tsClose = tsOpen + interval`. */
 export interface Candle {
   readonly instrumentKey: string;
   readonly symbol: string;
-  /** Numeric market id of the contract (seed 002 `market_id`); 0 when the source has none. */
+  /** Numeric market id of the contract (the contract's `market_id`); 0 when the source has none. */
   readonly marketId: number;
   readonly timeframe: Timeframe;
   readonly tsOpen: number;

@@ -1,5 +1,5 @@
 /**
- * Wire contract v1 of the market data streams (DESIGN.md, seeds 002 and 003). Public: Python and Go
+ * Wire contract v1 of the market data streams (docs/contracts.md §6-7). Public: Python and Go
  * consumers read these fields by name. Changing a field name or meaning needs schema_version "2".
  */
 import { z } from 'zod';
@@ -12,7 +12,7 @@ import { TIMEFRAME_MS } from './candle.js';
 export const CANDLE_SCHEMA_VERSION = '1';
 export const PRICE_SCHEMA_VERSION = '1';
 
-/** The 15 candle fields, in the order of seed 002. */
+/** The 15 candle fields, in contract order (docs/contracts.md §6). */
 export const CANDLE_FIELDS = [
   'schema_version',
   'market_id',
@@ -69,12 +69,12 @@ export function isoMs(epochMs: number): string {
   return s;
 }
 
-/** Epoch seconds with millisecond precision, e.g. 1764866660.123 (seed 003's JSON example). */
+/** Epoch seconds with millisecond precision, e.g. 1764866660.123 (docs/contracts.md §7). */
 export function epochSeconds(epochMs: number): string {
   return (Math.round(epochMs) / 1000).toFixed(3);
 }
 
-/** The deterministic stream ID of a candle: `<ts_open epoch ms>-0` (seed 002). */
+/** The deterministic stream ID of a candle: `<ts_open epoch ms>-0` (docs/contracts.md §6). */
 export function candleId(c: Pick<Candle, 'tsOpen'>): string {
   return idFromEpochMs(c.tsOpen);
 }
@@ -88,7 +88,7 @@ export interface CandleEnvelope {
   readonly ingestId: string;
 }
 
-/** Contract `source` field: seed 002 publishes only WS candles (`ws`); other origins name themselves. */
+/** Contract `source` field: the candle's origin (`ws` live socket; other origins name themselves). */
 function sourceField(origin: CandleOrigin): string {
   return origin;
 }
@@ -173,7 +173,7 @@ export const candleCodec: Codec<CandleEnvelope> = flatCodec<CandleEnvelope>({
   }),
 });
 
-/** A price snapshot (seed 003): the latest tick of one instrument at one snapshot cycle. */
+/** A price snapshot (docs/contracts.md §7): the latest tick of one instrument at one snapshot cycle. */
 export interface PriceSnapshot {
   readonly tick: Tick;
   /** When the snapshot was taken, epoch ms. */

@@ -14,8 +14,8 @@ function csvCell(v: string): string {
 }
 
 /**
- * Write the 1m candles of `[fromMs, toMs)` with the contract's field names (seed 002, less the
- * per-ingestion ones) through `write`,
+ * Write the 1m candles of `[fromMs, toMs)` with the contract's field names (docs/contracts.md §6,
+ * less the per-ingestion ones) through `write`,
  * which may return a promise to slow the export down (back-pressure). Returns the number of candles.
  */
 export async function exportCandles(

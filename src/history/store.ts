@@ -1,5 +1,5 @@
 /**
- * The candle history store: the historical source of truth for closed 1m candles (seeds 002 and 004:
+ * The candle history store: the historical source of truth for closed 1m candles (docs/contracts.md §6:
  * ClickHouse `canonical_candles_1m` in production; PostgreSQL; PGlite embedded). Every adapter passes
  * the same conformance suite (test/conformance/candle-store.ts).
  *

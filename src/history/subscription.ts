@@ -59,7 +59,7 @@ export interface CandleSubscriptionOptions {
    * the sequence; on a resume they come as phase `warmup`, ending at the checkpoint.
    */
   readonly warmup?: number;
-  /** Consumer group, e.g. `strategy.ma_cross` (seed 002 naming). */
+  /** Consumer group, e.g. `strategy.ma_cross` (naming: docs/contracts.md §5). */
   readonly group: string;
   /** Consumer name within the group. */
   readonly consumer: string;

@@ -3,7 +3,7 @@
  * throws (the feed must not stall on the database); candles are written in batches every
  * `flushIntervalMs` or when `batchSize` are waiting; a failed write is retried with backoff, in order;
  * past `capacity` waiting candles, new ones are dropped and counted. Redis plays no part here, so Redis
- * trouble never stops these writes (seed 002).
+ * trouble never stops these writes (publishing is best effort, docs/contracts.md §6).
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Backoff } from '../util/backoff.js';

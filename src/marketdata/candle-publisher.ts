@@ -1,7 +1,7 @@
 /**
- * Best-effort candle publishing (seed 002): Redis trouble never stops ingestion. Candles go into a
- * bounded outbox and are published in order per stream; while Redis is unreachable they wait (once the
- * outbox is full, new candles are dropped and counted), errors are logged once per outage and
+ * Best-effort candle publishing (docs/contracts.md §6): Redis trouble never stops ingestion. Candles go
+ * into a bounded outbox and are published in order per stream; while Redis is unreachable they wait
+ * (once the outbox is full, new candles are dropped and counted), errors are logged once per outage and
  * counted per attempt, and publishing resumes by itself when Redis returns.
  */
 import type { Retention } from '../contracts/catalog.js';
@@ -20,11 +20,11 @@ export interface CandlePublisherOptions {
   readonly capacity: number;
   /** Candles per pipelined XADD batch. Default 500. */
   readonly batchSize?: number;
-  /** Retention of 1m candle streams (seed 002: retention_days * 1440, or maxlen_approx). */
+  /** Retention of 1m candle streams (retention_days * 1440, or maxlen_approx). */
   readonly retention1m: Retention;
   /** Retention of 5m candle streams. */
   readonly retention5m: Retention;
-  /** Seed 002 `ingest_id`: the ingestion's UUID. */
+  /** The contract's `ingest_id`: the ingestion's UUID. */
   readonly ingestId: string;
   readonly metrics: FeedMetrics;
   readonly log: Logger;

@@ -3,7 +3,7 @@ import type { FeedState } from './types.js';
 
 const STATES: readonly FeedState[] = ['STREAM', 'IDLE', 'DISCONNECTED', 'RECOVERING'];
 
-/** Metrics of the feed service. The four `redis_publish_*` names are seed 002's, exactly. */
+/** Metrics of the feed service. The four `redis_publish_*` names are public (docs/contracts.md §15). */
 export class FeedMetrics {
   readonly publishTotal: Counter;
   readonly publishErrors: Counter;

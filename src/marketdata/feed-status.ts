@@ -1,5 +1,5 @@
 /**
- * The feed's diagnostic state (seed 003): STREAM, IDLE (market closed or quiet), DISCONNECTED,
+ * The feed's diagnostic state (docs/contracts.md §8): STREAM, IDLE (market closed or quiet), DISCONNECTED,
  * RECOVERING; per instrument ok / waiting / stale / stopped; tick silence; throttling and backoff.
  * Ages are measured on the wall clock at receipt, so an accelerated simulated clock does not skew them.
  */

@@ -31,7 +31,7 @@ export interface FeedServiceOptions {
   readonly redis?: RedisClient;
   readonly metrics: FeedMetrics;
   readonly log: Logger;
-  /** Snapshot cycle, ms (seed 003 `price_snap_interval_seconds`). Default 3000. */
+  /** Snapshot cycle, ms (config `price_snap_interval_seconds`). Default 3000. */
   readonly priceSnapIntervalMs?: number;
   /** Status publish cycle, ms. Default 5000. */
   readonly statusIntervalMs?: number;
@@ -41,7 +41,7 @@ export interface FeedServiceOptions {
   readonly queueCapacity?: number;
   /** Candles kept while Redis is unreachable. Default 100000. */
   readonly outboxCapacity?: number;
-  /** Retention of 1m / 5m candle streams. Default 7 days (10080 / 2016 entries, seed 002). */
+  /** Retention of 1m / 5m candle streams. Default 7 days (10080 / 2016 entries, docs/contracts.md §13). */
   readonly retention1m?: Retention;
   readonly retention5m?: Retention;
   /** Retention of price snapshot streams. Default about one hour at 3 s (1200 entries). */

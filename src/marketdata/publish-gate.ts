@@ -1,6 +1,6 @@
 /**
  * Remembers the newest candle published per stream, so nothing older or equal is published again
- * (seed 003's PublishDataGate). Primed from Redis (the stream's last ID) when Redis answers; Redis
+ * (a publish gate per stream). Primed from Redis (the stream's last ID) when Redis answers; Redis
  * itself refuses older explicit IDs too, so an unprimed gate is only less efficient, never wrong.
  */
 import type { RedisClient } from '../bus/connection.js';

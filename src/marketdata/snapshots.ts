@@ -1,7 +1,8 @@
 /**
- * Price snapshots (seed 003): the latest tick of each instrument is kept; every cycle one entry per
- * instrument that ticked since the last cycle goes to `md.prices.<key>`. Latest-only: a snapshot that
- * cannot be published is superseded by the next cycle's, so failures are counted, not retried.
+ * Price snapshots (docs/contracts.md §7): the latest tick of each instrument is kept; every cycle one
+ * entry per instrument that ticked since the last cycle goes to `md.prices.<key>`. Latest-only: a
+ * snapshot that cannot be published is superseded by the next cycle's, so failures are counted, not
+ * retried.
  */
 import { streams } from '../contracts/catalog.js';
 import type { PublishItem, StreamProducer } from '../bus/producer.js';

@@ -4,7 +4,7 @@
  */
 import type { Candle, Tick } from '../contracts/candle.js';
 
-/** Connection state of a source (seed 003's diagnostic states). */
+/** Connection state of a source (the feed states of docs/contracts.md §8). */
 export type FeedState = 'STREAM' | 'IDLE' | 'DISCONNECTED' | 'RECOVERING';
 
 /** Something a source reports besides data. */
@@ -13,7 +13,7 @@ export type SourceNotice =
   | { readonly kind: 'state'; readonly state: FeedState; readonly reason: string }
   /** A message could not be turned into a candle or tick; it was dropped and counted. */
   | { readonly kind: 'invalid'; readonly reason: string; readonly raw: string }
-  /** History calls are being throttled (seed 003 `max_history_calls_per_min`) or backing off. */
+  /** History calls are being throttled (config `max_history_calls_per_min`) or backing off. */
   | { readonly kind: 'throttle'; readonly throttled: boolean; readonly backoffMs: number }
   /** The market of an instrument opened or closed (FX hours). */
   | { readonly kind: 'market'; readonly instrumentKey: string; readonly open: boolean };

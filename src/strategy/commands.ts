@@ -1,6 +1,6 @@
 /**
- * Runs start and stop through commands on the bus (`mgmt:strategy:commands`, seed 001 naming), which
- * the API sends, served through the generic command layer (`jobs/server.ts`): one runner instance
+ * Runs start and stop through commands on the bus (`mgmt:strategy:commands`, docs/contracts.md §11.2),
+ * which the API sends, served through the generic command layer (`commands/server.ts`): one runner instance
  * handles each command (consumer group `strategy.workers`); it updates the run in the database,
  * publishes `started` / `stopped` (exactly once), and answers on the command's callback stream
  * (default `strategy:mgmt:results`) with the command's correlation id, once per command. Malformed

@@ -1,9 +1,9 @@
 /**
- * Per-user output streams (seed 004): `strategy.events.v1.user.<user_id>` (started, signal, trade_open,
- * trade_close, failed, stopped) and `strategy.metrics.v1.user.<user_id>` (per candle: indicators,
- * position, equity, PnL). Entries are envelopes with a JSON payload. Each output is keyed by run and
- * kind and sequenced by the candle's open time, and added with `addOnce`: a redelivered candle can
- * never produce a second output.
+ * Per-user output streams (docs/contracts.md §10): `strategy.events.v1.user.<user_id>` (started, signal,
+ * trade_open, trade_close, failed, stopped) and `strategy.metrics.v1.user.<user_id>` (per candle:
+ * indicators, position, equity, PnL). Entries are envelopes with a JSON payload. Each output is keyed
+ * by run and kind and sequenced by the candle's open time, and added with `addOnce`: a redelivered
+ * candle can never produce a second output.
  */
 import { z } from 'zod';
 import { DEFAULT_RETENTION, streams } from '../contracts/catalog.js';

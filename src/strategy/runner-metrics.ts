@@ -1,6 +1,6 @@
 import { Counter, type Registry } from 'prom-client';
 
-/** Seed 004's runner metrics, exactly those names (the three Telegram ones live with the notifier). */
+/** The runner's metrics, public names (docs/contracts.md §15); the Telegram ones live with the notifier. */
 export class RunnerMetrics {
   readonly iterations: Counter;
   readonly iterationErrors: Counter;

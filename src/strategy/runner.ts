@@ -1,5 +1,5 @@
 /**
- * The strategy live runner (seed 004). Several instances share the work: each instrument (candle
+ * The strategy live runner. Several instances share the work: each instrument (candle
  * stream) is owned by one live instance at a time through a lease in Redis; an instance that dies
  * stops renewing, and within `leaseTtlMs + syncIntervalMs` a survivor takes its instruments over and
  * resumes from the last acknowledged candle. Active runs come from the database; commands on the bus

@@ -1,8 +1,8 @@
 /**
- * The strategy definition (seed 004, step 3) and its validation. Everything that can be wrong with a
- * strategy is found here, at creation: `parseStrategySpec` throws `StrategyInvalidError` naming the
- * field (`signal_template`, `indicators.0.params.slow`, `instrument_id.symbol`, ...); a parsed
- * `StrategySpec` never fails at run time.
+ * The strategy definition (the payload of docs/contracts.md §14.2) and its validation. Everything that
+ * can be wrong with a strategy is found here, at creation: `parseStrategySpec` throws
+ * `StrategyInvalidError` naming the field (`signal_template`, `indicators.0.params.slow`,
+ * `instrument_id.symbol`, ...); a parsed `StrategySpec` never fails at run time.
  *
  * Payload (snake_case, unknown fields rejected):
  *

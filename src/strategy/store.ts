@@ -1,5 +1,5 @@
 /**
- * Strategies and their runs in the relational database. A strategy is data (seed 004's payload, kept
+ * Strategies and their runs in the relational database. A strategy is data (its API payload, kept
  * as JSON); a run is one strategy running live. Only the API creates strategies and starts or stops
  * runs; runner instances read the active runs.
  */
@@ -12,7 +12,7 @@ export interface StrategyRecord {
   readonly id: string;
   readonly userId: string;
   readonly name: string;
-  /** The validated payload as created (seed 004 fields, snake_case). */
+  /** The validated payload as created (API fields, snake_case). */
   readonly spec: unknown;
   readonly createdAt: number;
 }

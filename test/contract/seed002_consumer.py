@@ -1,4 +1,4 @@
-"""Seed 002's minimal redis-py consumer, as written there, bounded so a test can run it.
+"""The minimal redis-py consumer of a candle stream (docs/contracts.md §6), bounded so a test can run it.
 
 Env: REDIS_HOST, REDIS_PORT, INSTRUMENT_KEY, GROUP, COUNT (candles to read, then exit), and
 REDIS_CLUSTER=1 to connect to a Redis Cluster (redis-py's RedisCluster; nothing else changes).

@@ -1,7 +1,8 @@
 /**
  * The API in tests: an ApiServer on a free port over a test redis-server and database, Telegram login
- * payloads signed exactly as seed 004's Python snippet signs them, a cookie-keeping HTTP client, and
- * WebSocket clients (a normal one, and a raw one that can stop reading its socket).
+ * payloads signed exactly as the Python snippet of docs/runbook.md (section 3) signs them, a
+ * cookie-keeping HTTP client, and WebSocket clients (a normal one, and a raw one that can stop reading
+ * its socket).
  */
 import { createHash, createHmac } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
@@ -36,7 +37,7 @@ export async function startApi(
 }
 
 /**
- * Seed 004's snippet, line by line: `"\n".join(f"{k}={v}" for k, v in sorted(payload.items()))`, key =
+ * The runbook's snippet, line by line: `"\n".join(f"{k}={v}" for k, v in sorted(payload.items()))`, key =
  * sha256(bot token), hash = hex HMAC-SHA256. Values are strings as in the snippet.
  */
 export function signedLoginPayload(

@@ -1,5 +1,5 @@
 /**
- * Identity over HTTP (seed 004): Telegram Login Widget sign-in, sessions, logout, the one-time chat link
+ * Identity over HTTP: Telegram Login Widget sign-in, sessions, logout, the one-time chat link
  * confirmed through the bot's webhook, development sign-in, production fail-fast, and bad input.
  */
 import { request as httpRequest } from 'node:http';

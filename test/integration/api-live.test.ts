@@ -1,8 +1,8 @@
 /**
- * The live relay (`/api/v1/live/ws`, seed 000) against a real Redis: entries in order, resume from a
- * last-seen ID, per-user streams only for their user, hostile input answered with error messages, one
- * shared reader connection for many clients, heartbeats, and a client that never reads disconnected with
- * 1013 while the server's queue stays within its bound.
+ * The live relay (`/api/v1/live/ws`, docs/contracts.md §14.3) against a real Redis: entries in order,
+ * resume from a last-seen ID, per-user streams only for their user, hostile input answered with error
+ * messages, one shared reader connection for many clients, heartbeats, and a client that never reads
+ * disconnected with 1013 while the server's queue stays within its bound.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SLOW_CLIENT_REASON } from '../../src/api/live/client.js';

@@ -1,7 +1,7 @@
 /**
- * Seed 004, section 7 (the DoD smoke scenario), as written: `marketbus up` runs as a child process
+ * The smoke scenario of docs/runbook.md (section 3), as written: `marketbus up` runs as a child process
  * with TELEGRAM_BOT_TOKEN set, a test redis-server (`--redis`) and a test PostgreSQL (`DATABASE_URL`);
- * the login payload comes from the seed's own Python snippet; every HTTP step is the seed's curl
+ * the login payload comes from the runbook's Python snippet; every HTTP step is the runbook's curl
  * command. Then: metrics and events of the run in Redis under the user's id (XLEN), the runner's
  * metrics growing on /metrics, and — after the chat binding is confirmed through the one-time deep
  * link and the bot's webhook — Telegram notices in the log (log_only outside production).
@@ -34,7 +34,7 @@ beforeAll(async () => {
   redis = await connect(server);
   const pg = await startPostgres();
   const dbUrl = (await pg.createDatabase()) ?? pg.url;
-  // Step 1: the stack. The simulated source publishes the seed's instrument, 1200x faster than real time.
+  // Step 1: the stack. The simulated source publishes the runbook's instrument, 1200x faster than real time.
   child = spawn(
     process.execPath,
     [
@@ -86,7 +86,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** A shell step of the runbook (bash, so the seed's heredocs work as written). */
+/** A shell step of the runbook (bash, so the runbook's heredocs work as written). */
 async function sh(script: string): Promise<string> {
   const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', script], {
     cwd: dir,
@@ -98,7 +98,7 @@ async function sh(script: string): Promise<string> {
 
 describe('seed 004 smoke scenario (section 7) against marketbus up', () => {
   it('login, current user, create strategy, run, events and metrics in Redis, notices logged', async () => {
-    // Step 2: Telegram login with the seed's payload generator and curl, keeping the cookie.
+    // Step 2: Telegram login with the runbook's payload generator and curl, keeping the cookie.
     const login = await sh(`
 PAYLOAD_JSON="$(python3 - <<'PY'
 import hashlib, hmac, json, os, time
@@ -122,7 +122,7 @@ curl -fsS -c cookies.txt \\
     };
     expect(me.user_id).toMatch(/^[0-9a-f-]{36}$/);
 
-    // Step 3: the strategy, with the seed's payload.
+    // Step 3: the strategy, with the runbook's payload.
     const created = JSON.parse(
       await sh(`curl -fsS -b cookies.txt \\
   -H 'Content-Type: application/json' \\

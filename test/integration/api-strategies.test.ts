@@ -1,6 +1,7 @@
 /**
- * Strategies over HTTP (seed 004, steps 3-5) against a real runner: create, list, get, run, stop, the
- * run's events; field-naming validation errors; one user never sees or touches another's strategy.
+ * Strategies over HTTP (smoke scenario steps 3-5, docs/runbook.md) against a real runner: create, list,
+ * get, run, stop, the run's events; field-naming validation errors; one user never sees or touches
+ * another's strategy.
  */
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

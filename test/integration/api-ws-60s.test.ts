@@ -1,9 +1,9 @@
 /**
- * Seed 000's `run_ws_60s`: "A WebSocket client run for 60 s receives every candle and snapshot published
- * in that time, in order." A real ApiServer and a real simulated feed (speed 60: about one 1m candle a
- * second per instrument; a price snapshot per instrument every second) publishing to a private
- * redis-server; one WebSocket client subscribed to the 1m candles and the prices of both instruments for
- * a real 60 s. Afterwards what it received is compared with XRANGE of each stream: the same IDs, in the
+ * The 60-second WebSocket run (`run_ws_60s`): "A WebSocket client run for 60 s receives every candle and
+ * snapshot published in that time, in order." A real ApiServer and a real simulated feed (speed 60: about
+ * one 1m candle a second per instrument; a price snapshot per instrument every second) publishing to a
+ * private redis-server; one WebSocket client subscribed to the 1m candles and the prices of both instruments
+ * for a real 60 s. Afterwards what it received is compared with XRANGE of each stream: the same IDs, in the
  * same order, nothing missing, nothing twice.
  *
  * The client subscribes before the feed starts (the streams do not exist yet), and the feed is stopped

@@ -207,7 +207,7 @@ describe('replay source: formats', () => {
           ask: '3000.2',
           ts: 1770726900123,
         }),
-        // seed 003's price payload: symbol only, epoch seconds → the instrumentKey option.
+        // the original price snapshot payload: symbol only, epoch seconds → the instrumentKey option.
         JSON.stringify({
           symbol: 'XAUUSD',
           bid: 4209.62,

@@ -64,7 +64,7 @@ const CHANNELS: readonly ChannelRow[] = [
 ];
 
 /**
- * The caller's lookup, as seed 004's policy reads the table: confirmed rows only,
+ * The caller's lookup, as the notice policy reads the table: confirmed rows only,
  * `ORDER BY confirmed_at DESC NULLS LAST, chat_id ASC LIMIT 1`.
  */
 async function confirmedChat(userId: string): Promise<number | null> {

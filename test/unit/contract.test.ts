@@ -9,7 +9,7 @@ import {
   PRICE_FIELDS,
 } from '../../src/contracts/market-data.js';
 
-/** Seed 002's example payload, verbatim. */
+/** The example entry of docs/contracts.md §6, verbatim. */
 const SEED_EXAMPLE: Record<string, string> = {
   schema_version: '1',
   market_id: '1',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { StrategyInvalidError } from '../../src/util/errors.js';
 import { parseStrategySpec, strategySpecToPayload } from '../../src/strategy/spec.js';
 
-/** Seed 004, smoke scenario step 3. */
+/** The payload of the smoke scenario, step 3 (docs/runbook.md). */
 const SEED = {
   instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
   instrument_key: 'binance:spot:BTCUSDT',

@@ -1,5 +1,5 @@
 /**
- * One-time chat-link tokens (seed 004: a chat binding is confirmed only through the bot). A signed-in
+ * One-time chat-link tokens (a chat binding is confirmed only through the bot). A signed-in
  * user asks for a token; the deep link `https://t.me/<bot>?start=<token>` opens the bot, Telegram sends
  * `/start <token>` to our webhook, and the chat it came from is bound and confirmed. Redis keeps
  * `api:tglink:<sha256(token)>` -> user id for `ttlS` seconds; consuming is GETDEL, so a token works once.

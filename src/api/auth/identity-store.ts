@@ -1,4 +1,4 @@
-/** Identity tables (seed 004): users from Telegram login, and confirmed Telegram chat bindings. */
+/** Identity tables: users from Telegram login, and confirmed Telegram chat bindings. */
 import { randomUUID } from 'node:crypto';
 import type { SqlExecutor, SqlRow } from '../../sql/executor.js';
 
@@ -78,7 +78,7 @@ export async function confirmChat(db: SqlExecutor, userId: string, chatId: numbe
   );
 }
 
-/** The user's confirmed chat, or null (notices go only to confirmed bindings, seed 004). */
+/** The user's confirmed chat, or null (notices go only to confirmed bindings). */
 export async function confirmedChat(db: SqlExecutor, userId: string): Promise<number | null> {
   const { rows } = await db.query(
     'SELECT chat_id FROM identity_telegram_channels WHERE user_id = $1 AND is_confirmed ORDER BY confirmed_at DESC NULLS LAST LIMIT 1',

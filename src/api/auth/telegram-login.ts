@@ -1,6 +1,6 @@
 /**
  * Verification of a Telegram Login Widget payload, exactly as Telegram documents it
- * (https://core.telegram.org/widgets/login#checking-authorization) and seed 004's snippet computes it:
+ * (https://core.telegram.org/widgets/login#checking-authorization), in its Python form:
  *
  *     data_check_string = "\n".join(f"{k}={v}" for k, v in sorted(fields without hash))
  *     secret_key        = SHA256(bot_token)

@@ -1,7 +1,8 @@
 /**
- * Metrics of the live relay (seed 000's `/api/v1/live/metrics`): the shared stream reader (XREAD calls,
- * errors, entries, rebuilds, streams read, XLEN of the market-data streams it reads) and the WebSocket
- * clients (connected, subscriptions, messages sent, disconnects by reason, largest send queue seen).
+ * Metrics of the live relay (served alone on `/api/v1/live/metrics`, docs/contracts.md §14): the shared
+ * stream reader (XREAD calls, errors, entries, rebuilds, streams read, XLEN of the market-data streams it
+ * reads) and the WebSocket clients (connected, subscriptions, messages sent, disconnects by reason,
+ * largest send queue seen).
  * Labels never carry user ids: per-user streams are counted by channel only.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';

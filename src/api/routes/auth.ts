@@ -1,5 +1,5 @@
 /**
- * Identity (seed 004, variant A: Telegram Login Widget).
+ * Identity: sign-in with the Telegram Login Widget (no passwords of our own).
  *
  * - `POST /auth/telegram/login` (JSON payload of the widget) and `GET /auth/telegram/login?<fields>`
  *   (the widget's `data-auth-url` redirect; answers 303 to `/`): verify, create or update the user, start

@@ -2,7 +2,7 @@
  * Operations: `GET /healthz` (the process answers), `GET /readyz` (Redis PING and `SELECT 1` on the
  * database, each with a short timeout; 503 naming what failed), `GET /metrics` (the process registry,
  * shared with feed and runner under `marketbus up`, plus the live relay's metrics) and
- * `GET /api/v1/live/metrics` (the live relay's metrics alone, seed 000). All in Prometheus text format.
+ * `GET /api/v1/live/metrics` (the live relay's metrics alone). All in Prometheus text format.
  */
 import type { FastifyInstance } from 'fastify';
 import { Registry } from 'prom-client';

@@ -1,8 +1,8 @@
 /**
- * Strategies of the signed-in user (seed 004, steps 3-5). Everything here is scoped to that user: another
- * user's strategy id answers 404, exactly like an id that does not exist.
+ * Strategies of the signed-in user (steps 3-5 of the smoke scenario in docs/runbook.md). Everything here
+ * is scoped to that user: another user's strategy id answers 404, exactly like an id that does not exist.
  *
- * - `POST /strategies` (seed 004's payload; `parseStrategySpec`): 201 with the strategy
+ * - `POST /strategies` (payload: docs/contracts.md §14.2; `parseStrategySpec`): 201 with the strategy
  *   (`strategy_id`, ...); 400 `{ error, code: "strategy_invalid", field }` naming the offending field.
  * - `GET /strategies`: `{ strategies: [...] }`, oldest first.
  * - `GET /strategies/:id`: the strategy with its latest run.

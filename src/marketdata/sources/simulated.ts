@@ -1,5 +1,5 @@
 /**
- * The `simulated` source (`--fake`, seed 000): ticks from a seeded random walk and closed 1m candles,
+ * The `simulated` source (`--fake`): ticks from a seeded random walk and closed 1m candles,
  * for any number of instruments under any valid instrument key, on a simulated clock that can run
  * faster than the real one.
  *

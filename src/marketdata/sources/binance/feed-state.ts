@@ -1,5 +1,5 @@
 /**
- * The source's state (seed 003) from the states of its sockets: the worst one wins
+ * The source's state (docs/contracts.md §8) from the states of its sockets: the worst one wins
  * (DISCONNECTED > RECOVERING > STREAM). Each socket is RECOVERING from connect until its first data
  * message, STREAM while data flows, DISCONNECTED from a loss until it is open again; a planned rotation
  * goes straight to RECOVERING. A change of the combined state is reported once, with the reason of the

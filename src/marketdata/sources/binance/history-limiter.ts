@@ -1,12 +1,12 @@
 /**
- * Sliding-window limit of history (REST) calls, seed 003 `max_history_calls_per_min`: at most `maxCalls`
+ * Sliding-window limit of history (REST) calls, config `max_history_calls_per_min`: at most `maxCalls`
  * calls start in any window of `windowMs`. It also honours the exchange's own word: after an HTTP 429
  * or 418, `blockFor(Retry-After)` holds every call until that time. Callers take turns in order.
  */
 import { sleep as abortableSleep } from '../../../util/sleep.js';
 
 export interface HistoryLimiterOptions {
-  /** Calls allowed to start in any window (seed 003 `max_history_calls_per_min`). */
+  /** Calls allowed to start in any window (config `max_history_calls_per_min`). */
   readonly maxCalls: number;
   /** Window length, ms. Default 60000. */
   readonly windowMs?: number;

@@ -1,7 +1,7 @@
 /**
  * History fills: the closed klines of a time range from REST, page by page, under the history-call
  * limiter. A 429/418 blocks the limiter for `Retry-After`; network trouble and 5xx are retried with
- * exponential backoff (seed 003: 5 s doubling to 300 s, reset after an answered call) until they succeed
+ * exponential backoff (5 s doubling to 300 s, reset after an answered call) until they succeed
  * or the signal aborts; a reply that will not get better (4xx, not a kline array) fails the fill.
  */
 import { Backoff, type BackoffOptions } from '../../../util/backoff.js';

@@ -21,7 +21,7 @@ export interface BinanceSourceOptions {
    * The symbol is Binance's, upper case (`BTCUSDT`, `BTCUSDT_250926`).
    */
   readonly instruments: readonly string[];
-  /** Numeric market id per instrument key (seed 002 `market_id`). Default: 0 for every instrument. */
+  /** Numeric market id per instrument key (the contract's `market_id`). Default: 0 for every instrument. */
   readonly marketIds?: Readonly<Record<string, number>>;
   /**
    * Spot WebSocket base (`ws_url`), scheme, host and optional path prefix; the source appends
@@ -37,10 +37,10 @@ export interface BinanceSourceOptions {
   /**
    * First reconnect delay and first history retry delay after an error, ms. Doubles per failed attempt
    * up to `reconnectMaxMs`; back to the base after a good cycle (data received / a call answered).
-   * Default 5000 (seed 003 `min=5` s).
+   * Default 5000 (the backoff starts at 5 s).
    */
   readonly reconnectBaseMs?: number;
-  /** Largest reconnect / history retry delay, ms. Default 300000 (seed 003 `max=300` s). */
+  /** Largest reconnect / history retry delay, ms. Default 300000 (300 s). */
   readonly reconnectMaxMs?: number;
   /**
    * Fraction of each reconnect delay that is random, 0..1 (spreads reconnects of many processes).
@@ -64,7 +64,7 @@ export interface BinanceSourceOptions {
   readonly gapCheckIntervalMs?: number;
   /**
    * History (REST klines) calls allowed in any sliding 60 s window, over spot and futures together
-   * (seed 003 `max_history_calls_per_min`). Default 30.
+   * (config `max_history_calls_per_min`). Default 30.
    */
   readonly maxHistoryCallsPerMin?: number;
   /** Timeout of one REST call, ms. Default 10000. */
