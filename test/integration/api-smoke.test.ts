@@ -96,7 +96,7 @@ async function sh(script: string): Promise<string> {
   return stdout;
 }
 
-describe('seed 004 smoke scenario (section 7) against marketbus up', () => {
+describe('smoke scenario (docs/runbook.md section 3) against marketbus up', () => {
   it('login, current user, create strategy, run, events and metrics in Redis, notices logged', async () => {
     // Step 2: Telegram login with the runbook's payload generator and curl, keeping the cookie.
     const login = await sh(`

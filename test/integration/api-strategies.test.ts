@@ -70,7 +70,7 @@ interface StrategyBody {
 }
 
 describe('strategies API', () => {
-  it('create, list, get, run, events, stop — the seed 004 smoke flow', async () => {
+  it('create, list, get, run, events, stop — the smoke flow of docs/runbook.md', async () => {
     const alice = new HttpClient(api.url);
     const me = await alice.login(BOT_TOKEN, { id: '810001', username: 'alice' });
     const created = await alice.post<StrategyBody>('/strategies', PAYLOAD);

@@ -63,7 +63,7 @@ async function subscribed(s: LiveSocket, msg: Record<string, unknown>): Promise<
   return s.next((m) => m.op === 'subscribed' || m.op === 'error', 10_000, at);
 }
 
-describe('run_ws_60s (seed 000)', () => {
+describe('run_ws_60s: 60 s of live WebSocket clients', () => {
   it('a WebSocket client run for 60 s receives every candle and snapshot published in that time, in order', async () => {
     const client = new HttpClient(api.url);
     await client.login(BOT_TOKEN, { id: '900600', username: 'ws60' });

@@ -119,7 +119,7 @@ describe('feed service', () => {
     expectGapless(minutesOf(ids)); // the outage left no gap: the outbox caught up in order
   }, 90_000);
 
-  it('a Python consumer written as in seed 002 (redis-py, group, XREADGROUP, XACK) reads the stream unchanged', async () => {
+  it('a minimal Python consumer (redis-py, group, XREADGROUP, XACK) reads the stream unchanged', async () => {
     const server = await startRedis({ persistence: 'none' });
     const redis = await connect(server);
     const key = 'sim:spot:BTCUSDT';

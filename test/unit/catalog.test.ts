@@ -3,7 +3,7 @@ import { InvalidKeyError } from '../../src/util/errors.js';
 import { describeStream, groups, streams, validateInstrumentKey } from '../../src/contracts/catalog.js';
 
 describe('stream catalog', () => {
-  it('builds the contract names of DESIGN.md', () => {
+  it('builds the contract names of docs/contracts.md', () => {
     expect(streams.candles('1m', 'binance:spot:BTCUSDT')).toBe('md.candles.1m.binance:spot:BTCUSDT');
     expect(streams.candles('5m', 'sim:fx:XAUUSD')).toBe('md.candles.5m.sim:fx:XAUUSD');
     expect(streams.prices('binance:spot:BTCUSDT')).toBe('md.prices.binance:spot:BTCUSDT');

@@ -14,7 +14,7 @@ describe('envelope codec', () => {
   });
   const codec = envelopeCodec(payload);
 
-  it('round-trips nested payloads exactly (seed 001 serialization)', () => {
+  it('round-trips nested payloads exactly (JSON inside one field)', () => {
     const e = makeEnvelope(
       'backtest.run',
       'api',

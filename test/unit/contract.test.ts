@@ -28,7 +28,7 @@ const SEED_EXAMPLE: Record<string, string> = {
   ingest_id: '00000000-0000-0000-0000-000000000001',
 };
 
-describe('candle contract v1 (seed 002)', () => {
+describe('candle contract v1', () => {
   it('decodes the seed example and encodes it back to the same fields, in the same order', () => {
     const env = candleCodec.decode(SEED_EXAMPLE);
     expect(env.candle).toMatchObject({
@@ -89,7 +89,7 @@ describe('candle contract v1 (seed 002)', () => {
   });
 });
 
-describe('price snapshot contract (seed 003)', () => {
+describe('price snapshot contract v1', () => {
   it('has the seed fields, epoch seconds with ms, mid between bid and ask', () => {
     const fields = priceCodec.encode({
       tick: {
