@@ -65,7 +65,7 @@ function statusWithHost(port: number, path: string, host: string): Promise<numbe
 }
 
 describe('Telegram login', () => {
-  it('signs in with a payload signed as Telegram's login widget signs it, sets a signed HttpOnly SameSite=Lax cookie, and knows the user', async () => {
+  it('signs in with a payload signed as the Telegram login widget signs it, sets a signed HttpOnly SameSite=Lax cookie, and knows the user', async () => {
     const c = client();
     const res = await c.post('/auth/telegram/login', signedLoginPayload(BOT_TOKEN));
     expect(res.status, res.text).toBe(200);

@@ -30,7 +30,7 @@ function fieldOf(payload: unknown): string {
 }
 
 describe('strategy spec', () => {
-  it('parses the smoke scenario's strategy payload with defaults', () => {
+  it('parses the smoke scenario strategy payload with defaults', () => {
     expect(parseStrategySpec(JSON.parse(JSON.stringify(SEED)))).toEqual({
       name: 'MA(20,50) binance:spot:BTCUSDT 1m',
       instrumentId: { marketId: 1, symbol: 'BTCUSDT' },
