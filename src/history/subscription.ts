@@ -12,7 +12,7 @@
  * candle make the effect exactly once.
  */
 import { sleep } from '../util/sleep.js';
-import { keys, streams, type Timeframe } from '../contracts/catalog.js';
+import { CATALOG_POLICY, keys, streams, type Timeframe } from '../contracts/catalog.js';
 import { isCluster, type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { moveToDeadLetter } from '../bus/dead-letter.js';
 import { ensureGroup } from '../bus/groups.js';
@@ -207,7 +207,9 @@ export async function* subscribeCandles(
         reason: 'decode',
         error: err,
         fields: e.fields,
-      }).catch(() => undefined);
+        },
+        { policy: CATALOG_POLICY },
+      ).catch(() => undefined);
       return null;
     }
   }
