@@ -66,7 +66,8 @@ export const DEFAULT_STREAM_POLICY: StreamPolicy = {
 /** The XADD trim options of a retention at time `now` (ms since epoch); undefined for none. */
 export function trimOptions(r: Retention | null, now: number): XAddOptions | undefined {
   if (r === null) return undefined;
-  if (r.kind === 'maxlen') return { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: r.maxLen } };
+  if (r.kind === 'maxlen')
+    return { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: r.maxLen } };
   // MINID takes an ID; `<ms>` alone means `<ms>-0`.
   return { TRIM: { strategy: 'MINID', strategyModifier: '~', threshold: Math.max(0, now - r.maxAgeMs) } };
 }

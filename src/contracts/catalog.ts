@@ -4,12 +4,7 @@
  * stream names. The names are a public contract (DESIGN.md): other languages read these streams.
  */
 import { InvalidKeyError } from '../util/errors.js';
-import {
-  DEAD_LETTER_PATTERN,
-  deadLetterSource,
-  deadLetterStream,
-  fitsHashTag,
-} from '../bus/keys.js';
+import { DEAD_LETTER_PATTERN, deadLetterSource, deadLetterStream, fitsHashTag } from '../bus/keys.js';
 import {
   DEAD_LETTER_RETENTION,
   type IdMode,
@@ -213,9 +208,10 @@ export const CATALOG_PATTERNS = [
 /** Per-user kinds: their streams share one metrics `stream` label, so series do not grow with users. */
 const PER_USER_KINDS: ReadonlySet<StreamKind> = new Set(['strategy-events', 'strategy-metrics']);
 
-/** The catalog as the bus's policy, with the `describe` that gives catalog entries. */
+/** The catalog as the bus's policy: `describe` gives catalog entries. */
 export interface CatalogPolicy extends StreamPolicy {
   describe(stream: string): CatalogEntry | null;
+  metricStream(stream: string): string;
 }
 
 /**

@@ -198,15 +198,17 @@ export async function* subscribeCandles(
     try {
       return candleCodec.decode(e.fields).candle;
     } catch (err) {
-      void moveToDeadLetter(o.redis, {
-        stream,
-        group: o.group,
-        entryId: e.id,
-        consumer: o.consumer,
-        deliveries: 1,
-        reason: 'decode',
-        error: err,
-        fields: e.fields,
+      void moveToDeadLetter(
+        o.redis,
+        {
+          stream,
+          group: o.group,
+          entryId: e.id,
+          consumer: o.consumer,
+          deliveries: 1,
+          reason: 'decode',
+          error: err,
+          fields: e.fields,
         },
         { policy: CATALOG_POLICY },
       ).catch(() => undefined);

@@ -69,7 +69,11 @@ describe('bus-wide health', () => {
     ]);
     expect(second.unhealthy).toBe(1);
 
-    const sampled = await busHealth(redis, { policy: CATALOG_POLICY, patterns: [`mgmt:${svc}:*`], sampleMs: 50 });
+    const sampled = await busHealth(redis, {
+      policy: CATALOG_POLICY,
+      patterns: [`mgmt:${svc}:*`],
+      sampleMs: 50,
+    });
     expect(sampled.streams.find((x) => x.stream === cmds)?.flags.some((f) => f.kind === 'lag-growing')).toBe(
       false,
     );

@@ -265,11 +265,13 @@ describe('bus_health_* (src/bus/health-metrics.ts) on a real Redis', () => {
     const client = await connectRedis({ url: server.url, reconnectBaseMs: 50, reconnectMaxMs: 200 });
     try {
       const registry = new Registry();
-      expect(BusHealthMetrics.register(registry, client, {
+      expect(
+        BusHealthMetrics.register(registry, client, {
           policy: CATALOG_POLICY,
           maxAgeMs: 0,
           timeoutMs: 1000,
-        })).toBeDefined();
+        }),
+      ).toBeDefined();
       // A second API server in the same process leaves the registry's gauges alone.
       expect(BusHealthMetrics.register(registry, client, { policy: CATALOG_POLICY })).toBeUndefined();
       const text = await registry.metrics();
