@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import { Registry } from 'prom-client';
 import { createClient } from 'redis';
-import { streams } from '../src/contracts/catalog.js';
+import { streams, CATALOG_POLICY } from '../src/contracts/catalog.js';
 import { connectRedis } from '../src/bus/connection.js';
 import { StreamProducer } from '../src/bus/producer.js';
 import { RedisServer } from '../src/bus/redis-server.js';
@@ -97,7 +97,7 @@ try {
   const candles = Array.from({ length: nCandles }, (_, i) => candleAt(i, t0));
   await db.candles.insert(candles);
   say(`publishing ${nCandles} candles; the runner steps ${nStrategies} strategies on each ...`);
-  const producer = new StreamProducer(redis);
+  const producer = new StreamProducer(redis, { policy: CATALOG_POLICY });
   const cpu0 = process.cpuUsage();
   const t1 = performance.now();
   await producer.publishMany(

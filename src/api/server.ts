@@ -55,6 +55,7 @@ import { healthRoutes } from './routes/health.js';
 import { liveRoutes } from './routes/live.js';
 import { strategyRoutes } from './routes/strategies.js';
 import { telegramWebhookRoutes } from './routes/telegram-webhook.js';
+import { CATALOG_POLICY } from '../contracts/catalog.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const WS_MAX_PAYLOAD = 16 * 1024;
@@ -173,7 +174,7 @@ export class ApiServer {
       backtests: o.redis.cluster === true ? null : new BacktestQueue({ redis: o.redis, log }),
     };
     // Bus-wide stream health (pending, lag, dead letters) on /metrics, for alerts and dashboards.
-    BusHealthMetrics.register(ctx.registry, redis, { log });
+    BusHealthMetrics.register(ctx.registry, redis, { log, policy: CATALOG_POLICY });
     let app: FastifyInstance | undefined;
     try {
       app = await buildApp(ctx, o.publicDir === undefined ? defaultPublicDir() : o.publicDir);

@@ -23,6 +23,7 @@ import { FeedService } from '../marketdata/feed.js';
 import { createSource } from '../marketdata/source-factory.js';
 import type { Candle } from '../contracts/candle.js';
 import type { RedisTarget } from './redis-target.js';
+import { CATALOG_POLICY } from '../contracts/catalog.js';
 
 /** Command-line overrides of `market_data` (the feed's flags). */
 export interface FeedOverrides {
@@ -118,6 +119,7 @@ export async function startFeed(opts: {
     source: built.source,
     producer: redis
       ? new StreamProducer(redis, {
+          policy: CATALOG_POLICY,
           timeoutMs: opts.redis?.commandTimeoutMs ?? 2000,
           waitReplicas: opts.redis?.waitReplicas ?? 0,
         })

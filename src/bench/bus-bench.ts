@@ -35,6 +35,7 @@ import type {
 } from './latency-worker.js';
 import { best, ratePerSecond, ratio, round, summarize, type Summary } from './stats.js';
 import { mulberry32 } from '../util/prng.js';
+import { CATALOG_POLICY } from '../contracts/catalog.js';
 
 export interface BusBenchOptions {
   /**
@@ -433,7 +434,7 @@ async function producerPublish(
   client: RedisClient,
   batches: readonly (readonly BenchItem[])[],
 ): Promise<void> {
-  const producer = new StreamProducer(client);
+  const producer = new StreamProducer(client, { policy: CATALOG_POLICY });
   for (const batch of batches) {
     const outcomes = await producer.publishMany(batch);
     const bad = outcomes.find((r) => r.status !== 'added');
@@ -499,6 +500,7 @@ async function rawConsume(ctx: Ctx, group: string): Promise<Measurement> {
 async function marketbusConsume(ctx: Ctx, group: string): Promise<Measurement> {
   let handled = 0;
   const consumer = new StreamConsumer(ctx.client, {
+    policy: CATALOG_POLICY,
     group,
     consumer: 'bench',
     streams: ctx.names,
@@ -623,7 +625,7 @@ function tickSender(client: RedisClient, mode: LatencyMode): TickSender {
         : { count: failed.length, first: errorMessage(failed[0]?.reason) };
     };
   }
-  const producer = new StreamProducer(client);
+  const producer = new StreamProducer(client, { policy: CATALOG_POLICY });
   return async (items) => {
     const failed = (await producer.publishMany(items)).filter((r) => r.status !== 'added');
     const f = failed[0];

@@ -20,6 +20,7 @@ import { sleep } from '../util/sleep.js';
 import { closeRedis, connectRedis, type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { StreamConsumer } from '../bus/consumer.js';
 import { ensureGroup } from '../bus/groups.js';
+import { CATALOG_POLICY } from '../contracts/catalog.js';
 
 /** What the worker reads: `raw` = an XREADGROUP BLOCK loop on node-redis, `marketbus` = StreamConsumer. */
 export type LatencyMode = 'raw' | 'marketbus';
@@ -169,6 +170,7 @@ async function startMarketbus(
   rec: Recorder,
 ): Promise<ReadSide> {
   const consumer = new StreamConsumer(client, {
+    policy: CATALOG_POLICY,
     group: cfg.group,
     consumer: CONSUMER_NAME,
     streams: cfg.streams,

@@ -1,13 +1,14 @@
 /**
- * Bus-wide health (seed 001's check_stream_health / check_consumer_lag): every catalog stream with its
- * length, retention, groups, lag, pending, oldest pending age and dead letters, and flags for what is
+ * Bus-wide health (seed 001's check_stream_health / check_consumer_lag): every stream the policy's
+ * patterns cover, with its length, retention, groups, lag, pending, oldest pending age and dead
+ * letters, and flags for what is
  * unhealthy. "Growing" needs two looks: pass the previous report (or let `busHealth` take two samples
  * `sampleMs` apart).
  */
 import { sleep } from '../util/sleep.js';
-import { CATALOG_PATTERNS, DEFAULT_RETENTION, describeStream, type Retention } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { inspectStream, scanStreams, type StreamHealth } from './health.js';
+import { DEFAULT_STREAM_POLICY, type Retention, type StreamPolicy } from './stream-policy.js';
 
 export type HealthFlag =
   | { readonly kind: 'dead-letters'; readonly count: number }
@@ -23,6 +24,7 @@ export type HealthFlag =
     };
 
 export interface StreamReport extends StreamHealth {
+  /** The policy's retention of the stream; null when it is never trimmed. */
   readonly retention: Retention | null;
   readonly flags: readonly HealthFlag[];
 }
@@ -35,45 +37,61 @@ export interface BusHealthReport {
 }
 
 export interface BusHealthOptions {
-  /** SCAN patterns. Default: every catalog pattern. */
+  /**
+   * Gives each stream's retention and description, and the SCAN patterns.
+   * @defaultValue `DEFAULT_STREAM_POLICY` (no retention except dead letters, pattern `*`)
+   */
+  readonly policy?: StreamPolicy;
+  /** SCAN glob patterns of the streams to report. @defaultValue the policy's `patterns` */
   readonly patterns?: readonly string[];
-  /** An earlier report to compare against for the growing flags. */
+  /** An earlier report to compare against for the growing flags. @defaultValue none */
   readonly previous?: BusHealthReport;
-  /** Without `previous`: take a first sample, wait this long, and compare. Default 0 (no growth flags). */
+  /**
+   * Without `previous`: take a first sample, wait this long, and compare, ms; 0: no growth flags.
+   * @defaultValue 0
+   */
   readonly sampleMs?: number;
-  /** Oldest pending entry older than this is `pending-stuck`, ms. Default 300000. */
+  /** Oldest pending entry older than this is `pending-stuck`, ms. @defaultValue 300000 */
   readonly stuckPendingMs?: number;
-  /** A consumer idle this long while holding pending entries is `consumer-idle`, ms. Default 300000. */
+  /** A consumer idle this long while holding pending entries is `consumer-idle`, ms. @defaultValue 300000 */
   readonly idleConsumerMs?: number;
-  /** Retention overrides per catalog kind (as configured). */
-  readonly retention?: Partial<Record<keyof typeof DEFAULT_RETENTION, Retention>>;
 }
 
-async function sample(client: RedisClient, patterns: readonly string[]): Promise<StreamHealth[]> {
+async function sample(
+  client: RedisClient,
+  patterns: readonly string[],
+  policy: StreamPolicy,
+): Promise<StreamHealth[]> {
   const names = new Set<string>();
   for (const p of patterns) for (const n of await scanStreams(client, p)) names.add(n);
   const out: StreamHealth[] = [];
   for (const n of [...names].sort()) {
-    const h = await inspectStream(client, n);
+    const h = await inspectStream(client, n, { policy });
     if (h) out.push(h);
   }
   return out;
 }
 
 export async function busHealth(client: RedisClient, o: BusHealthOptions = {}): Promise<BusHealthReport> {
-  const patterns = o.patterns ?? CATALOG_PATTERNS;
+  const policy = o.policy ?? DEFAULT_STREAM_POLICY;
+  const patterns = o.patterns ?? policy.patterns;
   let previous: readonly StreamHealth[] | undefined = o.previous?.streams;
   if (!previous && (o.sampleMs ?? 0) > 0) {
-    previous = await sample(client, patterns);
+    previous = await sample(client, patterns, policy);
     await sleep(o.sampleMs ?? 0);
   }
-  const now = await sample(client, patterns);
+  const now = await sample(client, patterns, policy);
   const before = new Map((previous ?? []).map((s) => [s.stream, s]));
-  const streams = now.map((s) => report(s, before.get(s.stream), o));
+  const streams = now.map((s) => report(s, before.get(s.stream), policy, o));
   return { at: Date.now(), streams, unhealthy: streams.filter((s) => s.flags.length > 0).length };
 }
 
-function report(s: StreamHealth, prev: StreamHealth | undefined, o: BusHealthOptions): StreamReport {
+function report(
+  s: StreamHealth,
+  prev: StreamHealth | undefined,
+  policy: StreamPolicy,
+  o: BusHealthOptions,
+): StreamReport {
   const flags: HealthFlag[] = [];
   if ((s.deadLetters ?? 0) > 0) flags.push({ kind: 'dead-letters', count: s.deadLetters ?? 0 });
   const stuck = o.stuckPendingMs ?? 300_000;
@@ -97,9 +115,7 @@ function report(s: StreamHealth, prev: StreamHealth | undefined, o: BusHealthOpt
         });
     }
   }
-  const entry = describeStream(s.stream);
-  const retention = entry ? (o.retention?.[entry.kind] ?? entry.retention) : null;
-  return { ...s, retention, flags };
+  return { ...s, retention: policy.retention(s.stream), flags };
 }
 
 /** One short line per flag, for terminals and logs. */

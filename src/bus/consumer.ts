@@ -6,11 +6,11 @@
  * dead letters, recovery from NOGROUP, and a close that interrupts the blocked read and flushes acks.
  */
 import { EventEmitter } from 'node:events';
+import { hostname } from 'node:os';
 import { ClosedError, DecodeError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { Backoff, backoffDelay } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';
-import { defaultConsumerName } from '../contracts/catalog.js';
 import type { Fields } from './codec.js';
 import { isCluster, type RedisClient, duplicateRedis } from './connection.js';
 import { IdleWait, readPlan, readRound } from './slot-read.js';
@@ -26,6 +26,12 @@ import {
   type StreamEntry,
 } from './replies.js';
 import { sendCommand } from './raw-command.js';
+import type { StreamPolicy } from './stream-policy.js';
+
+/** The default consumer name within a group: `<hostname>-<pid>`. */
+export function defaultConsumerName(): string {
+  return `${hostname()}-${process.pid}`;
+}
 
 /** One entry handed to a handler. */
 export interface Delivery<T = Fields> {
@@ -82,6 +88,11 @@ export interface ConsumerOptions<T = Fields> {
   readonly batchHandler?: (deliveries: readonly Delivery<T>[]) => Promise<void> | void;
   readonly metrics?: BusMetrics;
   readonly log?: Logger;
+  /**
+   * Gives the retention of the dead-letter streams this consumer writes.
+   * @defaultValue `DEFAULT_STREAM_POLICY` (dead-letter streams kept at `DEAD_LETTER_RETENTION`)
+   */
+  readonly policy?: StreamPolicy;
 }
 
 export interface DeadLetterEvent {
@@ -429,16 +440,20 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
     reason: DeadLetterReason,
     error: unknown,
   ): Promise<void> {
-    await moveToDeadLetter(this.client, {
-      stream,
-      group: this.group,
-      entryId: id,
-      consumer: this.consumer,
-      deliveries,
-      reason,
-      error,
-      fields,
-    });
+    await moveToDeadLetter(
+      this.client,
+      {
+        stream,
+        group: this.group,
+        entryId: id,
+        consumer: this.consumer,
+        deliveries,
+        reason,
+        error,
+        fields,
+      },
+      { policy: this.opts.policy },
+    );
     this.opts.metrics?.entriesDeadLettered.inc({ stream, group: this.group, reason });
     this.opts.log?.warn(
       { stream, id, reason, deliveries, err: errorMessage(error) },

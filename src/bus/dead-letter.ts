@@ -4,10 +4,11 @@
  * Dead letters can be listed, replayed and purged.
  */
 import { DeadLetterReplayRefusedError, errorMessage } from '../util/errors.js';
-import { describeStream, streams as catalog, DEFAULT_RETENTION } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { parseEntries, type StreamEntry } from './replies.js';
 import { sendCommand } from './raw-command.js';
+import { deadLetterStream } from './keys.js';
+import { DEFAULT_STREAM_POLICY, trimOptions, type StreamPolicy } from './stream-policy.js';
 
 export type DeadLetterReason =
   /** The handler failed `maxDeliveries` times. */
@@ -44,12 +45,15 @@ export interface DeadLetterInput {
   readonly fields: Readonly<Record<string, string>> | null;
 }
 
-const DLQ_MAXLEN =
-  DEFAULT_RETENTION['dead-letters'].kind === 'maxlen' ? DEFAULT_RETENTION['dead-letters'].maxLen : 100_000;
-
-/** The dead-letter stream of a stream (catalog streams only). */
-export function deadLetterStream(stream: string): string {
-  return catalog.deadLetters(stream);
+export interface DeadLetterOptions {
+  /**
+   * Gives the retention of the dead-letter stream (`dlq:{<stream>}`), applied when a dead letter is
+   * added.
+   * @defaultValue `DEFAULT_STREAM_POLICY` (dead-letter streams kept at `DEAD_LETTER_RETENTION`)
+   */
+  readonly policy?: StreamPolicy;
+  /** Clock for MINID retention, ms since epoch. @defaultValue `Date.now` */
+  readonly now?: () => number;
 }
 
 export function encodeDeadLetter(d: DeadLetterInput, now = new Date()): Record<string, string> {
@@ -94,13 +98,16 @@ export function decodeDeadLetter(e: StreamEntry): DeadLetter {
 }
 
 /** Move an entry to its dead-letter stream and acknowledge it, in one MULTI/EXEC. */
-export async function moveToDeadLetter(client: RedisClient, d: DeadLetterInput): Promise<string> {
+export async function moveToDeadLetter(
+  client: RedisClient,
+  d: DeadLetterInput,
+  o: DeadLetterOptions = {},
+): Promise<string> {
   const dlq = deadLetterStream(d.stream);
+  const retention = (o.policy ?? DEFAULT_STREAM_POLICY).retention(dlq);
   const replies = await client
     .multi()
-    .xAdd(dlq, '*', encodeDeadLetter(d), {
-      TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: DLQ_MAXLEN },
-    })
+    .xAdd(dlq, '*', encodeDeadLetter(d), trimOptions(retention, (o.now ?? Date.now)()))
     .xAck(d.stream, d.group, d.entryId)
     .exec();
   const id = replies[0];
@@ -108,11 +115,11 @@ export async function moveToDeadLetter(client: RedisClient, d: DeadLetterInput):
 }
 
 export interface DeadLetterQuery {
-  /** Only dead letters of this consumer group. */
+  /** Only dead letters of this consumer group. @defaultValue every group */
   readonly group?: string;
-  /** Most dead letters returned. Default 100. */
+  /** Most dead letters returned. @defaultValue 100 (replay: 10000; purge with a filter: all matching) */
   readonly count?: number;
-  /** Only these dead-letter IDs. */
+  /** Only these dead-letter IDs. @defaultValue every ID */
   readonly ids?: readonly string[];
 }
 
@@ -144,14 +151,19 @@ export async function listDeadLetters(
 }
 
 export interface ReplayOptions extends DeadLetterQuery {
-  /** Stream to add the entries to. Default: the stream each came from. */
+  /** Stream to add the entries to. @defaultValue the stream they came from */
   readonly to?: string;
+  /**
+   * Gives the target's ID mode: a `deterministic` target is refused.
+   * @defaultValue `DEFAULT_STREAM_POLICY` (every stream `auto`)
+   */
+  readonly policy?: StreamPolicy;
 }
 
 /**
  * Add dead letters back to a stream (with new automatic IDs) and remove them from the dead-letter
- * stream. A stream whose IDs are derived from its data (candles) refuses entries with automatic IDs,
- * which would sort after later data: replay those `to` another stream.
+ * stream. A stream whose IDs are derived from its data (the policy's `deterministic` ID mode) refuses
+ * entries with automatic IDs, which would sort after later data: replay those `to` another stream.
  */
 export async function replayDeadLetters(
   client: RedisClient,
@@ -159,7 +171,7 @@ export async function replayDeadLetters(
   opts: ReplayOptions = {},
 ): Promise<number> {
   const target = opts.to ?? stream;
-  if (describeStream(target)?.idMode === 'deterministic') {
+  if ((opts.policy ?? DEFAULT_STREAM_POLICY).idMode(target) === 'deterministic') {
     throw new DeadLetterReplayRefusedError(
       `${target} uses IDs derived from its data; replaying with new IDs would break its order. Replay to another stream with --to`,
     );

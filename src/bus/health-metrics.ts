@@ -1,14 +1,14 @@
 /**
- * Bus-wide health as Prometheus gauges, read from Redis when scraped: what `marketbus streams inspect`
- * and the dashboard's streams table show, for alert rules and Grafana (deploy/prometheus/alerts.yml,
- * deploy/grafana/dashboards/marketbus.json). The API serves them on its `/metrics`, so one process per
- * deployment exports them, whatever the number of feed and runner instances.
+ * Bus-wide health as Prometheus gauges, read from Redis when scraped: what a bus health report shows
+ * (see bus-health.ts), for alert rules and dashboards (deploy/prometheus/alerts.yml,
+ * deploy/grafana/dashboards/marketbus.json). One process per deployment should export them
+ * (they read the whole keyspace the policy covers), whatever the number of producers and consumers.
  *
  * | metric                                              | what                                                       |
  * | --------------------------------------------------- | ---------------------------------------------------------- |
  * | `bus_health_up`                                     | 1 when the last look at Redis succeeded, else 0             |
  * | `bus_health_duration_seconds`                       | how long the last look took                                 |
- * | `bus_health_streams{kind}`                          | streams seen per catalog kind                               |
+ * | `bus_health_streams{kind}`                          | streams seen per kind                                       |
  * | `bus_health_stream_length{stream,kind}`             | XLEN                                                        |
  * | `bus_health_dead_letters{stream,kind}`              | entries in `dlq:{<stream>}` (only streams that have one)    |
  * | `bus_health_group_pending{stream,kind,group}`       | delivered, not acknowledged                                 |
@@ -16,30 +16,40 @@
  * | `bus_health_group_oldest_pending_seconds{...}`      | idle time of the oldest pending entry (0 when none)         |
  * | `bus_health_group_consumers{stream,kind,group}`     | consumers in the group                                      |
  *
- * Per-user streams (`strategy.events.v1.user.<id>`, `strategy.metrics.v1.user.<id>`) are summed under
- * `stream="strategy.events.v1.user.*"` (oldest pending: the largest): labels never carry user ids, and
- * the number of series does not grow with users.
+ * Labels come from the policy: `kind` is `StreamPolicy.describe(stream).kind` (`other` when none), and
+ * `stream` is `StreamPolicy.metricStream(stream)` (the name when absent). Streams that share a `stream`
+ * label are summed (oldest pending: the largest), so a policy can keep the number of series from
+ * growing with, say, users.
  *
- * Cost: a look SCANs the catalog patterns, then per stream XLEN and XINFO GROUPS (pipelined, a bounded
- * number at once), and the full inspection (consumers, XPENDING) only for streams that have groups. A
- * look younger than `maxAgeMs` is reused, so several scrapers do not multiply the load.
+ * Cost: a look SCANs the policy's patterns and every dead-letter stream (`dlq:*`), then per stream XLEN
+ * and XINFO GROUPS (pipelined, a bounded number at once), and the full inspection (consumers, XPENDING)
+ * only for streams that have groups. A look younger than `maxAgeMs` is reused, so several scrapers do
+ * not multiply the load.
  */
 import { Gauge, type Registry } from 'prom-client';
-import { CATALOG_PATTERNS, describeStream } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { inspectStream, scanStreams } from './health.js';
 import { sendCommand } from './raw-command.js';
 import { parseGroups } from './replies.js';
+import { DEAD_LETTER_PATTERN, deadLetterSource } from './keys.js';
+import { DEFAULT_STREAM_POLICY, type StreamPolicy } from './stream-policy.js';
 import { TimeoutError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
 export interface BusHealthMetricsOptions {
-  /** A look younger than this is served again instead of asking Redis, ms. Default 5000. */
+  /**
+   * Gives the SCAN patterns of the streams to look at (`dlq:*` among them is ignored: dead-letter
+   * streams are always counted, under their source stream) and the `kind` and `stream` labels.
+   * @defaultValue `DEFAULT_STREAM_POLICY` (pattern `*`, kind `other`, stream label = name)
+   */
+  readonly policy?: StreamPolicy;
+  /** A look younger than this is served again instead of asking Redis, ms. @defaultValue 5000 */
   readonly maxAgeMs?: number;
-  /** Longest a scrape waits for a look; past it `bus_health_up` is 0 for that scrape, ms. Default 8000. */
+  /** Longest a scrape waits for a look; past it `bus_health_up` is 0 for that scrape, ms. @defaultValue 8000 */
   readonly timeoutMs?: number;
-  /** Streams inspected at once (their commands are pipelined). Default 32. */
+  /** Streams inspected at once (their commands are pipelined), streams. @defaultValue 32 */
   readonly concurrency?: number;
+  /** Where failing and recovering looks are reported. @defaultValue none */
   readonly log?: Logger;
 }
 
@@ -60,15 +70,9 @@ interface StreamSample {
   readonly groups: Map<string, GroupSample>;
 }
 
-const PER_USER_KINDS: ReadonlySet<string> = new Set(['strategy-events', 'strategy-metrics']);
-const DLQ_PATTERN = 'dlq:*';
-
-/** The stream label: the name, or the per-user pattern for per-user streams. */
-function streamLabel(name: string): { stream: string; kind: string } {
-  const entry = describeStream(name);
-  const kind = entry?.kind ?? 'other';
-  if (PER_USER_KINDS.has(kind)) return { stream: name.replace(/[^.]+$/, '*'), kind };
-  return { stream: name, kind };
+/** The labels of a stream under a policy. */
+function streamLabels(policy: StreamPolicy, name: string): { stream: string; kind: string } {
+  return { stream: policy.metricStream?.(name) ?? name, kind: policy.describe?.(name)?.kind ?? 'other' };
 }
 
 /** Run `fn` over `items` with at most `limit` at once. */
@@ -100,6 +104,7 @@ export class BusHealthMetrics {
   private readonly maxAgeMs: number;
   private readonly timeoutMs: number;
   private readonly concurrency: number;
+  private readonly policy: StreamPolicy;
   private lastLookAt = 0;
   private inflight: Promise<void> | undefined;
   private failing = false;
@@ -125,6 +130,7 @@ export class BusHealthMetrics {
     this.maxAgeMs = o.maxAgeMs ?? 5000;
     this.timeoutMs = o.timeoutMs ?? 8000;
     this.concurrency = o.concurrency ?? 32;
+    this.policy = o.policy ?? DEFAULT_STREAM_POLICY;
     const registers = [registry];
     // Every gauge waits for the same look, so one scrape shows one consistent picture.
     const collect = (): Promise<void> => this.refresh();
@@ -144,7 +150,7 @@ export class BusHealthMetrics {
     });
     this.streamCount = new Gauge({
       name: 'bus_health_streams',
-      help: 'Streams seen per catalog kind',
+      help: 'Streams seen per kind',
       labelNames: ['kind'],
       registers,
       collect,
@@ -234,11 +240,11 @@ export class BusHealthMetrics {
 
   private async look(): Promise<{ streams: StreamSample[]; deadLetters: Map<string, number> }> {
     const names = new Set<string>();
-    for (const p of CATALOG_PATTERNS) {
-      if (p === DLQ_PATTERN) continue;
+    for (const p of this.policy.patterns) {
+      if (p === DEAD_LETTER_PATTERN) continue;
       for (const n of await scanStreams(this.redis, p)) names.add(n);
     }
-    const dlqNames = await scanStreams(this.redis, DLQ_PATTERN);
+    const dlqNames = await scanStreams(this.redis, DEAD_LETTER_PATTERN);
     const samples: StreamSample[] = [];
     await forEachLimit([...names], this.concurrency, async (name) => {
       const sample = await this.inspect(name);
@@ -246,15 +252,15 @@ export class BusHealthMetrics {
     });
     const deadLetters = new Map<string, number>();
     await forEachLimit(dlqNames, this.concurrency, async (dlq) => {
-      const source = describeStream(dlq)?.parts.stream;
-      if (source !== undefined) deadLetters.set(source, await this.redis.xLen(dlq));
+      const source = deadLetterSource(dlq);
+      if (source !== null) deadLetters.set(source, await this.redis.xLen(dlq));
     });
     return { streams: samples, deadLetters };
   }
 
   /** XLEN and XINFO GROUPS; the full inspection only when the stream has groups. */
   private async inspect(name: string): Promise<StreamSample | null> {
-    const { stream, kind } = streamLabel(name);
+    const { stream, kind } = streamLabels(this.policy, name);
     const [length, groupsRaw] = await Promise.all([
       this.redis.xLen(name),
       sendCommand(this.redis, ['XINFO', 'GROUPS', name]),
@@ -312,7 +318,7 @@ export class BusHealthMetrics {
     }
     const dead = new Map<string, { kind: string; n: number }>();
     for (const [source, n] of deadLetters) {
-      const { stream, kind } = streamLabel(source);
+      const { stream, kind } = streamLabels(this.policy, source);
       dead.set(stream, { kind, n: (dead.get(stream)?.n ?? 0) + n });
     }
     this.clearSeries();

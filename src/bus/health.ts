@@ -2,7 +2,6 @@
  * Health of streams and their consumer groups: length, first/last ID, lag, pending, oldest pending
  * idle time, consumers and their idle time, dead letters. Built on the defensive reply parsers.
  */
-import { describeStream, streams as catalog, type CatalogEntry } from '../contracts/catalog.js';
 import { isCluster, type RedisClient } from './connection.js';
 import {
   parseConsumers,
@@ -14,6 +13,8 @@ import {
   type GroupInfo,
 } from './replies.js';
 import { sendCommand } from './raw-command.js';
+import { canHaveDeadLetters, deadLetterStream } from './keys.js';
+import type { StreamDescription, StreamPolicy } from './stream-policy.js';
 
 export interface GroupHealth extends GroupInfo {
   /** True when Redis could not tell the lag and it was counted with XRANGE (capped at `LAG_COUNT_CAP`). */
@@ -30,8 +31,8 @@ export interface StreamHealth {
   readonly lastEntryId: string | null;
   readonly lastGeneratedId: string;
   readonly entriesAdded: number | null;
-  /** The catalog entry when the name is a marketbus stream. */
-  readonly catalog: CatalogEntry | null;
+  /** The policy's description of the stream (`StreamPolicy.describe`), null when it has none. */
+  readonly catalog: StreamDescription | null;
   /** Length of the stream's dead-letter stream (0 when there is none); null for a dead-letter stream itself. */
   readonly deadLetters: number | null;
   readonly groups: readonly GroupHealth[];
@@ -40,8 +41,17 @@ export interface StreamHealth {
 /** Largest lag counted entry by entry when Redis reports none. */
 export const LAG_COUNT_CAP = 10_000;
 
+export interface InspectOptions {
+  /** Describes the stream (`StreamHealth.catalog`). @defaultValue none: `catalog` is null */
+  readonly policy?: StreamPolicy;
+}
+
 /** Health of one stream, or null when the key does not exist or is not a stream. */
-export async function inspectStream(client: RedisClient, stream: string): Promise<StreamHealth | null> {
+export async function inspectStream(
+  client: RedisClient,
+  stream: string,
+  o: InspectOptions = {},
+): Promise<StreamHealth | null> {
   const type = await client.type(stream);
   if (type !== 'stream') return null;
   const info = parseStreamInfo(await sendCommand(client, ['XINFO', 'STREAM', stream]));
@@ -49,11 +59,7 @@ export async function inspectStream(client: RedisClient, stream: string): Promis
   const groupHealth = await Promise.all(
     groupInfos.map((g) => inspectGroup(client, stream, g, info.lastEntryId)),
   );
-  const entry = describeStream(stream);
-  const deadLetters =
-    entry?.kind === 'dead-letters' || !canHaveDeadLetters(stream)
-      ? null
-      : await client.xLen(catalog.deadLetters(stream));
+  const deadLetters = canHaveDeadLetters(stream) ? await client.xLen(deadLetterStream(stream)) : null;
   return {
     stream,
     length: info.length,
@@ -61,7 +67,7 @@ export async function inspectStream(client: RedisClient, stream: string): Promis
     lastEntryId: info.lastEntryId,
     lastGeneratedId: info.lastGeneratedId,
     entriesAdded: info.entriesAdded,
-    catalog: entry,
+    catalog: o.policy?.describe?.(stream) ?? null,
     deadLetters,
     groups: groupHealth,
   };
@@ -103,15 +109,6 @@ async function inspectGroup(
     oldestPendingIdleMs: oldest?.idleMs ?? null,
     consumerList: parseConsumers(consumersRaw),
   };
-}
-
-function canHaveDeadLetters(stream: string): boolean {
-  try {
-    catalog.deadLetters(stream);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Names of the stream keys matching a glob pattern (SCAN with TYPE stream), sorted. */

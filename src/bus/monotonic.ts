@@ -5,9 +5,9 @@
  * high-water mark update are one Lua script, so a redelivered input can never produce a second output.
  * The marks live in `hwm:{<stream>}` (a hash, one field per output key), in the stream's slot.
  */
-import type { Retention } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { Script } from './scripts.js';
+import type { Retention } from './stream-policy.js';
 
 const ADD_ONCE = new Script(`
 local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
@@ -104,13 +104,7 @@ export async function addOnce(
   o: MonotonicOutput,
   now = Date.now(),
 ): Promise<string | null> {
-  const r = o.retention ?? null;
-  const trim =
-    r === null
-      ? ['none', '0']
-      : r.kind === 'maxlen'
-        ? ['maxlen', String(r.maxLen)]
-        : ['minid', String(Math.max(0, now - r.maxAgeMs))];
+  const trim = trimArgs(o.retention, now);
   const flat: string[] = [];
   for (const [k, v] of Object.entries(o.fields)) flat.push(k, v);
   const res = await ADD_ONCE.run(

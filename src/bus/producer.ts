@@ -4,12 +4,12 @@
  * result (seed 002: duplicates and out-of-order IDs are counted no-ops).
  */
 import { RedisPermissionError, RedisUnavailableError, errorMessage } from '../util/errors.js';
-import { DEFAULT_RETENTION, describeStream, type Retention, type StreamKind } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { sendCommand } from './raw-command.js';
 import { nodeGroups } from './slot-read.js';
 import type { BusMetrics } from './metrics.js';
 import { isDuplicateIdReply, isNoPermReply } from './redis-errors.js';
+import { DEFAULT_STREAM_POLICY, trimOptions, type Retention, type StreamPolicy } from './stream-policy.js';
 import type { XAddOptions } from '@redis/client/dist/lib/commands/XADD.js';
 
 export interface PublishItem {
@@ -18,8 +18,8 @@ export interface PublishItem {
   /** Explicit entry ID `<ms>-<seq>`; default `*` (Redis assigns one). */
   readonly id?: string;
   /**
-   * Retention applied with this XADD. Default: the catalog's retention for catalog streams (after the
-   * producer's `retention` overrides), none for other streams. `null` disables trimming.
+   * Retention applied with this XADD; `null` disables trimming.
+   * @defaultValue the producer policy's retention of `stream`
    */
   readonly retention?: Retention | null;
 }
@@ -33,24 +33,34 @@ export type PublishOutcome =
   PublishResult | { readonly status: 'error'; readonly error: RedisUnavailableError | RedisPermissionError };
 
 export interface ProducerOptions {
-  /** Retention per catalog kind, overriding DEFAULT_RETENTION (e.g. candles from `retention_days`). */
-  readonly retention?: Partial<Record<StreamKind, Retention>>;
-  /** Largest number of XADDs written to Redis before awaiting their replies. Default 500. */
+  /**
+   * Gives the retention applied on each XADD without an explicit `retention` (looked up once per stream
+   * name).
+   * @defaultValue `DEFAULT_STREAM_POLICY` (no retention except dead-letter streams)
+   */
+  readonly policy?: StreamPolicy;
+  /**
+   * Largest number of XADDs written to Redis before awaiting their replies, entries.
+   * @defaultValue 500
+   */
   readonly batchSize?: number;
+  /** Counts published, duplicate and failed entries per stream. @defaultValue none (not counted) */
   readonly metrics?: BusMetrics;
   /**
    * Longest wait for one batch's replies, ms; entries without a reply by then are `error` outcomes
-   * (while Redis is unreachable the client queues commands, bounded, instead of failing them).
-   * Default 2000; 0 waits indefinitely.
+   * (while Redis is unreachable the client queues commands, bounded, instead of failing them); 0 waits
+   * indefinitely.
+   * @defaultValue 2000
    */
   readonly timeoutMs?: number;
-  /** Clock for MINID retention, ms since epoch. Default Date.now. */
+  /** Clock for MINID retention, ms since epoch. @defaultValue `Date.now` */
   readonly now?: () => number;
   /**
    * After each batch, WAIT until this many replicas of each server written to have the batch (a
    * master that dies right after a write then loses nothing acknowledged). Entries not confirmed in
    * `timeoutMs` are `error` outcomes, so a retrying caller writes them again (explicit IDs make that a
-   * `duplicate`). Default 0: do not wait.
+   * `duplicate`). 0: do not wait.
+   * @defaultValue 0
    */
   readonly waitReplicas?: number;
 }
@@ -59,6 +69,7 @@ export class StreamProducer {
   private readonly retentionCache = new Map<string, Retention | null>();
   private readonly batchSize: number;
   private readonly now: () => number;
+  private readonly policy: StreamPolicy;
 
   constructor(
     private readonly client: RedisClient,
@@ -66,6 +77,7 @@ export class StreamProducer {
   ) {
     this.batchSize = Math.max(1, opts.batchSize ?? 500);
     this.now = opts.now ?? Date.now;
+    this.policy = opts.policy ?? DEFAULT_STREAM_POLICY;
   }
 
   /** Add one entry. Throws RedisUnavailableError when Redis fails; a duplicate ID is a result, not an error. */
@@ -189,27 +201,17 @@ export class StreamProducer {
   }
 
   private trimFor(it: PublishItem): XAddOptions | undefined {
-    const r = it.retention !== undefined ? it.retention : this.catalogRetention(it.stream);
-    return r === null ? undefined : this.trimOptions(r);
+    const r = it.retention !== undefined ? it.retention : this.policyRetention(it.stream);
+    return trimOptions(r, this.now());
   }
 
-  /** The retention of a catalog stream (looked up once per name), null for streams outside the catalog. */
-  private catalogRetention(stream: string): Retention | null {
+  /** The policy's retention of a stream, looked up once per name. */
+  private policyRetention(stream: string): Retention | null {
     let r = this.retentionCache.get(stream);
     if (r === undefined) {
-      const e = describeStream(stream);
-      r = e ? (this.opts.retention?.[e.kind] ?? DEFAULT_RETENTION[e.kind]) : null;
+      r = this.policy.retention(stream);
       this.retentionCache.set(stream, r);
     }
     return r;
-  }
-
-  private trimOptions(r: Retention): XAddOptions {
-    if (r.kind === 'maxlen')
-      return { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: r.maxLen } };
-    // MINID takes an ID; `<ms>` alone means `<ms>-0`.
-    return {
-      TRIM: { strategy: 'MINID', strategyModifier: '~', threshold: Math.max(0, this.now() - r.maxAgeMs) },
-    };
   }
 }

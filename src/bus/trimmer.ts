@@ -1,55 +1,57 @@
 /**
- * Stream limits and cleanup (seed 001's configure_stream_limits and cleanup): retention per catalog
- * entry is applied on every write by the producer; this trimmer applies it too to streams that no
- * longer get writes (MAXLEN ~ or MINID ~ by age), and removes consumers that have been idle longer than
- * `idleConsumerMs` with no pending entries.
+ * Stream limits and cleanup (seed 001's configure_stream_limits and cleanup): the policy's retention is
+ * applied on every write by the producer; this trimmer applies it too to streams that no longer get
+ * writes (MAXLEN ~ or MINID ~ by age), and removes consumers that have been idle longer than
+ * `idleConsumerMs` with no pending entries. Streams the policy gives no retention are left alone
+ * (neither trimmed nor their consumers removed): they are not the policy's to clean.
  */
 import { sleep } from '../util/sleep.js';
-import {
-  CATALOG_PATTERNS,
-  DEFAULT_RETENTION,
-  describeStream,
-  type Retention,
-  type StreamKind,
-} from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { scanStreams } from './health.js';
 import { parseConsumers, parseGroups } from './replies.js';
 import type { Logger } from '../util/log.js';
 import { errorMessage } from '../util/errors.js';
 import { sendCommand } from './raw-command.js';
+import { DEFAULT_STREAM_POLICY, type StreamPolicy } from './stream-policy.js';
 
 export interface TrimmerOptions {
-  /** Retention per catalog kind, overriding DEFAULT_RETENTION. */
-  readonly retention?: Partial<Record<StreamKind, Retention>>;
-  /** Consumers idle longer than this with nothing pending are deleted, ms. Default 86400000 (1 day). */
+  /**
+   * Gives each stream's retention and the SCAN patterns of the streams to trim.
+   * @defaultValue `DEFAULT_STREAM_POLICY` (only dead-letter streams have a retention; pattern `*`)
+   */
+  readonly policy?: StreamPolicy;
+  /** SCAN glob patterns of the streams to trim. @defaultValue the policy's `patterns` */
+  readonly patterns?: readonly string[];
+  /** Consumers idle longer than this with nothing pending are deleted, ms. @defaultValue 86400000 (1 day) */
   readonly idleConsumerMs?: number;
-  /** Pause between passes, ms. Default 60000. */
+  /** Pause between passes of `runTrimmer`, ms. @defaultValue 60000 */
   readonly intervalMs?: number;
+  /** Where `runTrimmer` reports passes that trimmed something, and failed passes. @defaultValue none */
   readonly log?: Logger;
-  /** Clock for MINID, ms. Default Date.now. */
+  /** Clock for MINID, ms since epoch. @defaultValue `Date.now` */
   readonly now?: () => number;
 }
 
 export interface TrimResult {
+  /** Streams the patterns matched (with or without retention). */
   readonly streams: number;
   /** Entries removed by XTRIM. */
   readonly trimmed: number;
   readonly consumersRemoved: number;
 }
 
-/** One pass over every catalog stream. */
+/** One pass over every stream the patterns match. */
 export async function trimOnce(client: RedisClient, o: TrimmerOptions = {}): Promise<TrimResult> {
   const now = (o.now ?? Date.now)();
   const idleMs = o.idleConsumerMs ?? 86_400_000;
   let trimmed = 0;
   let consumersRemoved = 0;
+  const policy = o.policy ?? DEFAULT_STREAM_POLICY;
   const names = new Set<string>();
-  for (const p of CATALOG_PATTERNS) for (const n of await scanStreams(client, p)) names.add(n);
+  for (const p of o.patterns ?? policy.patterns) for (const n of await scanStreams(client, p)) names.add(n);
   for (const stream of names) {
-    const entry = describeStream(stream);
-    if (!entry) continue;
-    const r = o.retention?.[entry.kind] ?? DEFAULT_RETENTION[entry.kind];
+    const r = policy.retention(stream);
+    if (r === null) continue;
     const removed =
       r.kind === 'maxlen'
         ? await sendCommand(client, ['XTRIM', stream, 'MAXLEN', '~', String(r.maxLen)])

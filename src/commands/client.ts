@@ -38,6 +38,7 @@ import {
 import { SERVICES, type ServiceName } from './services.js';
 import { decodeReply, encodeCommand, isResultsStream, type IncomingReply } from './wire.js';
 import { sendCommand as sendRaw } from '../bus/raw-command.js';
+import { CATALOG_POLICY } from '../contracts/catalog.js';
 
 /** A registry service by name, or a ServiceSpec given directly (services outside the registry, tests). */
 export type ServiceRef = ServiceName | ServiceSpec;
@@ -209,7 +210,7 @@ export class CommandClient {
     private readonly redis: RedisClient,
     private readonly o: { readonly source?: string; readonly blockMs?: number; readonly log?: Logger } = {},
   ) {
-    this.producer = new StreamProducer(redis);
+    this.producer = new StreamProducer(redis, { policy: CATALOG_POLICY });
     this.source = o.source ?? 'api';
   }
 
@@ -343,7 +344,7 @@ export async function sendCommand<S extends ServiceRef, T extends CommandType<Sp
     id,
     correlationId: opts.correlationId ?? id,
   });
-  const producer = opts.producer ?? new StreamProducer(redis);
+  const producer = opts.producer ?? new StreamProducer(redis, { policy: CATALOG_POLICY });
   await producer.publish(names.commands, encodeCommand(env, replyTo, opts.expiresAt ?? null));
   return env;
 }

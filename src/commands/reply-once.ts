@@ -6,7 +6,8 @@
  * slot (Cluster) and lives as long as the stream keeps its entries (the catalog retention).
  * `answeredId` lets a responder skip the handler of a command that was already answered.
  */
-import { DEFAULT_RETENTION, describeStream, type Retention } from '../contracts/catalog.js';
+import { DEFAULT_RETENTION, describeStream } from '../contracts/catalog.js';
+import { type Retention } from '../bus/stream-policy.js';
 import type { RedisClient } from '../bus/connection.js';
 import { Script } from '../bus/scripts.js';
 

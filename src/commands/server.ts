@@ -25,7 +25,8 @@
  * Heartbeats go to `<service>:status` (see status.ts) from start to close.
  */
 import type { z } from 'zod';
-import { defaultConsumerName, groups } from '../contracts/catalog.js';
+import { groups } from '../contracts/catalog.js';
+import { defaultConsumerName } from '../bus/consumer.js';
 import type { Envelope, JsonValue } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
 import { StreamConsumer, type Delivery } from '../bus/consumer.js';

@@ -8,7 +8,7 @@
  *
  * `readServiceStatus` turns the recent entries into one line per instance, alive or not.
  */
-import { streams } from '../contracts/catalog.js';
+import { streams, CATALOG_POLICY } from '../contracts/catalog.js';
 import type { RedisClient } from '../bus/connection.js';
 import { StreamProducer } from '../bus/producer.js';
 import { parseEntries } from '../bus/replies.js';
@@ -48,7 +48,7 @@ export class Heartbeat {
     private readonly redis: RedisClient,
     private readonly o: HeartbeatOptions,
   ) {
-    this.producer = new StreamProducer(redis);
+    this.producer = new StreamProducer(redis, { policy: CATALOG_POLICY });
     this.intervalMs = o.intervalMs ?? 5000;
   }
 

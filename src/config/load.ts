@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { ConfigError, errorMessage } from '../util/errors.js';
-import type { Retention } from '../contracts/catalog.js';
+import type { Retention } from '../bus/stream-policy.js';
 import { redisSectionSchema } from './redis.js';
 
 const kinds = [

@@ -3,29 +3,22 @@
  * name can be read back into its catalog entry (kind, retention, ID mode). Nothing else concatenates
  * stream names. The names are a public contract (DESIGN.md): other languages read these streams.
  */
-import { hostname } from 'node:os';
 import { InvalidKeyError } from '../util/errors.js';
+import { DEAD_LETTER_PATTERN, deadLetterSource, deadLetterStream, fitsHashTag } from '../bus/keys.js';
+import {
+  DEAD_LETTER_RETENTION,
+  type IdMode,
+  type Retention,
+  type StreamPolicy,
+} from '../bus/stream-policy.js';
 
 /** `<exchange>:<market_type>:<SYMBOL>`, e.g. `binance:spot:BTCUSDT`. */
 export const INSTRUMENT_KEY_RE = /^[a-z0-9_]+:[a-z0-9_]+:[A-Z0-9._-]+$/;
 export const INSTRUMENT_KEY_MAX = 100;
-/** Any stream can have dead letters, catalog or not, as long as its name can sit inside a hash tag. */
-const DLQ_SOURCE_RE = /^[^{}\s]{1,300}$/;
 const NAME_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 const USER_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 export const TIMEFRAMES = ['1m', '5m'] as const;
 export type Timeframe = (typeof TIMEFRAMES)[number];
-
-/** How a stream's old entries are dropped: by approximate length (MAXLEN ~) or by age (MINID ~). */
-export type Retention =
-  | { readonly kind: 'maxlen'; readonly maxLen: number }
-  | { readonly kind: 'maxage'; readonly maxAgeMs: number };
-
-/**
- * `deterministic`: IDs are derived from the data (candles: `<ts_open ms>-0`), so a replay with an
- * automatic ID would break the stream's order. `auto`: Redis assigns IDs.
- */
-export type IdMode = 'deterministic' | 'auto';
 
 export type StreamKind =
   | 'candles'
@@ -39,6 +32,7 @@ export type StreamKind =
   | 'dead-letters';
 
 export interface CatalogEntry {
+  /** The stream's kind; also the `kind` label of the bus health gauges. */
   readonly kind: StreamKind;
   readonly name: string;
   readonly retention: Retention;
@@ -49,7 +43,7 @@ export interface CatalogEntry {
 
 const DAY_MS = 86_400_000;
 
-/** Default retention of each kind; a deployment may override them (see `withRetention`). */
+/** Default retention of each kind; a deployment may override them (see `catalogPolicy`). */
 export const DEFAULT_RETENTION: Readonly<Record<StreamKind, Retention>> = {
   candles: { kind: 'maxlen', maxLen: 7 * 1440 }, // 7 days of 1m candles (seed 002)
   prices: { kind: 'maxage', maxAgeMs: DAY_MS },
@@ -59,7 +53,7 @@ export const DEFAULT_RETENTION: Readonly<Record<StreamKind, Retention>> = {
   'service-commands': { kind: 'maxage', maxAgeMs: DAY_MS },
   'service-results': { kind: 'maxage', maxAgeMs: DAY_MS },
   'service-status': { kind: 'maxlen', maxLen: 1000 },
-  'dead-letters': { kind: 'maxlen', maxLen: 100_000 },
+  'dead-letters': DEAD_LETTER_RETENTION,
 };
 
 export function validateInstrumentKey(key: string): string {
@@ -124,27 +118,17 @@ export const streams = {
   /** `<service>:status` (seed 001). */
   serviceStatus: (service: string): string => `${validateName('service', service)}:status`,
   /**
-   * `dlq:{<stream>}`: the dead letters of one stream. The braces are a Redis Cluster hash tag over the
-   * whole source name, so a dead letter and the ack of its source entry share a slot and go in one
-   * MULTI.
+   * `dlq:{<stream>}`: the dead letters of one stream (the bus's naming, see `deadLetterStream`). Any
+   * stream can have dead letters, catalog or not, as long as its name can sit inside a hash tag.
    */
-  deadLetters: (stream: string): string => {
-    if (!DLQ_SOURCE_RE.test(stream) || stream.startsWith('dlq:')) {
-      throw new InvalidKeyError(
-        'stream',
-        stream,
-        'a dead-letter source must be a stream name without braces or spaces',
-      );
-    }
-    return `dlq:{${stream}}`;
-  },
+  deadLetters: (stream: string): string => deadLetterStream(stream),
 } as const;
 
 /** Keys that are not streams but belong to one (hash-tagged to the stream's slot). */
 export const keys = {
   /** `cp:{<stream>}:<group>`: the last processed open time of a candle subscription. */
   subscriptionCheckpoint: (group: string, stream: string): string => {
-    if (!DLQ_SOURCE_RE.test(stream) || !DLQ_SOURCE_RE.test(group))
+    if (!fitsHashTag(stream) || !fitsHashTag(group))
       throw new InvalidKeyError('stream or group', `${stream} ${group}`, 'no braces or spaces');
     return `cp:{${stream}}:${group}`;
   },
@@ -161,11 +145,6 @@ export const RUNNER_GROUP = groups.strategy('live_runner');
 
 /** The BullMQ queue of backtest jobs (under BullMQ's default prefix `bull`). */
 export const BACKTEST_QUEUE = 'backtests';
-
-/** The default consumer name: `<hostname>-<pid>` (seed 002). */
-export function defaultConsumerName(): string {
-  return `${hostname()}-${process.pid}`;
-}
 
 const PARSERS: readonly { re: RegExp; make: (m: RegExpExecArray, name: string) => CatalogEntry | null }[] = [
   {
@@ -203,14 +182,12 @@ const PARSERS: readonly { re: RegExp; make: (m: RegExpExecArray, name: string) =
     re: /^([a-z][a-z0-9_-]{0,63}):status$/,
     make: (m, n) => entry('service-status', n, { service: m[1] ?? '' }),
   },
-  {
-    re: /^dlq:\{([^{}\s]{1,300})\}$/,
-    make: (m, n) => entry('dead-letters', n, { stream: m[1] ?? '' }),
-  },
 ];
 
 /** The catalog entry of a stream name, or null when the name is not one marketbus makes. */
 export function describeStream(name: string): CatalogEntry | null {
+  const source = deadLetterSource(name);
+  if (source !== null) return entry('dead-letters', name, { stream: source });
   for (const p of PARSERS) {
     const m = p.re.exec(name);
     if (m) return p.make(m, name);
@@ -225,8 +202,42 @@ export const CATALOG_PATTERNS = [
   'mgmt:*',
   '*:mgmt:results',
   '*:status',
-  'dlq:*',
+  DEAD_LETTER_PATTERN,
 ] as const;
+
+/** Per-user kinds: their streams share one metrics `stream` label, so series do not grow with users. */
+const PER_USER_KINDS: ReadonlySet<StreamKind> = new Set(['strategy-events', 'strategy-metrics']);
+
+/** The catalog as the bus's policy: `describe` gives catalog entries. */
+export interface CatalogPolicy extends StreamPolicy {
+  describe(stream: string): CatalogEntry | null;
+  metricStream(stream: string): string;
+}
+
+/**
+ * The catalog as a StreamPolicy for the bus: each catalog stream's retention (the kind's override, else
+ * DEFAULT_RETENTION) and ID mode (`deterministic` for candles), the catalog's SCAN patterns, catalog
+ * entries as descriptions, and per-user streams under one metrics label
+ * (`strategy.events.v1.user.*`). Streams outside the catalog: no retention, automatic IDs.
+ */
+export function catalogPolicy(retention: Partial<Record<StreamKind, Retention>> = {}): CatalogPolicy {
+  return {
+    patterns: CATALOG_PATTERNS,
+    retention: (stream) => {
+      const e = describeStream(stream);
+      return e ? (retention[e.kind] ?? e.retention) : null;
+    },
+    idMode: (stream): IdMode => describeStream(stream)?.idMode ?? 'auto',
+    describe: describeStream,
+    metricStream: (stream) => {
+      const kind = describeStream(stream)?.kind;
+      return kind !== undefined && PER_USER_KINDS.has(kind) ? stream.replace(/[^.]+$/, '*') : stream;
+    },
+  };
+}
+
+/** The catalog policy with the default retention of every kind (no configured overrides). */
+export const CATALOG_POLICY: CatalogPolicy = catalogPolicy();
 
 /** Split `<exchange>:<market_type>:<SYMBOL>`. The key must already be validated. */
 export function splitInstrumentKey(key: string): { exchange: string; marketType: string; symbol: string } {

@@ -12,7 +12,7 @@
  * candle make the effect exactly once.
  */
 import { sleep } from '../util/sleep.js';
-import { keys, streams, type Timeframe } from '../contracts/catalog.js';
+import { CATALOG_POLICY, keys, streams, type Timeframe } from '../contracts/catalog.js';
 import { isCluster, type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { moveToDeadLetter } from '../bus/dead-letter.js';
 import { ensureGroup } from '../bus/groups.js';
@@ -198,16 +198,20 @@ export async function* subscribeCandles(
     try {
       return candleCodec.decode(e.fields).candle;
     } catch (err) {
-      void moveToDeadLetter(o.redis, {
-        stream,
-        group: o.group,
-        entryId: e.id,
-        consumer: o.consumer,
-        deliveries: 1,
-        reason: 'decode',
-        error: err,
-        fields: e.fields,
-      }).catch(() => undefined);
+      void moveToDeadLetter(
+        o.redis,
+        {
+          stream,
+          group: o.group,
+          entryId: e.id,
+          consumer: o.consumer,
+          deliveries: 1,
+          reason: 'decode',
+          error: err,
+          fields: e.fields,
+        },
+        { policy: CATALOG_POLICY },
+      ).catch(() => undefined);
       return null;
     }
   }

@@ -4,7 +4,7 @@
  * (once the outbox is full, new candles are dropped and counted), errors are logged once per outage and
  * counted per attempt, and publishing resumes by itself when Redis returns.
  */
-import type { Retention } from '../contracts/catalog.js';
+import type { Retention } from '../bus/stream-policy.js';
 import { streams } from '../contracts/catalog.js';
 import { Backoff } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';

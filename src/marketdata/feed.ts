@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sleep } from '../util/sleep.js';
-import { streams, type Retention } from '../contracts/catalog.js';
+import { streams } from '../contracts/catalog.js';
+import { type Retention } from '../bus/stream-policy.js';
 import type { RedisClient } from '../bus/connection.js';
 import type { StreamProducer } from '../bus/producer.js';
 import { errorMessage } from '../util/errors.js';

@@ -6,7 +6,7 @@
  */
 import { streams } from '../contracts/catalog.js';
 import type { PublishItem, StreamProducer } from '../bus/producer.js';
-import type { Retention } from '../contracts/catalog.js';
+import type { Retention } from '../bus/stream-policy.js';
 import { priceCodec } from '../contracts/market-data.js';
 import type { FeedMetrics } from './feed-metrics.js';
 import type { Tick } from '../contracts/candle.js';

@@ -20,7 +20,7 @@ import type { AclUser } from '../../src/acl/rules.js';
 import { ACL_USERS } from '../../src/acl/rules.js';
 import { passwordEnvVar } from '../../src/acl/secrets.js';
 import type { ApiServer } from '../../src/api/server.js';
-import { streams } from '../../src/contracts/catalog.js';
+import { CATALOG_POLICY, streams } from '../../src/contracts/catalog.js';
 import { closeRedis, connectRedis } from '../../src/bus/connection.js';
 import { StreamProducer } from '../../src/bus/producer.js';
 import { isNoPermReply } from '../../src/bus/redis-errors.js';
@@ -476,7 +476,7 @@ describe('marketbus redis acl', () => {
     // Through the real producer: the runner cannot publish candles, and the error says why.
     const runner = await connectRedis({ url: userUrl('runner') });
     try {
-      const err = await new StreamProducer(runner)
+      const err = await new StreamProducer(runner, { policy: CATALOG_POLICY })
         .publish(candles, { a: '1' }, { id: `${Date.now()}-0` })
         .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RedisPermissionError); // typed: a deployment problem, not an outage

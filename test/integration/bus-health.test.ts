@@ -6,6 +6,7 @@ import { moveToDeadLetter } from '../../src/bus/dead-letter.js';
 import { trimOnce } from '../../src/bus/trimmer.js';
 import { parseConsumers, parseReadReply } from '../../src/bus/replies.js';
 import { connect, startRedis, uniq } from '../helpers/redis.js';
+import { CATALOG_POLICY } from '../../src/contracts/catalog.js';
 
 let redis: RedisClient;
 beforeAll(async () => {
@@ -24,6 +25,7 @@ describe('bus-wide health', () => {
     await redis.xAdd(healthy, '*', { a: '1' });
 
     const first = await busHealth(redis, {
+      policy: CATALOG_POLICY,
       patterns: [`mgmt:${svc}:*`, healthy],
       idleConsumerMs: 60_000,
       stuckPendingMs: 60_000,
@@ -48,6 +50,7 @@ describe('bus-wide health', () => {
     });
     await new Promise((r) => setTimeout(r, 30));
     const second = await busHealth(redis, {
+      policy: CATALOG_POLICY,
       patterns: [`mgmt:${svc}:*`],
       previous: first,
       idleConsumerMs: 10,
@@ -66,7 +69,11 @@ describe('bus-wide health', () => {
     ]);
     expect(second.unhealthy).toBe(1);
 
-    const sampled = await busHealth(redis, { patterns: [`mgmt:${svc}:*`], sampleMs: 50 });
+    const sampled = await busHealth(redis, {
+      policy: CATALOG_POLICY,
+      patterns: [`mgmt:${svc}:*`],
+      sampleMs: 50,
+    });
     expect(sampled.streams.find((x) => x.stream === cmds)?.flags.some((f) => f.kind === 'lag-growing')).toBe(
       false,
     );
@@ -85,7 +92,7 @@ describe('trimmer', () => {
     await redis.xGroupCreate(stream, 'g', '$');
     await sendCommand(redis, ['XGROUP', 'CREATECONSUMER', stream, 'g', 'gone']); // a consumer with nothing pending
     await new Promise((r) => setTimeout(r, 30));
-    const r = await trimOnce(redis, { idleConsumerMs: 10 });
+    const r = await trimOnce(redis, { policy: CATALOG_POLICY, idleConsumerMs: 10 });
     expect(r.trimmed).toBeGreaterThanOrEqual(200); // MINID ~ removes whole nodes of the 30-day-old part
     const left = await redis.xRange(stream, '-', '+');
     expect(left.filter((e) => e.message.new === '1')).toHaveLength(3);

@@ -8,6 +8,7 @@ import type { RedisClient } from '../../src/bus/connection.js';
 import type { Fields } from '../../src/bus/codec.js';
 import { parsePendingSummary } from '../../src/bus/replies.js';
 import { connect, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
+import { CATALOG_POLICY } from '../../src/contracts/catalog.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -180,7 +181,7 @@ describe('StreamConsumer', () => {
     expect(await listDeadLetters(redis, stream, { group: 'other' })).toHaveLength(0);
 
     // replay puts it back on the stream; it fails to decode again and returns to the dead letters
-    expect(await replayDeadLetters(redis, stream)).toBe(1);
+    expect(await replayDeadLetters(redis, stream, { policy: CATALOG_POLICY })).toBe(1);
     await waitFor(async () => (await listDeadLetters(redis, stream)).length === 1, 5000, 'dead again');
     expect(await purgeDeadLetters(redis, stream)).toBe(1);
     expect(await listDeadLetters(redis, stream)).toHaveLength(0);

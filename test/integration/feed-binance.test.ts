@@ -5,7 +5,7 @@
  */
 import { Registry } from 'prom-client';
 import { afterAll, describe, expect, it } from 'vitest';
-import { streams } from '../../src/contracts/catalog.js';
+import { CATALOG_POLICY, streams } from '../../src/contracts/catalog.js';
 import { StreamProducer } from '../../src/bus/producer.js';
 import { silentLogger } from '../../src/util/log.js';
 import { candleCodec } from '../../src/contracts/market-data.js';
@@ -44,7 +44,7 @@ describe('feed with the binance source', () => {
     });
     const feed = new FeedService({
       source,
-      producer: new StreamProducer(redis),
+      producer: new StreamProducer(redis, { policy: CATALOG_POLICY }),
       redis,
       metrics: new FeedMetrics(registry),
       log: silentLogger,

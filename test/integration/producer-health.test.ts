@@ -4,6 +4,7 @@ import { inspectStream, scanStreams } from '../../src/bus/health.js';
 import { BusMetrics } from '../../src/bus/metrics.js';
 import { StreamProducer } from '../../src/bus/producer.js';
 import { connect, startRedis, uniq } from '../helpers/redis.js';
+import { CATALOG_POLICY } from '../../src/contracts/catalog.js';
 
 let redis: RedisClient;
 
@@ -15,7 +16,7 @@ beforeAll(async () => {
 describe('StreamProducer', () => {
   it('adds with explicit IDs and reports duplicates and older IDs as typed no-ops', async () => {
     const metrics = new BusMetrics();
-    const p = new StreamProducer(redis, { metrics });
+    const p = new StreamProducer(redis, { policy: CATALOG_POLICY, metrics });
     const s = `md.candles.1m.sim:spot:${uniq('T').toUpperCase()}`;
     expect(await p.publish(s, { close: '1' }, { id: '60000-0' })).toEqual({ status: 'added', id: '60000-0' });
     expect(await p.publish(s, { close: '2' }, { id: '60000-0' })).toEqual({
@@ -30,7 +31,7 @@ describe('StreamProducer', () => {
   });
 
   it('publishes batches with outcomes in input order', async () => {
-    const p = new StreamProducer(redis, { batchSize: 3 });
+    const p = new StreamProducer(redis, { policy: CATALOG_POLICY, batchSize: 3 });
     const a = `mgmt:${uniq()}:commands`;
     const b = `mgmt:${uniq()}:commands`;
     const t = Date.now(); // these streams keep one day by age (MINID), so IDs must be recent
@@ -46,7 +47,7 @@ describe('StreamProducer', () => {
   });
 
   it('keeps streams near their MAXLEN (approximate trimming)', async () => {
-    const p = new StreamProducer(redis);
+    const p = new StreamProducer(redis, { policy: CATALOG_POLICY });
     const s = `mgmt:${uniq()}:status`; // not a catalog kind with maxlen; give it explicitly
     await p.publishMany(
       Array.from({ length: 3000 }, (_, i) => ({
@@ -62,7 +63,7 @@ describe('StreamProducer', () => {
 
   it('trims by age with MINID', async () => {
     let now = 1_000_000;
-    const p = new StreamProducer(redis, { now: () => now });
+    const p = new StreamProducer(redis, { policy: CATALOG_POLICY, now: () => now });
     const s = `mgmt:${uniq()}:commands`;
     const age = { kind: 'maxage' as const, maxAgeMs: 10_000 };
     // 200 entries a second apart in ID time; with `~` Redis trims whole macro nodes (100 entries each)
@@ -83,7 +84,7 @@ describe('health', () => {
     await redis.xGroupCreate(s, 'g', '0');
     await redis.xReadGroup('g', 'c1', [{ key: s, id: '>' }], { COUNT: 4 });
     await redis.xAck(s, 'g', ['1-0']);
-    const h = await inspectStream(redis, s);
+    const h = await inspectStream(redis, s, { policy: CATALOG_POLICY });
     expect(h).toMatchObject({
       stream: s,
       length: 10,

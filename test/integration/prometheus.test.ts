@@ -45,6 +45,7 @@ import {
   type PrometheusProcess,
 } from '../helpers/prometheus.js';
 import { startRedis } from '../helpers/redis.js';
+import { CATALOG_POLICY } from '../../src/contracts/catalog.js';
 
 const run = promisify(execFile);
 const ROOT = process.cwd();
@@ -264,9 +265,15 @@ describe('bus_health_* (src/bus/health-metrics.ts) on a real Redis', () => {
     const client = await connectRedis({ url: server.url, reconnectBaseMs: 50, reconnectMaxMs: 200 });
     try {
       const registry = new Registry();
-      expect(BusHealthMetrics.register(registry, client, { maxAgeMs: 0, timeoutMs: 1000 })).toBeDefined();
+      expect(
+        BusHealthMetrics.register(registry, client, {
+          policy: CATALOG_POLICY,
+          maxAgeMs: 0,
+          timeoutMs: 1000,
+        }),
+      ).toBeDefined();
       // A second API server in the same process leaves the registry's gauges alone.
-      expect(BusHealthMetrics.register(registry, client)).toBeUndefined();
+      expect(BusHealthMetrics.register(registry, client, { policy: CATALOG_POLICY })).toBeUndefined();
       const text = await registry.metrics();
       const g = `stream="${candles}",kind="candles",group="strategy.live_runner"`;
       expect(text).toContain('bus_health_up 1');

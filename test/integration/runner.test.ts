@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricSum } from '../helpers/fixtures.js';
-import { streams } from '../../src/contracts/catalog.js';
+import { CATALOG_POLICY, streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { leaseOwner } from '../../src/bus/lease.js';
 import { StreamProducer } from '../../src/bus/producer.js';
@@ -62,7 +62,7 @@ beforeAll(async () => {
       tickIntervalMs: 20_000,
       maxTicksPerSecond: 1,
     }),
-    producer: new StreamProducer(redis),
+    producer: new StreamProducer(redis, { policy: CATALOG_POLICY }),
     redis,
     metrics: new FeedMetrics(new Registry()),
     log: silentLogger,

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { streams } from '../../src/contracts/catalog.js';
+import { CATALOG_POLICY, streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { StreamProducer } from '../../src/bus/producer.js';
 import { createPostgresStore } from '../../src/history/postgres-store.js';
@@ -46,7 +46,7 @@ beforeAll(async () => {
       tickIntervalMs: 30_000,
       maxTicksPerSecond: 1,
     }),
-    producer: new StreamProducer(redis),
+    producer: new StreamProducer(redis, { policy: CATALOG_POLICY }),
     redis,
     metrics: new FeedMetrics(new Registry()),
     log: silentLogger,

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import { busHealth } from '../../bus/bus-health.js';
 import type { ApiContext } from '../context.js';
+import { CATALOG_POLICY } from '../../contracts/catalog.js';
 
 /** The package's standalone build sits next to its ESM entry (its `exports` hide the dist path). */
 function chartLibraryPath(): string {
@@ -23,7 +24,7 @@ export function dashboardRoutes(app: FastifyInstance, ctx: ApiContext): void {
   /** Every catalog stream with groups, lag, pending, dead letters and health flags (signed-in users). */
   app.get('/api/v1/streams', async (req) => {
     await ctx.auth.require(req);
-    return busHealth(ctx.redis);
+    return busHealth(ctx.redis, { policy: CATALOG_POLICY });
   });
 
   app.get('/vendor/lightweight-charts.js', async (_req, reply) => {

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../../bus/dead-letter.js';
 import { cliContext, parsePositiveInt, withRedis } from '../context.js';
 import { formatTable } from '../table.js';
+import { CATALOG_POLICY } from '../../contracts/catalog.js';
 
 interface DlqOptions {
   group?: string;
@@ -55,7 +56,11 @@ export function dlqCommand(): Command {
     .option('--to <stream>', 'add them to this stream instead')
     .action(async (stream: string, o: DlqOptions, c: Command) => {
       await withRedis(cliContext(c), async (redis) => {
-        const n = await replayDeadLetters(redis, stream, { ...query(o), ...(o.to ? { to: o.to } : {}) });
+        const n = await replayDeadLetters(redis, stream, {
+          ...query(o),
+          ...(o.to ? { to: o.to } : {}),
+          policy: CATALOG_POLICY,
+        });
         process.stdout.write(`replayed ${n} dead letter(s) to ${o.to ?? stream}\n`);
       });
     });

@@ -6,6 +6,7 @@ import { parseReadReply } from '../../bus/replies.js';
 import { type RedisClient, duplicateRedis } from '../../bus/connection.js';
 import { cliContext, parseNonNegativeInt, parsePositiveInt, untilSignal, withRedis } from '../context.js';
 import { formatMs, formatTable } from '../table.js';
+import { CATALOG_POLICY, catalogPolicy } from '../../contracts/catalog.js';
 
 export function streamsCommand(): Command {
   const cmd = new Command('streams').description('inspect and read Redis streams');
@@ -29,7 +30,7 @@ export function streamsCommand(): Command {
         const report = await busHealth(redis, {
           patterns: [o.match],
           sampleMs: o.sampleMs,
-          retention: ctx.config.streams.retention,
+          policy: catalogPolicy(ctx.config.streams.retention),
         });
         process.stdout.write(
           o.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderInspect(report.streams)}\n`,
@@ -51,7 +52,7 @@ export function streamsCommand(): Command {
       await withRedis(ctx, async (redis) => {
         const r = await trimOnce(redis, {
           idleConsumerMs: o.idleConsumerMs,
-          retention: ctx.config.streams.retention,
+          policy: catalogPolicy(ctx.config.streams.retention),
         });
         process.stdout.write(
           `${r.streams} stream(s): ${r.trimmed} entries trimmed, ${r.consumersRemoved} idle consumer(s) removed\n`,
@@ -158,6 +159,7 @@ async function tailGroup(
   let done: () => void = () => undefined;
   const finished = new Promise<void>((resolve) => (done = resolve));
   const consumer = new StreamConsumer(redis, {
+    policy: CATALOG_POLICY,
     group,
     streams,
     startId: o.from,

@@ -19,6 +19,7 @@ import { startBacktester } from '../../app/backtester.js';
 import { untilSignal, type GlobalOptions } from '../context.js';
 import { parsePort } from './api.js';
 import { addFeedOptions, feedOverrides, rawMarketData, type FeedFlags } from './feed.js';
+import { catalogPolicy } from '../../contracts/catalog.js';
 
 /**
  * `marketbus up`: the whole system in one process on embedded defaults. With nothing configured it
@@ -91,7 +92,7 @@ export function upCommand(): Command {
         const trimming = new AbortController();
         const trimmer = runTrimmer(runner.redis, trimming.signal, {
           log: createLogger('trimmer'),
-          retention: config.streams.retention,
+          policy: catalogPolicy(config.streams.retention),
         });
         process.stderr.write(
           `marketbus is up: feed ${md.source} (${md.instruments.map((i) => i.key).join(', ')}), ` +
