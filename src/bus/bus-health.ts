@@ -1,5 +1,5 @@
 /**
- * Bus-wide health (seed 001's check_stream_health / check_consumer_lag): every stream the policy's
+ * Bus-wide health (stream health and consumer lag in one look): every stream the policy's
  * patterns cover, with its length, retention, groups, lag, pending, oldest pending age and dead
  * letters, and flags for what is
  * unhealthy. "Growing" needs two looks: pass the previous report (or let `busHealth` take two samples

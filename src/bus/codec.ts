@@ -5,7 +5,7 @@
  *   languages read field by field; the codec validates with a zod schema on decode and encode.
  * - `envelopeCodec`: service messages (commands, results, strategy events) are an envelope of flat
  *   fields plus one JSON `payload`, so nested data round-trips exactly; what cannot be JSON is a type
- *   error at compile time and a DecodeError at run time, never a silently mangled entry (seed 001).
+ *   error at compile time and a DecodeError at run time, never a silently mangled entry.
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';

@@ -66,7 +66,7 @@ export interface ConsumerOptions<T = Fields> {
   readonly ordered?: boolean;
   /** How often entries idle in other (dead) consumers are looked for, ms. Default 5000. */
   readonly claimIntervalMs?: number;
-  /** Idle time after which another consumer's pending entry is reclaimed, ms. Default 60000 (seed 000). */
+  /** Idle time after which another consumer's pending entry is reclaimed, ms. Default 60000 (1 min). */
   readonly claimMinIdleMs?: number;
   /** Most entries reclaimed per cycle, over all streams (XAUTOCLAIM COUNT). Default 100. */
   readonly claimBatchSize?: number;
@@ -580,7 +580,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
     return r.entries[0]?.fields ?? null;
   }
 
-  // ---- reclaiming entries of dead consumers (seed 000's scavenger) ---------------------------
+  // ---- reclaiming entries of dead consumers (the pending scavenger) ---------------------------
 
   private async claimLoop(): Promise<void> {
     const backoff = new Backoff({ baseMs: 500, maxMs: 30_000, jitter: 0.5 });

@@ -1,7 +1,7 @@
 /**
  * The producer: XADD with explicit or automatic IDs and retention, singly or in pipelined batches.
  * An explicit ID equal to or older than the stream's top is not an error but a typed `duplicate`
- * result (seed 002: duplicates and out-of-order IDs are counted no-ops).
+ * result (duplicates and out-of-order IDs are counted no-ops, not failures).
  */
 import { RedisPermissionError, RedisUnavailableError, errorMessage } from '../util/errors.js';
 import type { RedisClient } from './connection.js';

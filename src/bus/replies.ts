@@ -1,6 +1,6 @@
 /**
  * Defensive parsers for the stream replies whose shape differs across Redis versions, protocols and
- * client versions (seed 000): flat key/value arrays (RESP2), maps (RESP3), or objects already built by
+ * client versions: flat key/value arrays (RESP2), maps (RESP3), or objects already built by
  * the client; numbers as integers or strings; fields that older servers do not send. Each parser
  * returns one normalized, readonly shape or throws UnexpectedReplyError carrying the raw reply.
  */

@@ -27,7 +27,7 @@ export function compareStreamIds(a: string, b: string): number {
   return 0;
 }
 
-/** The deterministic ID of an entry keyed by a millisecond timestamp (seed 002: `<epoch_ms>-0`). */
+/** The deterministic ID of an entry keyed by a millisecond timestamp (`<epoch_ms>-0`, as candle streams use it: docs/contracts.md). */
 export function idFromEpochMs(ms: number): string {
   if (!Number.isSafeInteger(ms) || ms < 0) throw new InvalidStreamIdError(String(ms));
   return `${ms}-0`;

@@ -1,5 +1,5 @@
 /**
- * Stream limits and cleanup (seed 001's configure_stream_limits and cleanup): the policy's retention is
+ * Stream limits and cleanup: the policy's retention is
  * applied on every write by the producer; this trimmer applies it too to streams that no longer get
  * writes (MAXLEN ~ or MINID ~ by age), and removes consumers that have been idle longer than
  * `idleConsumerMs` with no pending entries. Streams the policy gives no retention are left alone

@@ -1,7 +1,7 @@
 /**
  * The stream catalog: every stream name in marketbus is built here, from validated parts, and every
  * name can be read back into its catalog entry (kind, retention, ID mode). Nothing else concatenates
- * stream names. The names are a public contract (DESIGN.md): other languages read these streams.
+ * stream names. The names are a public contract (docs/contracts.md): other languages read these streams.
  */
 import { InvalidKeyError } from '../util/errors.js';
 import { DEAD_LETTER_PATTERN, deadLetterSource, deadLetterStream, fitsHashTag } from '../bus/keys.js';
@@ -45,7 +45,7 @@ const DAY_MS = 86_400_000;
 
 /** Default retention of each kind; a deployment may override them (see `catalogPolicy`). */
 export const DEFAULT_RETENTION: Readonly<Record<StreamKind, Retention>> = {
-  candles: { kind: 'maxlen', maxLen: 7 * 1440 }, // 7 days of 1m candles (seed 002)
+  candles: { kind: 'maxlen', maxLen: 7 * 1440 }, // 7 days of 1m candles (docs/contracts.md)
   prices: { kind: 'maxage', maxAgeMs: DAY_MS },
   'feed-status': { kind: 'maxlen', maxLen: 1000 },
   'strategy-events': { kind: 'maxage', maxAgeMs: 30 * DAY_MS },
@@ -100,22 +100,22 @@ function entry(kind: StreamKind, name: string, parts: Record<string, string>): C
 
 /** Stream names by kind. Each returns the name; `describeStream` gives back the full entry. */
 export const streams = {
-  /** `md.candles.<tf>.<instrument_key>` (seed 002). */
+  /** `md.candles.<tf>.<instrument_key>` (docs/contracts.md). */
   candles: (tf: string, instrumentKey: string): string =>
     `md.candles.${validateTimeframe(tf)}.${validateInstrumentKey(instrumentKey)}`,
-  /** `md.prices.<instrument_key>` (seed 003). */
+  /** `md.prices.<instrument_key>` (docs/contracts.md). */
   prices: (instrumentKey: string): string => `md.prices.${validateInstrumentKey(instrumentKey)}`,
-  /** `md.status.<source>` (seed 003). */
+  /** `md.status.<source>` (docs/contracts.md). */
   feedStatus: (source: string): string => `md.status.${validateName('source', source)}`,
-  /** `strategy.events.v1.user.<user_id>` (seed 004). */
+  /** `strategy.events.v1.user.<user_id>` (docs/contracts.md). */
   strategyEvents: (userId: string): string => `strategy.events.v1.user.${validateUserId(userId)}`,
-  /** `strategy.metrics.v1.user.<user_id>` (seed 004). */
+  /** `strategy.metrics.v1.user.<user_id>` (docs/contracts.md). */
   strategyMetrics: (userId: string): string => `strategy.metrics.v1.user.${validateUserId(userId)}`,
-  /** `mgmt:<service>:commands` (seed 001). */
+  /** `mgmt:<service>:commands` (docs/contracts.md). */
   serviceCommands: (service: string): string => `mgmt:${validateName('service', service)}:commands`,
-  /** `<service>:mgmt:results` (seed 001). */
+  /** `<service>:mgmt:results` (docs/contracts.md). */
   serviceResults: (service: string): string => `${validateName('service', service)}:mgmt:results`,
-  /** `<service>:status` (seed 001). */
+  /** `<service>:status` (docs/contracts.md). */
   serviceStatus: (service: string): string => `${validateName('service', service)}:status`,
   /**
    * `dlq:{<stream>}`: the dead letters of one stream (the bus's naming, see `deadLetterStream`). Any
@@ -134,7 +134,7 @@ export const keys = {
   },
 } as const;
 
-/** Consumer group names (seed 002 conventions). */
+/** Consumer group names (docs/contracts.md). */
 export const groups = {
   strategy: (name: string): string => `strategy.${validateName('strategy name', name)}`,
   service: (service: string): string => `${validateName('service', service)}.workers`,
