@@ -1,5 +1,5 @@
 /**
- * Latency figures of the soak's probes: how a series of samples (bench/lib/samples.ts, ms) is rounded
+ * Latency figures of the soak's probes: how a series of samples (src/bench/latency-samples.ts, ms) is rounded
  * for the report, and the rule that says when an entry was published.
  */
 import { round } from '../../src/bench/stats.js';
