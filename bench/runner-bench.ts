@@ -21,7 +21,7 @@ import { silentLogger } from '../src/util/log.js';
 import { candleCodec } from '../src/contracts/market-data.js';
 import type { Candle } from '../src/contracts/candle.js';
 import { startRunner } from '../src/app/runner.js';
-import { benchTemplate } from './lib/strategy-templates.js';
+import { benchTemplate } from '../src/bench/strategy-templates.js';
 
 const { values } = parseArgs({
   options: {

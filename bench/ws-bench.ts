@@ -25,9 +25,9 @@ import { streams } from '../src/contracts/catalog.js';
 import { RedisServer } from '../src/bus/redis-server.js';
 import { openRelationalDb } from '../src/app/open-db.js';
 import { silentLogger } from '../src/util/log.js';
-import { ChildChannel, sendToParent, type ChildFailed } from './lib/child-channel.js';
-import { latestIds, readLoop } from './lib/raw-reader.js';
-import { LatencySamples } from './lib/samples.js';
+import { ChildChannel, sendToParent, type ChildFailed } from '../src/bench/child-channel.js';
+import { latestIds, readLoop } from '../src/bench/raw-reader.js';
+import { LatencySamples } from '../src/bench/latency-samples.js';
 
 const INSTRUMENT = 'sim:spot:BENCHUSDT';
 const CANDLES = streams.candles('1m', INSTRUMENT);

@@ -1,6 +1,6 @@
 /** The coordinator's handle on one probe process (`probe.ts`): fork, IPC requests with timeouts, kill. */
 import { fileURLToPath } from 'node:url';
-import { ChildChannel } from '../lib/child-channel.js';
+import { ChildChannel } from '../../src/bench/child-channel.js';
 import type { ChildMessage, FinalStats, ParentMessage, ProbeConfig, WindowStats } from './probe.js';
 
 const PROBE = fileURLToPath(new URL('./probe.ts', import.meta.url));

@@ -20,9 +20,9 @@
 import { createClient } from 'redis';
 import WebSocket from 'ws';
 import { compareStreamIds } from '../../src/bus/stream-id.js';
-import { sendToParent, type ChildFailed } from '../lib/child-channel.js';
-import { latestIds, readLoop } from '../lib/raw-reader.js';
-import { LatencySamples } from '../lib/samples.js';
+import { sendToParent, type ChildFailed } from '../../src/bench/child-channel.js';
+import { latestIds, readLoop } from '../../src/bench/raw-reader.js';
+import { LatencySamples } from '../../src/bench/latency-samples.js';
 import { idMs, latencySummary, publishedAt, type LatencySummary } from './samples.js';
 
 export type ProbeConfig =

@@ -1,9 +1,9 @@
 /**
- * Latency figures of the soak's probes: how a series of samples (bench/lib/samples.ts, ms) is rounded
+ * Latency figures of the soak's probes: how a series of samples (src/bench/latency-samples.ts, ms) is rounded
  * for the report, and the rule that says when an entry was published.
  */
 import { round } from '../../src/bench/stats.js';
-import type { LatencySamples } from '../lib/samples.js';
+import type { LatencySamples } from '../../src/bench/latency-samples.js';
 
 /** Latency figures of one series, ms, rounded for the JSON report (null for no samples). */
 export interface LatencySummary {

@@ -8,7 +8,7 @@ import { telegramLoginHash } from '../../src/api/auth/telegram-login.js';
 import { sleep } from '../../src/util/sleep.js';
 import { stableMarketId } from '../../src/marketdata/sources/simulated.js';
 import { splitInstrumentKey } from '../../src/contracts/catalog.js';
-import { benchTemplate } from '../lib/strategy-templates.js';
+import { benchTemplate } from '../../src/bench/strategy-templates.js';
 
 export interface SoakUser {
   readonly userId: string;

@@ -1,7 +1,7 @@
 /**
  * The relational database of a process: PostgreSQL (`DATABASE_URL`) or the embedded PGlite under
  * `<data_dir>/pglite`. It holds the identity and strategy tables and, unless ClickHouse is configured,
- * the candle history too, all created by the same migrations. PGlite serves one process at a time, so
+ * the candle history too, all created by `RELATIONAL_MIGRATIONS`. PGlite serves one process at a time, so
  * its directory is locked by a pid file; a second process gets a clear StoreLockedError.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,8 +13,23 @@ import { pgliteSqlDatabase } from '../sql/pglite.js';
 import { createPgPool, pgSqlDatabase } from '../sql/postgres.js';
 import { createSqlCandleStore } from '../history/sql/candles.js';
 import type { SqlDatabase } from '../sql/executor.js';
-import { runMigrations } from '../sql/migrations.js';
+import { runMigrations, sqlMigration, type SqlMigration } from '../sql/migrator.js';
+import { CANDLE_MIGRATIONS } from '../history/sql/migrations.js';
+import { IDENTITY_TABLES_0002 } from '../api/auth/migrations.js';
+import { STRATEGY_TABLES_0002 } from '../strategy/migrations.js';
+import { BACKTEST_MIGRATIONS } from '../backtest/migrations.js';
 import type { CandleStore } from '../history/store.js';
+
+/**
+ * Every module's migrations of the relational database; the migrator runs them sorted by name.
+ * `0002_identity_and_strategies` was released as one migration holding the identity tables and then
+ * the strategy tables, so it stays one, composed of both modules' statements in that order.
+ */
+export const RELATIONAL_MIGRATIONS: readonly SqlMigration[] = [
+  ...CANDLE_MIGRATIONS,
+  sqlMigration('0002_identity_and_strategies', [...IDENTITY_TABLES_0002, ...STRATEGY_TABLES_0002]),
+  ...BACKTEST_MIGRATIONS,
+];
 
 export interface RelationalDb {
   readonly kind: 'pglite' | 'postgres';
@@ -64,7 +79,7 @@ export function openRelationalDb(sel: RelationalSelection, log: Logger): Relatio
     sql,
     candles,
     migrate: async () => {
-      await runMigrations(sql, log);
+      await runMigrations(sql, RELATIONAL_MIGRATIONS, { logger: log });
     },
     close: () => {
       closed ??= (async () => {

@@ -16,9 +16,9 @@ import type { Logger } from '../util/log.js';
 import {
   createTelegramNotifier,
   defaultNotifyMode,
-  type NotifyMode,
   type TelegramNotifier,
-} from '../strategy/notifier.js';
+} from '../strategy/notify/notifier.js';
+import type { NotifyMode } from '../strategy/notify/event.js';
 import { RunnerMetrics } from '../strategy/runner-metrics.js';
 import { RunnerService } from '../strategy/runner.js';
 

@@ -3,8 +3,8 @@ import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MarketDataConfig } from '../config/market-data.js';
 import { createBinanceSource } from './sources/binance/source.js';
-import { progressBar, type ProgressHandle } from './sources/replay-progress.js';
-import { createReplaySource } from './sources/replay.js';
+import { progressBar, type ProgressHandle } from './sources/replay/progress.js';
+import { createReplaySource } from './sources/replay/source.js';
 import { createSimulatedSource } from './sources/simulated.js';
 import type { MarketSource } from './types.js';
 

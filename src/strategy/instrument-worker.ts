@@ -23,7 +23,7 @@ import type { Logger } from '../util/log.js';
 import { TIMEFRAME_MS, type Candle } from '../contracts/candle.js';
 import type { Timeframe } from '../contracts/catalog.js';
 import { createStrategy, type Strategy, type StrategyStep } from './engine.js';
-import type { TelegramNotifier } from './notifier.js';
+import type { TelegramNotifier } from './notify/notifier.js';
 import type { OutputBatch, OutputPublisher, RunRef } from './outputs.js';
 import type { RunnerMetrics } from './runner-metrics.js';
 import { parseStrategySpec } from './spec.js';

@@ -15,7 +15,7 @@ import type { Logger } from '../util/log.js';
 import type { Candle } from '../contracts/candle.js';
 import type { StrategyStep } from './engine.js';
 import type { RunnerMetrics } from './runner-metrics.js';
-import type { StrategyEventType } from './notifier.js';
+import type { StrategyEventType } from '../contracts/strategy-events.js';
 
 export const EVENT_SOURCE = 'strategy-runner';
 

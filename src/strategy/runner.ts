@@ -19,7 +19,7 @@ import type { Logger } from '../util/log.js';
 import type { StreamConsumer } from '../bus/consumer.js';
 import { createCommandConsumer } from './commands.js';
 import { InstrumentWorker } from './instrument-worker.js';
-import type { TelegramNotifier } from './notifier.js';
+import type { TelegramNotifier } from './notify/notifier.js';
 import { OutputPublisher } from './outputs.js';
 import type { RunnerMetrics } from './runner-metrics.js';
 

@@ -8,7 +8,8 @@ import { createPgliteStore } from '../../src/history/pglite-store.js';
 import { pgliteSqlDatabase } from '../../src/sql/pglite.js';
 import { createSqlCandleStore } from '../../src/history/sql/candles.js';
 import type { SqlDatabase } from '../../src/sql/executor.js';
-import { MIGRATIONS, MIGRATIONS_TABLE, runMigrations } from '../../src/sql/migrations.js';
+import { MIGRATIONS_TABLE, runMigrations } from '../../src/sql/migrator.js';
+import { CANDLE_MIGRATIONS } from '../../src/history/sql/migrations.js';
 import type { CandleStore } from '../../src/history/store.js';
 import { candle, candleStoreConformance, expectExactDoubles } from '../conformance/candle-store.js';
 import { uniq } from '../helpers/redis.js';
@@ -48,12 +49,16 @@ describe('pglite candle store', () => {
   it('records applied migrations in marketbus_migrations, applies them once, also when called at once', async () => {
     const { store, db } = storeOn(new PGlite());
     // Several migrate() calls at the same time on the one connection: serialized, the first applies.
-    const [a, b] = await Promise.all([runMigrations(db), runMigrations(db), store.migrate()]);
-    expect([...a, ...b]).toEqual(MIGRATIONS.map((m) => m.name));
+    const [a, b] = await Promise.all([
+      runMigrations(db, CANDLE_MIGRATIONS),
+      runMigrations(db, CANDLE_MIGRATIONS),
+      store.migrate(),
+    ]);
+    expect([...a, ...b]).toEqual(CANDLE_MIGRATIONS.map((m) => m.name));
     const rows = await migrationRows(db);
-    expect(rows.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
+    expect(rows.map((r) => r.name)).toEqual(CANDLE_MIGRATIONS.map((m) => m.name));
     await store.migrate();
-    expect(await runMigrations(db)).toEqual([]);
+    expect(await runMigrations(db, CANDLE_MIGRATIONS)).toEqual([]);
     expect(await migrationRows(db)).toEqual(rows);
     await store.close();
   });
@@ -78,8 +83,8 @@ describe('pglite candle store', () => {
 
     const raw = new PGlite(dataDir);
     const db = pgliteSqlDatabase(raw);
-    expect((await migrationRows(db)).map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
-    expect(await runMigrations(db)).toEqual([]);
+    expect((await migrationRows(db)).map((r) => r.name)).toEqual(CANDLE_MIGRATIONS.map((m) => m.name));
+    expect(await runMigrations(db, CANDLE_MIGRATIONS)).toEqual([]);
     await db.end();
   });
 

@@ -4,7 +4,8 @@ import { ClosedError, ConfigError } from '../../src/util/errors.js';
 import { createPostgresStore } from '../../src/history/postgres-store.js';
 import { pgSqlDatabase } from '../../src/sql/postgres.js';
 import { upsertStatements } from '../../src/history/sql/candles.js';
-import { MIGRATION_LOCK_KEY, MIGRATIONS, MIGRATIONS_TABLE, runMigrations } from '../../src/sql/migrations.js';
+import { MIGRATION_LOCK_KEY, MIGRATIONS_TABLE, runMigrations } from '../../src/sql/migrator.js';
+import { CANDLE_MIGRATIONS } from '../../src/history/sql/migrations.js';
 import type { Candle } from '../../src/contracts/candle.js';
 import { candle, candleStoreConformance, expectExactDoubles } from '../conformance/candle-store.js';
 import { startPostgres, type TestPostgres } from '../helpers/postgres.js';
@@ -57,14 +58,14 @@ describe('postgres candle store', () => {
     const store = createPostgresStore({ url });
     await store.migrate();
     const first = await migrationRows(url);
-    expect(first.map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
+    expect(first.map((r) => r.name)).toEqual(CANDLE_MIGRATIONS.map((m) => m.name));
 
     // 0001 is a plain CREATE TABLE: applying it twice would fail, so passing here means it was skipped.
     await store.migrate();
     const again = createPostgresStore({ url });
     await again.migrate();
     const pool = new pg.Pool({ connectionString: url, max: 1 });
-    expect(await runMigrations(pgSqlDatabase(pool))).toEqual([]);
+    expect(await runMigrations(pgSqlDatabase(pool), CANDLE_MIGRATIONS)).toEqual([]);
     await pool.end();
     expect(await migrationRows(url)).toEqual(first);
     await Promise.all([store.close(), again.close()]);
@@ -76,7 +77,7 @@ describe('postgres candle store', () => {
     const stores = Array.from({ length: 4 }, () => createPostgresStore({ url, poolSize: 2 }));
     const results = await Promise.allSettled(stores.map((s) => s.migrate()));
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
-    expect((await migrationRows(url)).map((r) => r.name)).toEqual(MIGRATIONS.map((m) => m.name));
+    expect((await migrationRows(url)).map((r) => r.name)).toEqual(CANDLE_MIGRATIONS.map((m) => m.name));
     const k = `sim:spot:${uniq('M').toUpperCase()}`;
     await stores[0]?.insert([candle(k, 0)]);
     expect(await stores[3]?.range(k, T0, T0 + M)).toEqual([candle(k, 0)]);

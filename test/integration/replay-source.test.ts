@@ -4,12 +4,10 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/util/errors.js';
-import { progressBar } from '../../src/marketdata/sources/replay-progress.js';
-import {
-  createReplaySource,
-  parseTimestamp,
-  type ReplaySourceOptions,
-} from '../../src/marketdata/sources/replay.js';
+import { progressBar } from '../../src/marketdata/sources/replay/progress.js';
+import { createReplaySource } from '../../src/marketdata/sources/replay/source.js';
+import type { ReplaySourceOptions } from '../../src/marketdata/sources/replay/options.js';
+import { parseTimestamp } from '../../src/marketdata/sources/replay/values.js';
 import type { SourceEvent } from '../../src/marketdata/types.js';
 import type { Candle, Tick } from '../../src/contracts/candle.js';
 

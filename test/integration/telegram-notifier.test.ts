@@ -13,11 +13,11 @@ import { ConfigError } from '../../src/util/errors.js';
 import type { Logger } from '../../src/util/log.js';
 import {
   createTelegramNotifier,
-  formatNotice,
-  type NotifyEvent,
   type TelegramNotifier,
   type TelegramNotifierOptions,
-} from '../../src/strategy/notifier.js';
+} from '../../src/strategy/notify/notifier.js';
+import type { NotifyEvent } from '../../src/strategy/notify/event.js';
+import { formatNotice } from '../../src/strategy/notify/format.js';
 import {
   FAKE_BOT_TOKEN,
   FakeTelegram,

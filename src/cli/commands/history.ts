@@ -8,7 +8,7 @@ import { exportCandles, type ExportFormat } from '../../history/export.js';
 import { findGaps } from '../../history/gaps.js';
 import { openCandleStore, storeSelectionFromEnv } from '../../app/open-stores.js';
 import type { CandleStore } from '../../history/store.js';
-import { progressBar } from '../../marketdata/sources/replay-progress.js';
+import { progressBar } from '../../marketdata/sources/replay/progress.js';
 import { resolveMarketData } from '../../app/feed.js';
 import { untilSignal, type GlobalOptions } from '../context.js';
 import { formatTable } from '../table.js';

@@ -28,7 +28,8 @@ import {
   type SqlRow,
   type SqlStatement,
 } from '../../sql/executor.js';
-import { CANDLES_TABLE, runMigrations } from '../../sql/migrations.js';
+import { runMigrations } from '../../sql/migrator.js';
+import { CANDLE_MIGRATIONS, CANDLES_TABLE } from './migrations.js';
 
 const MINUTE_MS = 60_000;
 
@@ -242,7 +243,8 @@ export function createSqlCandleStore(opts: SqlCandleStoreOptions): CandleStore {
 
     async migrate(): Promise<void> {
       open();
-      const applied = await runMigrations(db, logger);
+      // Only the candle table: other modules' migrations are the relational database's (app/open-db.ts).
+      const applied = await runMigrations(db, CANDLE_MIGRATIONS, { logger, partial: true });
       if (applied.length > 0) logger.info({ applied, store: kind }, 'candle store migrated');
     },
 

@@ -3,7 +3,7 @@
  * with nothing of marketbus between Redis and the reader (no consumer group, no relay). ws-bench and the
  * soak's `raw` probe compare the WebSocket relay's delivery latency against it in the same run.
  */
-import { parseEntries, parseReadReply, type StreamEntry } from '../../src/bus/replies.js';
+import { parseEntries, parseReadReply, type StreamEntry } from '../bus/replies.js';
 
 /** The one command the reader needs, so any node-redis client (or cluster node client) fits. */
 export interface CommandClient {

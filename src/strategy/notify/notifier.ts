@@ -1,5 +1,5 @@
 /**
- * Telegram notices of strategy events (seed 004's best-effort notifier policy, DESIGN.md "Telegram").
+ * Telegram notices of strategy events (a best-effort notifier).
  *
  * - Only `signal`, `trade_open`, `trade_close` and `failed` are notified; `started` and `stopped` are
  *   ignored without counting.
@@ -11,65 +11,32 @@
  *   limit and the `retry_after` pause, formats a short plain-text message and sends it with grammY's
  *   `sendMessage`. Nothing is retried: a failed send is counted, logged and dropped, so a Telegram outage
  *   costs notices, never runner time.
- * - Modes: `log_only` (the default outside production, and the embedded default of DESIGN.md) runs the
+ * - Modes: `log_only` (the default outside production) runs the
  *   same pipeline but logs the notice instead of sending it; `telegram` sends through the Bot API and
  *   needs `TELEGRAM_BOT_TOKEN` (a ConfigError at creation otherwise: fail fast at start-up).
  * - Repeats of the same `failed` error for the same user and strategy are debounced (policy: 10 minutes).
  * - The bot token never reaches a log line.
  *
- * Metrics (names fixed by seed 004):
- * - `strategy_telegram_notify_total{mode,type}`: notices delivered (`telegram`: the Bot API said ok;
- *   `log_only`: the notice was logged).
- * - `strategy_telegram_notify_errors_total{reason}`: `too_many_requests` (429), `client_error` (other
- *   4xx), `server_error` (5xx), `timeout`, `network` (no HTTP answer, or one that is not the Bot API's
- *   JSON), `chat_lookup` (`chatFor` threw, timed out or returned something that is not a chat id).
- * - `strategy_telegram_notify_skipped_total{reason}`: `no_confirmed_chat`, `rate_limited` (the per-chat
- *   limit), `retry_after` (the chat is paused after a 429), `debounced`, `queue_full`, `closed`.
+ * The pieces: `event.ts` (modes, the event, the notified types), `format.ts` (the notice text),
+ * `metrics.ts` (the three counters and their reasons), `rate-limit.ts` (per-chat limit, `retry_after`
+ * pause, `failed` debounce), `telegram-transport.ts` (token, Bot API, error sorting); this file is the
+ * queue and the worker that ties them together.
  */
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import { performance } from 'node:perf_hooks';
-import { Api, GrammyError, HttpError } from 'grammy';
-import { Counter, Registry } from 'prom-client';
-import { ConfigError, errorMessage } from '../util/errors.js';
-import { silentLogger, type Logger } from '../util/log.js';
-
-export type NotifyMode = 'log_only' | 'telegram';
-
-/** The event types of `strategy.events.v1.user.<id>` (DESIGN.md). */
-export type StrategyEventType = 'started' | 'signal' | 'trade_open' | 'trade_close' | 'failed' | 'stopped';
-
-/** The types that reach Telegram (seed 004's policy); the others are ignored. */
-export const NOTIFIED_TYPES: readonly StrategyEventType[] = ['signal', 'trade_open', 'trade_close', 'failed'];
-
-/** A strategy event as the notifier needs it. The optional fields are printed when present. */
-export interface NotifyEvent {
-  /** Owner of the strategy; `chatFor` turns it into a chat. */
-  readonly userId: string;
-  readonly type: StrategyEventType;
-  readonly strategyId: string;
-  readonly runId: string;
-  /** e.g. `binance:spot:BTCUSDT`. */
-  readonly instrumentKey: string;
-  /** The strategy's name as its user knows it. */
-  readonly strategyName?: string;
-  /** Candle timeframe, e.g. `1m`. */
-  readonly timeframe?: string;
-  /** `signal`: what the strategy signalled, e.g. `buy` or `MA(20,50) cross up`. */
-  readonly signal?: string;
-  /** `trade_*` (or `signal`): `long`, `short`, `buy`, `sell`. */
-  readonly side?: string;
-  /** Signal or fill price, in quote currency (decimal string or number). */
-  readonly price?: string | number;
-  /** Trade size, in base units. */
-  readonly quantity?: string | number;
-  /** `trade_close`: realised profit or loss, in quote currency. */
-  readonly pnl?: string | number;
-  /** `trade_close`: realised profit or loss, in percent of the entry. */
-  readonly pnlPct?: string | number;
-  /** `failed`: what went wrong (people-readable; long texts are cut). */
-  readonly error?: string;
-}
+import { Registry } from 'prom-client';
+import { ConfigError, errorMessage } from '../../util/errors.js';
+import { silentLogger, type Logger } from '../../util/log.js';
+import { NOTIFIED_TYPES, type NotifyEvent, type NotifyMode } from './event.js';
+import { formatNotice, noticeFields } from './format.js';
+import { notifyMetrics, type ErrorReason, type NotifyMetrics, type SkipReason } from './metrics.js';
+import { NoticePolicy } from './rate-limit.js';
+import {
+  DEFAULT_TELEGRAM_API_ROOT,
+  sendFailure,
+  telegramToken,
+  TelegramSender,
+  validateApiRoot,
+} from './telegram-transport.js';
 
 export interface TelegramNotifierOptions {
   /**
@@ -109,7 +76,7 @@ export interface TelegramNotifierOptions {
   readonly concurrency?: number;
   /**
    * Window in which a `failed` notice with the same user, strategy and error text as an earlier one is
-   * skipped (`debounced`), ms. Default 600000 (10 minutes, seed 004's policy); 0 turns it off.
+   * skipped (`debounced`), ms. Default 600000 (10 minutes); 0 turns it off.
    */
   readonly failedDebounceMs?: number;
   /**
@@ -139,44 +106,13 @@ export interface TelegramNotifier {
   close(): Promise<void>;
 }
 
-export const DEFAULT_TELEGRAM_API_ROOT = 'https://api.telegram.org';
-/** The Bot API's limit for a text message, characters. */
-export const TELEGRAM_TEXT_MAX = 4096;
-
-const TOKEN_KEY = 'TELEGRAM_BOT_TOKEN';
-const TOKEN_RE = /^\d+:[A-Za-z0-9_-]+$/;
-const WINDOW_MS = 60_000;
 const SWEEP_EVERY_MS = 60_000;
 const NO_CHAT_LOG_EVERY_MS = 600_000;
 const ERROR_LOG_EVERY_MS = 10_000;
 const CLOSE_SETTLE_MS = 100;
-const ERROR_TEXT_MAX = 500;
-const FIELD_MAX = 120;
-
-type ErrorReason =
-  'too_many_requests' | 'client_error' | 'server_error' | 'timeout' | 'network' | 'chat_lookup';
-type SkipReason =
-  'no_confirmed_chat' | 'rate_limited' | 'retry_after' | 'debounced' | 'queue_full' | 'closed';
-
-const ERROR_REASONS: readonly ErrorReason[] = [
-  'too_many_requests',
-  'client_error',
-  'server_error',
-  'timeout',
-  'network',
-  'chat_lookup',
-];
-const SKIP_REASONS: readonly SkipReason[] = [
-  'no_confirmed_chat',
-  'rate_limited',
-  'retry_after',
-  'debounced',
-  'queue_full',
-  'closed',
-];
 const NOTIFIED: ReadonlySet<string> = new Set<string>(NOTIFIED_TYPES);
 
-/** `telegram` when `NODE_ENV=production`, else `log_only` (DESIGN.md: log-only is the embedded default). */
+/** `telegram` when `NODE_ENV=production`, else `log_only` (log-only is the embedded default). */
 export function defaultNotifyMode(env: NodeJS.ProcessEnv = process.env): NotifyMode {
   return env.NODE_ENV === 'production' ? 'telegram' : 'log_only';
 }
@@ -197,64 +133,10 @@ export function createTelegramNotifier(opts: TelegramNotifierOptions): TelegramN
     closeTimeoutMs: intAtLeast(opts.closeTimeoutMs ?? 2000, 0, 'telegram.closeTimeoutMs'),
   };
   const apiRoot = validateApiRoot(opts.apiRoot ?? DEFAULT_TELEGRAM_API_ROOT);
-  let sender: Sender | null = null;
-  if (mode === 'telegram') {
-    const token = opts.botToken?.trim() ?? '';
-    if (token === '') {
-      throw new ConfigError(
-        TOKEN_KEY,
-        'is required when the Telegram notifier mode is telegram (or use log_only)',
-      );
-    }
-    if (!TOKEN_RE.test(token)) {
-      throw new ConfigError(TOKEN_KEY, 'does not look like a bot token (<bot id>:<secret>, from @BotFather)');
-    }
-    sender = new Sender(token, apiRoot, settings);
-  }
+  const sender =
+    mode === 'telegram' ? new TelegramSender(telegramToken(opts.botToken), apiRoot, settings) : null;
   const metrics = notifyMetrics(opts.registry ?? new Registry(), mode);
   return new Notifier(settings, sender, opts.chatFor, metrics, opts.log ?? silentLogger);
-}
-
-/**
- * The plain-text notice of `event` (seed 004: short, stable, no Markdown), at most 4096 characters, e.g.
- * `TRADE CLOSE | strategy=MA cross | strategy_id=s1 | run_id=r1 | instrument=binance:spot:BTCUSDT |
- * side=long | price=43100.5 | pnl=+12.3 (+1.2%)`.
- */
-export function formatNotice(event: NotifyEvent): string {
-  const parts: string[] = [event.type.replace('_', ' ').toUpperCase()];
-  const add = (name: string, value: string | number | undefined, max = FIELD_MAX): void => {
-    const v = clean(value, max);
-    if (v !== '') parts.push(`${name}=${v}`);
-  };
-  add('strategy', event.strategyName);
-  add('strategy_id', event.strategyId);
-  add('run_id', event.runId);
-  add('instrument', event.instrumentKey);
-  add('timeframe', event.timeframe);
-  if (event.type === 'signal') add('signal', event.signal);
-  if (event.type !== 'failed') {
-    add('side', event.side);
-    add('price', event.price);
-    add('qty', event.quantity);
-  }
-  if (event.type === 'trade_close' && event.pnl !== undefined) {
-    const pct = event.pnlPct !== undefined ? ` (${signed(event.pnlPct)}%)` : '';
-    add('pnl', `${signed(event.pnl)}${pct}`);
-  }
-  if (event.type === 'failed') add('error', event.error ?? 'unknown error', ERROR_TEXT_MAX);
-  const text = parts.join(' | ');
-  return text.length <= TELEGRAM_TEXT_MAX ? text : `${text.slice(0, TELEGRAM_TEXT_MAX - 1)}…`;
-}
-
-function clean(value: string | number | undefined, max: number): string {
-  if (value === undefined) return '';
-  const s = (typeof value === 'number' ? String(value) : value).replace(/\s+/g, ' ').trim();
-  return s.length <= max ? s : `${s.slice(0, max - 1)}…`;
-}
-
-function signed(v: string | number): string {
-  const s = String(v).trim();
-  return s !== '' && !s.startsWith('-') && !s.startsWith('+') && Number(s) > 0 ? `+${s}` : s;
 }
 
 interface Settings {
@@ -273,109 +155,6 @@ function intAtLeast(v: number, min: number, key: string): number {
   return v;
 }
 
-function validateApiRoot(raw: string): string {
-  const key = 'telegram.apiRoot';
-  let u: URL;
-  try {
-    u = new URL(raw);
-  } catch {
-    throw new ConfigError(key, `not a URL: ${JSON.stringify(raw.slice(0, 200))}`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
-    throw new ConfigError(key, `scheme must be http:// or https://, got ${u.protocol}//`);
-  }
-  if (u.search !== '' || u.hash !== '' || u.username !== '' || u.password !== '') {
-    throw new ConfigError(key, 'credentials, query strings and fragments are not supported');
-  }
-  return `${u.origin}${u.pathname}`.replace(/\/+$/, '');
-}
-
-interface NotifyMetrics {
-  readonly sent: Counter<'mode' | 'type'>;
-  readonly errors: Counter<'reason'>;
-  readonly skipped: Counter<'reason'>;
-}
-
-function notifyMetrics(registry: Registry, mode: NotifyMode): NotifyMetrics {
-  const m: NotifyMetrics = {
-    sent: counter(
-      registry,
-      'strategy_telegram_notify_total',
-      'Strategy notices delivered (telegram: sent; log_only: logged)',
-      ['mode', 'type'],
-    ),
-    errors: counter(
-      registry,
-      'strategy_telegram_notify_errors_total',
-      'Strategy notices that failed (Bot API error, timeout, network, chat lookup)',
-      ['reason'],
-    ),
-    skipped: counter(
-      registry,
-      'strategy_telegram_notify_skipped_total',
-      'Strategy notices not sent by policy (no confirmed chat, rate limit, retry_after, debounce, queue full, closed)',
-      ['reason'],
-    ),
-  };
-  // Every series exists from the start (at 0), so dashboards and rate() see them before the first event.
-  for (const type of NOTIFIED_TYPES) m.sent.inc({ mode, type }, 0);
-  for (const reason of ERROR_REASONS) m.errors.inc({ reason }, 0);
-  for (const reason of SKIP_REASONS) m.skipped.inc({ reason }, 0);
-  return m;
-}
-
-function counter<L extends string>(
-  registry: Registry,
-  name: string,
-  help: string,
-  labelNames: readonly L[],
-): Counter<L> {
-  const existing = registry.getSingleMetric(name);
-  if (existing instanceof Counter) return existing;
-  return new Counter<L>({ name, help, labelNames, registers: [registry] });
-}
-
-/** The Bot API side: one grammY `Api` with its own keep-alive agent (destroyed by `close()`). */
-class Sender {
-  private readonly api: Api;
-  private readonly agent: HttpAgent;
-
-  constructor(
-    readonly token: string,
-    apiRoot: string,
-    private readonly settings: Settings,
-  ) {
-    const opts = { keepAlive: true, maxSockets: settings.concurrency };
-    this.agent = apiRoot.startsWith('https:') ? new HttpsAgent(opts) : new HttpAgent(opts);
-    this.api = new Api(token, {
-      apiRoot,
-      // Our own timer aborts first (so a timeout is told apart); grammY's is only a backstop.
-      timeoutSeconds: settings.timeoutMs / 1000 + 1,
-      baseFetchConfig: { agent: this.agent, compress: true },
-    });
-  }
-
-  /** Send `text`; rejects with grammY's GrammyError / HttpError, or aborts when `signal` fires. */
-  async send(chatId: number, text: string, signal: AbortSignal): Promise<void> {
-    const other = { link_preview_options: { is_disabled: true } };
-    await this.api.sendMessage(chatId, text, other, toGrammySignal(signal));
-  }
-
-  close(): void {
-    this.agent.destroy();
-  }
-}
-
-type GrammySignal = NonNullable<Parameters<Api['sendMessage']>[3]>;
-
-/**
- * grammY types its signal parameter with the `abort-controller` polyfill's class; at run time it only
- * reads `aborted` and calls `addEventListener` / `removeEventListener`, which Node's AbortSignal has.
- */
-function toGrammySignal(signal: AbortSignal): GrammySignal {
-  return signal as unknown as GrammySignal;
-}
-
 interface Job {
   readonly event: NotifyEvent;
 }
@@ -390,12 +169,7 @@ class Notifier implements TelegramNotifier {
   private readonly queue: Job[] = [];
   private readonly running = new Set<Running>();
   private readonly busyUsers = new Set<string>();
-  /** Per chat: times (performance.now) of the attempts in the last minute, oldest first. */
-  private readonly windows = new Map<number, number[]>();
-  /** Per chat: paused until (performance.now), after a 429's `retry_after`. */
-  private readonly pausedUntil = new Map<number, number>();
-  /** `failed` debounce: key -> time of the last notice. */
-  private readonly lastFailed = new Map<string, number>();
+  private readonly policy: NoticePolicy;
   /** Log throttle: key -> [last logged at, suppressed since]. */
   private readonly logged = new Map<string, [number, number]>();
   private idleWaiters: (() => void)[] = [];
@@ -408,11 +182,13 @@ class Notifier implements TelegramNotifier {
 
   constructor(
     private readonly settings: Settings,
-    private readonly sender: Sender | null,
+    private readonly sender: TelegramSender | null,
     private readonly chatFor: (userId: string) => Promise<number | null>,
     private readonly metrics: NotifyMetrics,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.policy = new NoticePolicy(settings.perChatPerMinute, settings.failedDebounceMs);
+  }
 
   get mode(): NotifyMode {
     return this.settings.mode;
@@ -431,7 +207,7 @@ class Notifier implements TelegramNotifier {
       }
       const now = performance.now();
       if (now - this.lastSweep >= SWEEP_EVERY_MS) this.sweep(now);
-      if (event.type === 'failed' && this.debounced(event, now)) {
+      if (event.type === 'failed' && this.policy.debounced(event, now)) {
         this.skip('debounced');
         return;
       }
@@ -542,12 +318,11 @@ class Notifier implements TelegramNotifier {
       );
       return;
     }
-    const paused = this.pausedUntil.get(chatId);
-    if (paused !== undefined && paused > now) {
+    if (this.policy.paused(chatId, now)) {
       this.skip('retry_after');
       return;
     }
-    if (!this.takeSlot(chatId, now)) {
+    if (!this.policy.takeSlot(chatId, now)) {
       this.skip('rate_limited');
       this.throttledWarn(
         `rate:${chatId}`,
@@ -568,7 +343,7 @@ class Notifier implements TelegramNotifier {
   }
 
   private async send(
-    sender: Sender,
+    sender: TelegramSender,
     chatId: number,
     text: string,
     event: NotifyEvent,
@@ -596,33 +371,10 @@ class Notifier implements TelegramNotifier {
         this.skip('closed');
         return;
       }
-      if (err instanceof GrammyError) {
-        const code = err.error_code;
-        const reason: ErrorReason =
-          code === 429 ? 'too_many_requests' : code >= 500 ? 'server_error' : 'client_error';
-        let retryAfterS: number | undefined;
-        if (code === 429) {
-          const ra = err.parameters.retry_after;
-          retryAfterS = typeof ra === 'number' && Number.isFinite(ra) && ra > 0 ? ra : 1;
-          this.pausedUntil.set(chatId, performance.now() + retryAfterS * 1000);
-        }
-        this.fail(reason, {
-          ...fields,
-          code,
-          description: redact(err.description, sender.token),
-          retryAfterS,
-        });
-        return;
-      }
-      const reason: ErrorReason = timedOut ? 'timeout' : 'network';
-      this.fail(reason, {
-        ...fields,
-        err: redact(
-          err instanceof HttpError ? `${err.message}${causeOf(err.error)}` : errorMessage(err),
-          sender.token,
-        ),
-        timeoutMs: timedOut ? this.settings.timeoutMs : undefined,
-      });
+      const failure = sendFailure(err, sender.token, timedOut, this.settings.timeoutMs);
+      if (failure.retryAfterS !== undefined)
+        this.policy.pause(chatId, performance.now(), failure.retryAfterS);
+      this.fail(failure.reason, { ...fields, ...failure.detail });
     } finally {
       clearTimeout(timer);
       closeSignal.removeEventListener('abort', onClose);
@@ -667,39 +419,9 @@ class Notifier implements TelegramNotifier {
     });
   }
 
-  private takeSlot(chatId: number, now: number): boolean {
-    let w = this.windows.get(chatId);
-    if (w === undefined) {
-      w = [];
-      this.windows.set(chatId, w);
-    }
-    while (w.length > 0 && (w[0] ?? now) <= now - WINDOW_MS) w.shift();
-    if (w.length >= this.settings.perChatPerMinute) return false;
-    w.push(now);
-    return true;
-  }
-
-  private debounced(event: NotifyEvent, now: number): boolean {
-    if (this.settings.failedDebounceMs === 0) return false;
-    const errorText = (event.error ?? '').replace(/\s+/g, ' ').trim();
-    const key = `${event.userId}\u0000${event.strategyId}\u0000${errorText}`;
-    const last = this.lastFailed.get(key);
-    if (last !== undefined && now - last < this.settings.failedDebounceMs) return true;
-    this.lastFailed.set(key, now);
-    return false;
-  }
-
-  /** Forget windows, pauses, debounce keys and log marks that have expired (bounded memory). */
   private sweep(now: number): void {
     this.lastSweep = now;
-    for (const [chat, w] of this.windows) {
-      const last = w[w.length - 1];
-      if (last === undefined || last <= now - WINDOW_MS) this.windows.delete(chat);
-    }
-    for (const [chat, until] of this.pausedUntil) if (until <= now) this.pausedUntil.delete(chat);
-    for (const [key, at] of this.lastFailed) {
-      if (now - at >= this.settings.failedDebounceMs) this.lastFailed.delete(key);
-    }
+    this.policy.sweep(now);
     for (const [key, [at]] of this.logged) if (now - at >= NO_CHAT_LOG_EVERY_MS) this.logged.delete(key);
   }
 
@@ -735,23 +457,4 @@ class Notifier implements TelegramNotifier {
     this.logged.set(key, [now, 0]);
     this.log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, msg);
   }
-}
-
-function noticeFields(event: NotifyEvent, chatId: number): Record<string, string | number> {
-  return { chatId, userId: event.userId, type: event.type, strategyId: event.strategyId, runId: event.runId };
-}
-
-/** `(ECONNREFUSED)` and the like from the fetch error grammY wraps; never its message (it has the URL). */
-function causeOf(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return '';
-  const code = (err as { code?: unknown }).code;
-  const type = (err as { type?: unknown }).type;
-  const name = (err as { name?: unknown }).name;
-  const what =
-    typeof code === 'string' ? code : typeof type === 'string' ? type : typeof name === 'string' ? name : '';
-  return what !== '' ? ` (${what})` : '';
-}
-
-function redact(s: string, token: string): string {
-  return token === '' ? s : s.split(token).join('<token>');
 }

@@ -4,7 +4,7 @@
  * number per sample in a plain array, and `summary()` sorts a typed array (numeric, no comparator).
  * Percentiles come from src/bench/stats.ts (nearest rank), the same rule `marketbus bench` reports.
  */
-import { summarize, type Summary } from '../../src/bench/stats.js';
+import { summarize, type Summary } from './stats.js';
 
 export interface LatencySamplesOptions {
   /**

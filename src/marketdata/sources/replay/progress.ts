@@ -4,7 +4,7 @@
  * for command output).
  */
 import cliProgress from 'cli-progress';
-import { createLogger } from '../../util/log.js';
+import { createLogger } from '../../../util/log.js';
 
 /** `onProgress` plus `stop()`, which ends the bar (and its redraw timer) early, e.g. after an abort. */
 export interface ProgressHandle {

@@ -1,14 +1,14 @@
 /**
  * The consumer side of `marketbus bench`'s latency measurement, run as a child process so that
  * publisher and consumer do not share an event loop (as in production, where they are different
- * services). Started by `bus-bench.ts` with an IPC channel and one JSON argument (`LatencyWorkerConfig`).
+ * services). Started by `latency-link.ts` with an IPC channel and one JSON argument (`LatencyWorkerConfig`).
  *
  * Protocol (all over IPC, advanced serialization):
  *   worker -> parent  { type: 'ready' }                      groups exist and the read loop runs
  *   parent -> worker  { type: 'clock', seq }                 answered with { type: 'clock', seq, now }
  *   parent -> worker  { type: 'finish', expected, measureFrom, timeoutMs }
  *   worker -> parent  { type: 'result', samples, ... }       latencies (ms) of entries sent at or after measureFrom
- *   worker -> parent  { type: 'error', message }             then exit 1
+ *   worker -> parent  { type: 'failed', error }              then exit 1 (`ChildFailed`)
  *
  * Each entry carries `sent_at` (the publisher's epoch ms, sub-ms precision); the latency of an entry is
  * the time its handler ran minus `sent_at`. The worker exits by itself when the parent goes away.
@@ -16,11 +16,12 @@
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { sleep } from '../util/sleep.js';
-import { closeRedis, connectRedis, type RedisClient, duplicateRedis } from '../bus/connection.js';
-import { StreamConsumer } from '../bus/consumer.js';
-import { ensureGroup } from '../bus/groups.js';
-import { CATALOG_POLICY } from '../contracts/catalog.js';
+import { sleep } from '../../util/sleep.js';
+import { closeRedis, connectRedis, type RedisClient, duplicateRedis } from '../../bus/connection.js';
+import { StreamConsumer } from '../../bus/consumer.js';
+import { ensureGroup } from '../../bus/groups.js';
+import { sendToParent, type ChildFailed } from '../child-channel.js';
+import { CATALOG_POLICY } from '../../contracts/catalog.js';
 
 /** What the worker reads: `raw` = an XREADGROUP BLOCK loop on node-redis, `marketbus` = StreamConsumer. */
 export type LatencyMode = 'raw' | 'marketbus';
@@ -57,7 +58,7 @@ export type WorkerMessage =
       /** Redis errors the read loop recovered from. */
       readonly errors: number;
     }
-  | { readonly type: 'error'; readonly message: string };
+  | ChildFailed;
 
 /** node-redis's XREADGROUP reply (`[{ name, messages: [{ id, message }] }]`, same in RESP2 and RESP3), for the raw loops. */
 export type RawReadReply =
@@ -203,10 +204,7 @@ function parseParentMessage(v: unknown): ParentMessage | null {
 }
 
 function send(msg: WorkerMessage): Promise<void> {
-  return new Promise((resolve) => {
-    if (!process.send || !process.connected) return resolve();
-    process.send(msg, undefined, undefined, () => resolve());
-  });
+  return sendToParent(msg);
 }
 
 /** Wait until `expected` entries were handled (or the timeout passed; the parent sees the shortfall). */
@@ -245,7 +243,7 @@ async function main(): Promise<void> {
 
 function fail(err: unknown): void {
   const message = err instanceof Error ? err.message : String(err);
-  void send({ type: 'error', message }).finally(() => process.exit(1));
+  void send({ type: 'failed', error: message }).finally(() => process.exit(1));
 }
 
 // Run only as the entry point: importing this module (e.g. for its types) must not start a worker.

@@ -21,7 +21,7 @@ export interface ChildFailed {
   readonly error: string;
 }
 
-export interface ChildChannelOptions {
+export interface ChildChannelOptions<FromChild extends Tagged = Tagged> {
   /** Absolute path of the script the child runs (a .ts file works: the child gets our `execArgv`, so tsx). */
   readonly script: string;
   /** Its argv after the script; default none. */
@@ -33,6 +33,17 @@ export interface ChildChannelOptions {
    * the foreground group) away from it, so the coordinator alone decides how it stops.
    */
   readonly detached?: boolean;
+  /** Node flags of the child; default ours (`process.execArgv`, so a .ts script runs through tsx too). */
+  readonly execArgv?: readonly string[];
+  /** The child's stdout; default `inherit`. `ignore` when ours carries a report (the CLI's JSON). */
+  readonly stdout?: 'inherit' | 'ignore';
+  /** IPC serialization; default `json`. `advanced` carries typed arrays (latency samples) as they are. */
+  readonly serialization?: 'json' | 'advanced';
+  /**
+   * Checks each message, which crosses a process boundary: null makes the channel fail ("sent an
+   * unknown message"). Default: messages are taken as typed.
+   */
+  readonly parse?: (raw: unknown) => FromChild | null;
 }
 
 function failureOf(m: Tagged): string | undefined {
@@ -52,14 +63,22 @@ export class ChildChannel<ToChild extends Tagged, FromChild extends Tagged> {
   private readonly inbox: FromChild[] = [];
   private waiters: (() => void)[] = [];
 
-  constructor(o: ChildChannelOptions) {
+  constructor(o: ChildChannelOptions<FromChild>) {
     this.name = o.name;
     this.proc = fork(o.script, [...(o.args ?? [])], {
-      execArgv: process.execArgv,
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: [...(o.execArgv ?? process.execArgv)],
+      stdio: ['ignore', o.stdout ?? 'inherit', 'inherit', 'ipc'],
       detached: o.detached ?? false,
+      serialization: o.serialization ?? 'json',
     });
-    this.proc.on('message', (m: FromChild) => {
+    const parse = o.parse;
+    this.proc.on('message', (raw: unknown) => {
+      const m = parse ? parse(raw) : (raw as FromChild);
+      if (m === null) {
+        this.failure ??= 'sent an unknown message';
+        this.wake();
+        return;
+      }
       const failed = failureOf(m);
       if (failed !== undefined) this.failure ??= failed;
       this.inbox.push(m);
@@ -70,6 +89,11 @@ export class ChildChannel<ToChild extends Tagged, FromChild extends Tagged> {
       this.wake();
     });
     this.proc.on('disconnect', () => this.wake());
+    // A fork that could not start (or a failed send): without a listener it would crash this process.
+    this.proc.on('error', (err) => {
+      this.failure ??= err.message;
+      this.wake();
+    });
   }
 
   /** The child's pid, -1 if the fork failed. */
@@ -144,11 +168,12 @@ export class ChildChannel<ToChild extends Tagged, FromChild extends Tagged> {
 
 /**
  * Child side: send `m` to the coordinator and resolve once it is written, so a child can send its last
- * message and then disconnect or exit without losing it. Resolves at once when there is no IPC channel.
+ * message and then disconnect or exit without losing it. Resolves at once when there is no IPC channel
+ * (or it is closed already).
  */
 export function sendToParent(m: Tagged): Promise<void> {
   return new Promise((resolve) => {
-    if (!process.send) resolve();
+    if (!process.send || !process.connected) resolve();
     else process.send(m, undefined, {}, () => resolve());
   });
 }
