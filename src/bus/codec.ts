@@ -163,5 +163,3 @@ export function envelopeCodec<P extends JsonValue>(payloadSchema: z.ZodType<P>):
     },
   };
 }
-
-export const ENVELOPE_FIELD_NAMES: readonly string[] = ENVELOPE_FIELDS;

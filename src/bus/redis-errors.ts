@@ -17,5 +17,3 @@ export const isDuplicateIdReply = (err: unknown): boolean =>
   replyStarts(err, 'ERR The ID specified in XADD is equal or smaller');
 /** The server refused for lack of ACL rights. */
 export const isNoPermReply = (err: unknown): boolean => replyStarts(err, 'NOPERM');
-/** Any error reply from the server (as opposed to a connection failure). */
-export const isErrorReply = (err: unknown): boolean => err instanceof ErrorReply;

@@ -14,7 +14,6 @@ export type ErrorCode =
   | 'REDIS_SERVER_NOT_FOUND'
   | 'REDIS_SERVER_START_FAILED'
   | 'CLOSED'
-  | 'DLQ_ENTRY_NOT_FOUND'
   | 'DLQ_REPLAY_REFUSED'
   | 'TIMEOUT'
   | 'REPLY_UNEXPECTED'
@@ -118,12 +117,6 @@ export class ClosedError extends MarketbusError {
 export class TimeoutError extends MarketbusError {
   constructor(what: string, ms: number) {
     super('TIMEOUT', `${what} timed out after ${ms} ms`);
-  }
-}
-
-export class DeadLetterNotFoundError extends MarketbusError {
-  constructor(stream: string, id: string) {
-    super('DLQ_ENTRY_NOT_FOUND', `no dead letter ${id} in ${stream}`);
   }
 }
 
