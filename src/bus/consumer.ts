@@ -6,7 +6,8 @@
  * dead letters, recovery from NOGROUP, and a close that interrupts the blocked read and flushes acks.
  */
 import { EventEmitter } from 'node:events';
-import { ClosedError, DecodeError, errorMessage } from '../util/errors.js';
+import { ClosedError, errorMessage } from '../util/errors.js';
+import { DecodeError } from './errors.js';
 import type { Logger } from '../util/log.js';
 import { Backoff, backoffDelay } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';

@@ -3,7 +3,8 @@
  * An explicit ID equal to or older than the stream's top is not an error but a typed `duplicate`
  * result (seed 002: duplicates and out-of-order IDs are counted no-ops).
  */
-import { RedisPermissionError, RedisUnavailableError, errorMessage } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
+import { RedisPermissionError, RedisUnavailableError } from './errors.js';
 import { DEFAULT_RETENTION, describeStream, type Retention, type StreamKind } from '../contracts/catalog.js';
 import type { RedisClient } from './connection.js';
 import { sendCommand } from './raw-command.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DecodeError, SchemaVersionError } from '../../src/util/errors.js';
+import { DecodeError, SchemaVersionError } from '../../src/bus/errors.js';
 import {
   CANDLE_FIELDS,
   candleCodec,

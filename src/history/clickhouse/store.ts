@@ -10,7 +10,8 @@
  *   every read of candle values uses FINAL, so rows not merged yet never show twice or stale.
  * - Times are UInt64 epoch ms; Float64 values round-trip bit for bit (see row-binary.ts, http.ts).
  */
-import { ClosedError, ConfigError, UnexpectedReplyError } from '../../util/errors.js';
+import { ClosedError, ConfigError } from '../../util/errors.js';
+import { UnexpectedReplyError } from '../../bus/errors.js';
 import type { Candle, CandleOrigin } from '../../contracts/candle.js';
 import type { CandleStore, StoredRange } from '../store.js';
 import { ClickHouseHttp, parseClickHouseUrl } from './http.js';
