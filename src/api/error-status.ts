@@ -45,6 +45,7 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   STORE_LOCKED: INTERNAL,
   STRATEGY_INVALID: { status: 400, code: 'strategy_invalid' },
   STRATEGY_COMMAND_REFUSED: { status: 409, code: 'command_refused' },
+  BENCH_FAILED: INTERNAL,
   REQUEST_TIMEOUT: INTERNAL,
   COMMAND_FAILED: INTERNAL,
   COMMAND_UNKNOWN: INTERNAL,

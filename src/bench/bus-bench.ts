@@ -20,7 +20,8 @@ import { availableParallelism } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { XAddOptions } from '@redis/client/dist/lib/commands/XADD.js';
-import { TimeoutError, errorMessage } from '../util/errors.js';
+import { InvalidArgumentError, TimeoutError, errorMessage } from '../util/errors.js';
+import { BenchFailedError } from './errors.js';
 import { sleep } from '../util/sleep.js';
 import { closeRedis, connectRedis, isReady, type RedisClient } from '../bus/connection.js';
 import { StreamConsumer } from '../bus/consumer.js';
@@ -191,7 +192,10 @@ export async function runBusBench(opts: BusBenchOptions = {}): Promise<BusBenchR
 function resolveOptions(opts: BusBenchOptions): ResolvedOptions {
   const positive = (name: string, v: number, integer: boolean): number => {
     if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-      throw new RangeError(`bench ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
+      throw new InvalidArgumentError(
+        `bench ${name}`,
+        `must be a positive ${integer ? 'integer' : 'number'}, got ${v}`,
+      );
     }
     return v;
   };
@@ -416,7 +420,8 @@ async function timedPublish(
   await publish(ctx.client, batches);
   const m = stop();
   const length = await totalLength(ctx.client, ctx.names);
-  if (length !== ctx.entries) throw new Error(`publish run left ${length} entries, expected ${ctx.entries}`);
+  if (length !== ctx.entries)
+    throw new BenchFailedError(`publish run left ${length} entries, expected ${ctx.entries}`);
   return m;
 }
 
@@ -437,7 +442,7 @@ async function producerPublish(
   for (const batch of batches) {
     const outcomes = await producer.publishMany(batch);
     const bad = outcomes.find((r) => r.status !== 'added');
-    if (bad) throw new Error(`StreamProducer reported ${bad.status} in the publish bench`);
+    if (bad) throw new BenchFailedError(`StreamProducer reported ${bad.status} in the publish bench`);
   }
 }
 
@@ -459,7 +464,7 @@ async function timedConsume(
   await createGroups(ctx, group, '0');
   const m = await consume(ctx, group);
   const pending = await totalPending(ctx.client, ctx.names, group);
-  if (pending !== 0) throw new Error(`consume run ${group} left ${pending} entries pending`);
+  if (pending !== 0) throw new BenchFailedError(`consume run ${group} left ${pending} entries pending`);
   return m;
 }
 
@@ -476,7 +481,7 @@ async function rawConsume(ctx: Ctx, group: string): Promise<Measurement> {
   while (read < ctx.entries) {
     const reply = (await ctx.client.xReadGroup(group, 'bench', keys, { COUNT: READ_COUNT })) as RawReadReply;
     if (!reply || reply.length === 0)
-      throw new Error(`raw consume: streams ran dry after ${read} of ${ctx.entries}`);
+      throw new BenchFailedError(`raw consume: streams ran dry after ${read} of ${ctx.entries}`);
     const acks: Promise<number>[] = [];
     for (const s of reply) {
       const ids = new Array<string>(s.messages.length);
@@ -565,7 +570,7 @@ async function latencyRun(ctx: Ctx, mode: LatencyMode): Promise<LatencyDetail> {
     const sent = await publishSteady(ctx, mode);
     const result = await worker.finish(sent.total, sent.measureFrom);
     if (result.received !== sent.total) {
-      throw new Error(
+      throw new BenchFailedError(
         `latency worker (${mode}) handled ${result.received} of ${sent.total} entries (${result.invalid} invalid, ${result.errors} errors)`,
       );
     }
@@ -659,7 +664,9 @@ async function publishSteady(
   const failed = outcomes.reduce((a, o) => a + o.count, 0);
   if (failed > 0) {
     const first = outcomes.find((o) => o.count > 0)?.first ?? 'unknown';
-    throw new Error(`latency publisher (${mode}): ${failed} of ${total} XADDs failed, first: ${first}`);
+    throw new BenchFailedError(
+      `latency publisher (${mode}): ${failed} of ${total} XADDs failed, first: ${first}`,
+    );
   }
   return {
     total,
@@ -709,11 +716,11 @@ class WorkerLink {
 
   private constructor(private readonly child: ChildProcess) {
     child.on('message', (raw: unknown) =>
-      this.deliver(parseWorkerMessage(raw) ?? new Error('latency worker sent an unknown message')),
+      this.deliver(parseWorkerMessage(raw) ?? new BenchFailedError('latency worker sent an unknown message')),
     );
     // 'close' (not 'exit') comes after the IPC channel is drained, so no message is lost to it.
     child.on('close', (code: number | null, signal: string | null) => {
-      this.ended = new Error(`latency worker ended (code ${code}, signal ${signal})`);
+      this.ended = new BenchFailedError(`latency worker ended (code ${code}, signal ${signal})`);
       this.deliver(this.ended);
     });
     child.on('error', (err: Error) => {
@@ -748,7 +755,8 @@ class WorkerLink {
       this.send({ type: 'clock', seq });
       const reply = await this.expect('clock', 5000);
       const t2 = epochNow();
-      if (reply.seq !== seq) throw new Error(`latency worker answered clock ${reply.seq} to ${seq}`);
+      if (reply.seq !== seq)
+        throw new BenchFailedError(`latency worker answered clock ${reply.seq} to ${seq}`);
       if (t2 - t1 < bestRtt) {
         bestRtt = t2 - t1;
         offset = reply.now - (t1 + t2) / 2;
@@ -800,8 +808,9 @@ class WorkerLink {
     timeoutMs: number,
   ): Promise<Extract<WorkerMessage, { type: K }>> {
     const m = await this.next(timeoutMs);
-    if (m.type === 'error') throw new Error(`latency worker failed: ${m.message}`);
-    if (m.type !== type) throw new Error(`latency worker sent '${m.type}' where '${type}' was expected`);
+    if (m.type === 'error') throw new BenchFailedError(`latency worker failed: ${m.message}`);
+    if (m.type !== type)
+      throw new BenchFailedError(`latency worker sent '${m.type}' where '${type}' was expected`);
     return m as Extract<WorkerMessage, { type: K }>;
   }
 }

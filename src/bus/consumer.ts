@@ -6,7 +6,7 @@
  * dead letters, recovery from NOGROUP, and a close that interrupts the blocked read and flushes acks.
  */
 import { EventEmitter } from 'node:events';
-import { ClosedError, errorMessage } from '../util/errors.js';
+import { ClosedError, errorMessage, InvalidArgumentError } from '../util/errors.js';
 import { DecodeError } from './errors.js';
 import type { Logger } from '../util/log.js';
 import { Backoff, backoffDelay } from '../util/backoff.js';
@@ -161,8 +161,8 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
   ) {
     super();
     if (!opts.handler === !opts.batchHandler)
-      throw new TypeError('give exactly one of handler and batchHandler');
-    if (opts.streams.length === 0) throw new TypeError('streams must not be empty');
+      throw new InvalidArgumentError('handler', 'give exactly one of handler and batchHandler');
+    if (opts.streams.length === 0) throw new InvalidArgumentError('streams', 'must not be empty');
     this.group = opts.group;
     this.consumer = opts.consumer ?? defaultConsumerName();
     this.streams = [...new Set(opts.streams)];

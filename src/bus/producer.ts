@@ -134,6 +134,7 @@ export class StreamProducer {
               `only ${acked} of ${want} replicas confirmed the write in ${timeoutMs} ms`,
             );
         } catch (err) {
+          // A non-Error thrown value, wrapped to carry its text.
           why = err instanceof Error ? err : new Error(String(err));
         }
         if (why) for (const stream of group) failed.set(stream, why);

@@ -34,6 +34,7 @@ export const ERROR_CODES = {
   // ---- strategies ---------------------------------------------------------------------------------
   STRATEGY_INVALID: 'a strategy definition is wrong (StrategyInvalidError.field names the value)',
   STRATEGY_COMMAND_REFUSED: 'the live runner answered strategy.run / strategy.stop with ok: false',
+  BENCH_FAILED: 'a benchmark run broke one of its own checks (entries left over, a worker misbehaved)',
   // ---- commands over the bus (src/commands) --------------------------------------------------------
   REQUEST_TIMEOUT: 'a command on the bus got no answer in time',
   COMMAND_FAILED: 'a service answered a command with an error (CommandFailedError.remoteCode)',
