@@ -58,7 +58,7 @@ describe('HTTP_ERRORS is what the API answers', () => {
 });
 
 describe('EXIT_CODES is how the CLI exits', () => {
-  it('CONFIG_INVALID, REDIS_UNAVAILABLE, INVALID_KEY', async () => {
+  it('CONFIG_INVALID, REDIS_UNAVAILABLE, DLQ_REPLAY_REFUSED', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mb-exit-'));
     const cfg = join(dir, 'c.yaml');
     writeFileSync(cfg, 'redis:\n  port: "six"\n');
@@ -68,8 +68,8 @@ describe('EXIT_CODES is how the CLI exits', () => {
     const down = await runCli(['streams', 'inspect', '--redis', 'redis://127.0.0.1:1']);
     expect(down.stderr).toContain('[REDIS_UNAVAILABLE]');
     expect(down.code).toBe(EXIT_CODES.REDIS_UNAVAILABLE);
-    const key = await runCli(['streams', 'tail', 'x', '--count', '0', '--redis', server.url]);
-    expect(key.stderr).toContain('[INVALID_KEY]');
-    expect(key.code).toBe(EXIT_CODES.INVALID_KEY);
+    const refused = await runCli(['dlq', 'replay', 'md.candles.1m.sim:spot:BTCUSDT', '--redis', server.url]);
+    expect(refused.stderr).toContain('[DLQ_REPLAY_REFUSED]');
+    expect(refused.code).toBe(EXIT_CODES.DLQ_REPLAY_REFUSED);
   });
 });
