@@ -28,16 +28,7 @@ import {
   type RedisConnectionOptions,
 } from '../bus/connection.js';
 import { sleep } from '../util/sleep.js';
-import {
-  ClosedError,
-  errorMessage,
-  InvalidKeyError,
-  InvalidRangeError,
-  NotFoundError,
-  RedisUnavailableError,
-  StrategyInvalidError,
-  TimeoutError,
-} from '../util/errors.js';
+import { errorMessage, MarketbusError, StrategyInvalidError, type ErrorCode } from '../util/errors.js';
 import type { SqlExecutor } from '../sql/executor.js';
 import type { Logger } from '../util/log.js';
 import { BotUsername, ChatLinks } from './auth/chat-link.js';
@@ -45,7 +36,8 @@ import { Authenticator, SessionStore } from './auth/session.js';
 import { CommandResults } from './command-results.js';
 import { apiSettingsFromEnv, isLoopbackHost, type ApiSettings } from './config.js';
 import type { ApiContext } from './context.js';
-import { ApiError } from './http-errors.js';
+import { HTTP_ERRORS } from './error-status.js';
+import { ApiError, StrategyCommandRefusedError } from './http-errors.js';
 import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from './live/client.js';
 import { LiveHub } from './live/hub.js';
 import { LiveMetrics } from './live/metrics.js';
@@ -249,7 +241,7 @@ async function buildApp(ctx: ApiContext, publicDir: string | null): Promise<Fast
     }
   });
   app.addHook('onRequest', (req, _reply, done) => {
-    done(crossOrigin(req) ? new ApiError(403, 'cross_origin', 'cross-origin request refused') : undefined);
+    done(crossOrigin(req) ? new ApiError('CROSS_ORIGIN', 'cross-origin request refused') : undefined);
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const { status, body } = errorBody(err);
@@ -259,7 +251,9 @@ async function buildApp(ctx: ApiContext, publicDir: string | null): Promise<Fast
       ctx.log.warn({ err: errorMessage(err), url: req.url }, 'api dependency unavailable');
     return reply.code(status).send(body);
   });
-  app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found', code: 'not_found' }));
+  app.setNotFoundHandler((_req, reply) =>
+    reply.code(HTTP_ERRORS.NOT_FOUND.status).send({ error: 'not found', code: HTTP_ERRORS.NOT_FOUND.code }),
+  );
   await app.register(cookie, { secret: ctx.settings.sessionSecret });
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } });
   if (publicDir) await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'] });
@@ -286,25 +280,36 @@ function crossOrigin(req: FastifyRequest): boolean {
   }
 }
 
+/** The status and body of an error: from `HTTP_ERRORS` by code for ours, from the framework's status for Fastify's. */
 function errorBody(err: unknown): { status: number; body: Record<string, string> } {
-  if (err instanceof ApiError)
-    return { status: err.statusCode, body: { error: err.message, code: err.code, ...err.extra } };
-  if (err instanceof StrategyInvalidError)
-    return { status: 400, body: { error: err.message, code: 'strategy_invalid', field: err.field } };
-  if (err instanceof InvalidKeyError)
-    return { status: 400, body: { error: err.message, code: 'invalid_key' } };
-  if (err instanceof InvalidRangeError)
-    return { status: 400, body: { error: err.message, code: 'invalid_range' } };
-  if (err instanceof NotFoundError) return { status: 404, body: { error: err.message, code: 'not_found' } };
-  if (err instanceof TimeoutError || err instanceof RedisUnavailableError || err instanceof ClosedError)
-    return { status: 503, body: { error: `temporarily unavailable: ${err.message}`, code: 'unavailable' } };
+  if (err instanceof MarketbusError) {
+    const m = HTTP_ERRORS[err.code];
+    const error =
+      m.show === 'internal'
+        ? 'internal error'
+        : m.show === 'unavailable'
+          ? `temporarily unavailable: ${err.message}`
+          : err.message;
+    const code = err instanceof StrategyCommandRefusedError ? err.bodyCode : m.code;
+    const extra =
+      err instanceof ApiError ? err.extra : err instanceof StrategyInvalidError ? { field: err.field } : {};
+    return { status: m.status, body: { error, code, ...extra } };
+  }
+  // Fastify's own errors (body limit, bad JSON, content type) carry their HTTP status.
   const e = err as Partial<FastifyError>;
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
   if (status === 413)
-    return { status, body: { error: `request body over ${BODY_LIMIT} bytes`, code: 'payload_too_large' } };
+    return {
+      status,
+      body: { error: `request body over ${BODY_LIMIT} bytes`, code: HTTP_ERRORS.PAYLOAD_TOO_LARGE.code },
+    };
   if (status >= 400 && status < 500) {
-    const code = e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'bad_request';
-    return { status, body: { error: e.message ?? 'bad request', code } };
+    const code: ErrorCode =
+      e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'UNSUPPORTED_MEDIA_TYPE' : 'BAD_REQUEST';
+    return { status, body: { error: e.message ?? 'bad request', code: HTTP_ERRORS[code].code } };
   }
-  return { status: 500, body: { error: 'internal error', code: 'internal' } };
+  return {
+    status: HTTP_ERRORS.INTERNAL.status,
+    body: { error: 'internal error', code: HTTP_ERRORS.INTERNAL.code },
+  };
 }

@@ -10,6 +10,7 @@
 import type { SqlExecutor, SqlRow } from '../sql/executor.js';
 import type { BacktestResult } from './result.js';
 import type { BacktestStatus, BacktestView } from '../commands/services.js';
+import { NotFoundError } from '../util/errors.js';
 
 export interface BacktestRecord {
   readonly id: string;
@@ -101,7 +102,8 @@ export async function insertBacktest(
     [b.id, b.strategyId, b.userId, new Date(b.from), new Date(b.to), b.correlationId],
   );
   const got = await selectBacktest(db, b.id, false);
-  if (!got) throw new Error(`backtest ${b.id} vanished after insert`);
+  // Deleted between the insert and the read (the strategy was deleted meanwhile).
+  if (!got) throw new NotFoundError('backtest', b.id);
   return got;
 }
 

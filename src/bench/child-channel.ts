@@ -9,6 +9,7 @@
  * which makes every later `next()` throw instead of waiting out its timeout.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { BenchFailedError } from './errors.js';
 
 /** What every message has: the tag `next()` waits for. */
 export interface Tagged {
@@ -123,12 +124,12 @@ export class ChildChannel<ToChild extends Tagged, FromChild extends Tagged> {
     for (;;) {
       const i = this.inbox.findIndex((m) => m.type === type);
       if (i >= 0) return this.inbox.splice(i, 1)[0] as Extract<FromChild, { type: T }>;
-      if (this.failure) throw new Error(`${this.name}: ${this.failure}`);
+      if (this.failure) throw new BenchFailedError(`${this.name}: ${this.failure}`);
       // Messages already sent arrive before the channel's disconnect, which may come after the exit.
       if (this.exited && !this.proc.connected)
-        throw new Error(`${this.name} exited before sending '${type}'`);
+        throw new BenchFailedError(`${this.name} exited before sending '${type}'`);
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`${this.name}: no '${type}' within ${timeoutMs} ms`);
+      if (left <= 0) throw new BenchFailedError(`${this.name}: no '${type}' within ${timeoutMs} ms`);
       // Woken by a message, the exit or the disconnect; the timer is a fallback and bounds the wait.
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 250));

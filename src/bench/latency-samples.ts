@@ -5,6 +5,7 @@
  * Percentiles come from src/bench/stats.ts (nearest rank), the same rule `marketbus bench` reports.
  */
 import { summarize, type Summary } from './stats.js';
+import { InvalidArgumentError } from '../util/errors.js';
 
 export interface LatencySamplesOptions {
   /**
@@ -23,7 +24,7 @@ export class LatencySamples {
   constructor(o: LatencySamplesOptions = {}) {
     this.initial = o.initialCapacity ?? 1 << 14;
     if (!Number.isInteger(this.initial) || this.initial < 1)
-      throw new RangeError(`initialCapacity must be a positive integer, got ${this.initial}`);
+      throw new InvalidArgumentError('initialCapacity', `must be a positive integer, got ${this.initial}`);
     this.buf = new Float64Array(this.initial);
   }
 

@@ -4,6 +4,7 @@
  * soak's `raw` probe compare the WebSocket relay's delivery latency against it in the same run.
  */
 import { parseEntries, parseReadReply, type StreamEntry } from '../bus/replies.js';
+import { InvalidArgumentError } from '../util/errors.js';
 
 /** The one command the reader needs, so any node-redis client (or cluster node client) fits. */
 export interface CommandClient {
@@ -48,7 +49,10 @@ export async function readLoop(
   o: ReadLoopOptions,
 ): Promise<void> {
   if (cursors.length !== streams.length)
-    throw new RangeError(`readLoop: ${cursors.length} cursors for ${streams.length} streams`);
+    throw new InvalidArgumentError(
+      'readLoop cursors',
+      `${cursors.length} cursors for ${streams.length} streams`,
+    );
   const now = o.now ?? Date.now;
   const head = ['XREAD', 'COUNT', String(o.count ?? 500), 'BLOCK', String(o.blockMs ?? 1000), 'STREAMS'];
   const index = new Map(streams.map((s, i) => [s, i]));

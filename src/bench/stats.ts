@@ -2,6 +2,7 @@
  * Small, pure statistics helpers for `marketbus bench`: percentiles of latency samples, rates and
  * ratios rounded for a JSON report. No I/O, no clocks, so they are unit-tested in isolation.
  */
+import { InvalidArgumentError } from '../util/errors.js';
 
 /** A latency distribution in the samples' unit (ms in the bench). */
 export interface Summary {
@@ -23,7 +24,7 @@ export interface Summary {
  */
 export function percentileOfSorted(sorted: ArrayLike<number>, p: number): number {
   if (!Number.isFinite(p) || p < 0 || p > 100)
-    throw new RangeError(`percentile must be within 0..100, got ${p}`);
+    throw new InvalidArgumentError('percentile', `must be within 0..100, got ${p}`);
   const n = sorted.length;
   if (n === 0) return Number.NaN;
   const rank = Math.max(1, Math.ceil((p / 100) * n));

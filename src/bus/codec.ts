@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { DecodeError, SchemaVersionError } from '../util/errors.js';
+import { DecodeError, SchemaVersionError } from './errors.js';
 
 export type Fields = Readonly<Record<string, string>>;
 
@@ -85,16 +85,6 @@ export interface Envelope<P> {
 }
 
 export const ENVELOPE_SCHEMA_VERSION = '1';
-const ENVELOPE_FIELDS = [
-  'schema_version',
-  'type',
-  'id',
-  'source',
-  'time',
-  'correlation_id',
-  'payload',
-] as const;
-
 const envelopeWire = z.object({
   schema_version: z.string(),
   type: z.string().min(1).max(200),
@@ -163,5 +153,3 @@ export function envelopeCodec<P extends JsonValue>(payloadSchema: z.ZodType<P>):
     },
   };
 }
-
-export const ENVELOPE_FIELD_NAMES: readonly string[] = ENVELOPE_FIELDS;

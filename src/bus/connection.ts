@@ -69,8 +69,6 @@ export interface RedisConnectionOptions {
   readonly waitReplicas?: number;
 }
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-
 /**
  * Cluster settings from the environment: `REDIS_CLUSTER=true` (or `1`) makes the Redis URL a cluster
  * seed; `REDIS_CLUSTER_NODES` adds seeds, comma-separated. Other values of REDIS_CLUSTER are an error.

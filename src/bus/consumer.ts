@@ -7,7 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
-import { ClosedError, DecodeError, errorMessage } from '../util/errors.js';
+import { ClosedError, errorMessage, InvalidArgumentError } from '../util/errors.js';
+import { DecodeError } from './errors.js';
 import type { Logger } from '../util/log.js';
 import { Backoff, backoffDelay } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';
@@ -171,8 +172,8 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
   ) {
     super();
     if (!opts.handler === !opts.batchHandler)
-      throw new TypeError('give exactly one of handler and batchHandler');
-    if (opts.streams.length === 0) throw new TypeError('streams must not be empty');
+      throw new InvalidArgumentError('handler', 'give exactly one of handler and batchHandler');
+    if (opts.streams.length === 0) throw new InvalidArgumentError('streams', 'must not be empty');
     this.group = opts.group;
     this.consumer = opts.consumer ?? defaultConsumerName();
     this.streams = [...new Set(opts.streams)];

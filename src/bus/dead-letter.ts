@@ -3,7 +3,8 @@
  * (one MULTI; the hash tag keeps both keys in one Cluster slot), carrying where it came from and why.
  * Dead letters can be listed, replayed and purged.
  */
-import { DeadLetterReplayRefusedError, errorMessage } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
+import { DeadLetterReplayRefusedError } from './errors.js';
 import type { RedisClient } from './connection.js';
 import { parseEntries, type StreamEntry } from './replies.js';
 import { sendCommand } from './raw-command.js';

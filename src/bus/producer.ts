@@ -3,7 +3,8 @@
  * An explicit ID equal to or older than the stream's top is not an error but a typed `duplicate`
  * result (duplicates and out-of-order IDs are counted no-ops, not failures).
  */
-import { RedisPermissionError, RedisUnavailableError, errorMessage } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
+import { RedisPermissionError, RedisUnavailableError } from './errors.js';
 import type { RedisClient } from './connection.js';
 import { sendCommand } from './raw-command.js';
 import { nodeGroups } from './slot-read.js';
@@ -145,6 +146,7 @@ export class StreamProducer {
               `only ${acked} of ${want} replicas confirmed the write in ${timeoutMs} ms`,
             );
         } catch (err) {
+          // A non-Error thrown value, wrapped to carry its text.
           why = err instanceof Error ? err : new Error(String(err));
         }
         if (why) for (const stream of group) failed.set(stream, why);

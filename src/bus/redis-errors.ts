@@ -15,7 +15,7 @@ export const isBusyGroupReply = (err: unknown): boolean => replyStarts(err, 'BUS
 /** XADD with an explicit ID at or below the stream top. */
 export const isDuplicateIdReply = (err: unknown): boolean =>
   replyStarts(err, 'ERR The ID specified in XADD is equal or smaller');
+/** EVALSHA of a script the node has not loaded (after a restart or a failover). */
+export const isNoScriptReply = (err: unknown): boolean => replyStarts(err, 'NOSCRIPT');
 /** The server refused for lack of ACL rights. */
 export const isNoPermReply = (err: unknown): boolean => replyStarts(err, 'NOPERM');
-/** Any error reply from the server (as opposed to a connection failure). */
-export const isErrorReply = (err: unknown): boolean => err instanceof ErrorReply;

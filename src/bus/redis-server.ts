@@ -4,7 +4,7 @@ import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } f
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { RedisServerNotFoundError, RedisServerStartError } from '../util/errors.js';
+import { RedisServerNotFoundError, RedisServerStartError } from './errors.js';
 import { sleep } from '../util/sleep.js';
 
 /** Options of a redis-server child process. */

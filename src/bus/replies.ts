@@ -4,7 +4,7 @@
  * the client; numbers as integers or strings; fields that older servers do not send. Each parser
  * returns one normalized, readonly shape or throws UnexpectedReplyError carrying the raw reply.
  */
-import { UnexpectedReplyError } from '../util/errors.js';
+import { UnexpectedReplyError } from './errors.js';
 
 export interface StreamEntry {
   readonly id: string;

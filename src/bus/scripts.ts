@@ -4,7 +4,7 @@
  * shares one Cluster slot (hash tags), so scripts work on Redis Cluster too.
  */
 import { createHash } from 'node:crypto';
-import { ErrorReply } from 'redis';
+import { isNoScriptReply } from './redis-errors.js';
 import type { RedisClient } from './connection.js';
 import { sendCommand } from './raw-command.js';
 
@@ -19,7 +19,7 @@ export class Script {
     try {
       return await sendCommand(client, argv);
     } catch (err) {
-      if (!(err instanceof ErrorReply) || !err.message.startsWith('NOSCRIPT')) throw err;
+      if (!isNoScriptReply(err)) throw err;
       // On a cluster the script must be loaded on the node that owns the keys.
       await sendCommand(client, ['SCRIPT', 'LOAD', this.source], keys[0]);
       return sendCommand(client, argv);

@@ -1,4 +1,4 @@
-import { InvalidStreamIdError } from '../util/errors.js';
+import { InvalidStreamIdError } from './errors.js';
 
 /** A parsed Redis stream entry ID `<ms>-<seq>`; both parts fit in 64 bits, so they are bigints. */
 export interface StreamId {

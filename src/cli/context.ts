@@ -3,7 +3,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { closeRedis, connectRedis, describeRedis, pingRedis, type RedisClient } from '../bus/connection.js';
 import { loadConfig, type MarketbusConfig } from '../config/load.js';
-import { RedisUnavailableError, errorMessage } from '../util/errors.js';
+import { errorMessage } from '../util/errors.js';
+import { RedisUnavailableError } from '../bus/errors.js';
 import { createLogger, type Logger } from '../util/log.js';
 import { resolveRedisTarget, type RedisTarget } from '../app/redis-target.js';
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
  * The `marketbus` command. Every subcommand takes `--redis URL` (default `REDIS_URL`) and `--config FILE`.
- * Errors print one line `marketbus: <message> [CODE]` (no stack trace); exit code 2 for bad config or
- * arguments, 1 for other failures.
+ * Errors print one line `marketbus: <message> [CODE]` (no stack trace); the exit code is
+ * `EXIT_CODES[code]` (exit-codes.ts): 2 for bad config or arguments, 1 for other failures.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { MarketbusError, errorMessage } from '../util/errors.js';
+import { BAD_INPUT, EXIT_CODES } from './exit-codes.js';
 import { apiCommand } from './commands/api.js';
 import { benchCommand } from './commands/bench.js';
 import { dlqCommand } from './commands/dlq.js';
@@ -116,15 +117,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     await buildProgram().parseAsync([...argv]);
     return 0;
   } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    // Commander's usage errors (it printed them already): bad arguments.
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : BAD_INPUT;
     if (err instanceof MarketbusError) {
       process.stderr.write(`marketbus: ${err.message} [${err.code}]\n`);
-      return err.code === 'CONFIG_INVALID' || err.code === 'INVALID_KEY' || err.code === 'INVALID_RANGE'
-        ? 2
-        : 1;
+      return EXIT_CODES[err.code];
     }
     process.stderr.write(`marketbus: ${errorMessage(err)}\n`);
-    return 1;
+    return EXIT_CODES.INTERNAL;
   }
 }
 

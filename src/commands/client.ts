@@ -18,13 +18,9 @@ import { makeEnvelope, type Envelope, type JsonValue } from '../bus/codec.js';
 import { type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { StreamProducer } from '../bus/producer.js';
 import { parseEntries, parseReadReply } from '../bus/replies.js';
-import {
-  ClosedError,
-  CommandFailedError,
-  DecodeError,
-  RequestTimeoutError,
-  errorMessage,
-} from '../util/errors.js';
+import { ClosedError, errorMessage } from '../util/errors.js';
+import { CommandFailedError, RequestTimeoutError } from './errors.js';
+import { DecodeError } from '../bus/errors.js';
 import type { Logger } from '../util/log.js';
 import {
   commandErrorPayload,
@@ -311,7 +307,7 @@ function parseReply(spec: ServiceSpec, type: string, commandId: string, reply: I
       spec.name,
       type,
       commandId,
-      e.success ? e.data : { code: 'UNKNOWN', message: JSON.stringify(payload).slice(0, 500) },
+      e.success ? e.data : { code: 'REMOTE_CODE_UNKNOWN', message: JSON.stringify(payload).slice(0, 500) },
     );
   }
   const cmd = commandSpec(spec, type);

@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import { streams } from '../contracts/catalog.js';
+import type { ErrorCode } from '../util/errors.js';
 
 export interface CommandSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
   /** What the command does, for people (CLI help, docs). */
@@ -70,9 +71,11 @@ export function serviceStreams(service: ServiceSpec | string): {
 }
 
 /**
- * The payload of an error reply (`<type>.error`). Codes of the command layer: `COMMAND_UNKNOWN`,
- * `COMMAND_INVALID`, `COMMAND_EXPIRED`, `HANDLER_FAILED`, `RESULT_INVALID`; handlers add domain codes
- * (the `code` of the typed error they throw, e.g. `NOT_FOUND`, `INVALID_RANGE`).
+ * The payload of an error reply (`<type>.error`). `code` is a code of the registry
+ * (src/util/errors.ts). Codes of the command layer: `COMMAND_UNKNOWN`, `COMMAND_INVALID`,
+ * `COMMAND_EXPIRED`, `HANDLER_FAILED`, `RESULT_INVALID`; handlers add domain codes (the `code` of the
+ * typed error they throw, e.g. `NOT_FOUND`, `INVALID_RANGE`). Read as any string, since services in
+ * other languages may send codes of their own (CommandFailedError maps those to `REMOTE_CODE_UNKNOWN`).
  */
 export const commandErrorPayload = z.strictObject({
   code: z.string().min(1).max(100),
@@ -80,3 +83,6 @@ export const commandErrorPayload = z.strictObject({
   issues: z.array(z.string().max(1000)).max(50).optional(),
 });
 export type CommandErrorPayload = z.output<typeof commandErrorPayload>;
+
+/** An error reply this build sends: the code is always one of the registry. */
+export type CommandErrorReply = CommandErrorPayload & { readonly code: ErrorCode };

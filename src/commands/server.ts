@@ -31,12 +31,13 @@ import type { Envelope, JsonValue } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
 import { StreamConsumer, type Delivery } from '../bus/consumer.js';
 import type { BusMetrics } from '../bus/metrics.js';
-import { DecodeError, MarketbusError, errorMessage, type ErrorCode } from '../util/errors.js';
+import { InvalidArgumentError, MarketbusError, errorMessage, type ErrorCode } from '../util/errors.js';
+import { DecodeError } from '../bus/errors.js';
 import type { Logger } from '../util/log.js';
 import {
   commandSpec,
   serviceStreams,
-  type CommandErrorPayload,
+  type CommandErrorReply,
   type CommandType,
   type PayloadOf,
   type ResultIn,
@@ -81,7 +82,7 @@ export interface CommandOutcome {
   readonly type: string;
   readonly commandId: string;
   /** Error code of error replies. */
-  readonly code?: string;
+  readonly code?: ErrorCode;
 }
 
 export interface ServeOptions {
@@ -158,6 +159,7 @@ export class CommandServer<S extends ServiceSpec = ServiceSpec> extends StreamCo
       ...(o.metrics ? { metrics: o.metrics } : {}),
       ...(o.log ? { log: o.log } : {}),
       decode: (fields) => decodeCommand(fields, names.results),
+      // A bug guard: the consumer starts only in start(), after the constructor set ref.handle.
       handler: (d) => (ref.handle ? ref.handle(d) : Promise.reject(new Error('command server not ready'))),
     });
     this.service = service;
@@ -167,7 +169,8 @@ export class CommandServer<S extends ServiceSpec = ServiceSpec> extends StreamCo
     this.source = o.source ?? service.name;
     const table = handlers as unknown as Readonly<Record<string, AnyHandler>>;
     for (const type of Object.keys(service.commands)) {
-      if (typeof table[type] !== 'function') throw new TypeError(`no handler for ${service.name} ${type}`);
+      if (typeof table[type] !== 'function')
+        throw new InvalidArgumentError('handlers', `no handler for ${service.name} ${type}`);
     }
     this.handlers = table;
     this.heartbeat = new Heartbeat(redis, {
@@ -279,23 +282,19 @@ export class CommandServer<S extends ServiceSpec = ServiceSpec> extends StreamCo
     this.outcome('replied', cmd);
   }
 
-  private async reject(cmd: Envelope<JsonValue>, replyTo: string, e: CommandErrorPayload): Promise<void> {
+  private async reject(cmd: Envelope<JsonValue>, replyTo: string, e: CommandErrorReply): Promise<void> {
     this.tally.rejected++;
     await publishOnce(this.redis, replyTo, cmd.id, encodeReply(cmd, 'error', this.source, e));
     this.serveOpts.log?.warn({ command: cmd.id, type: cmd.type, code: e.code }, 'command rejected');
     this.outcome('rejected', cmd, e.code);
   }
 
-  private async answerError(
-    cmd: Envelope<JsonValue>,
-    replyTo: string,
-    e: CommandErrorPayload,
-  ): Promise<void> {
+  private async answerError(cmd: Envelope<JsonValue>, replyTo: string, e: CommandErrorReply): Promise<void> {
     await publishOnce(this.redis, replyTo, cmd.id, encodeReply(cmd, 'error', this.source, e));
     this.outcome('answered-error', cmd, e.code);
   }
 
-  private outcome(kind: CommandOutcomeKind, cmd: Envelope<JsonValue>, code?: string): void {
+  private outcome(kind: CommandOutcomeKind, cmd: Envelope<JsonValue>, code?: ErrorCode): void {
     this.serveOpts.onOutcome?.({
       kind,
       type: cmd.type,

@@ -26,7 +26,7 @@ import {
   type Fields,
   type JsonValue,
 } from '../bus/codec.js';
-import { DecodeError } from '../util/errors.js';
+import { DecodeError } from '../bus/errors.js';
 
 const anyEnvelope = envelopeCodec(jsonValue);
 

@@ -8,6 +8,7 @@ import { idFromEpochMs } from '../bus/stream-id.js';
 import { INSTRUMENT_KEY_RE } from './catalog.js';
 import type { Candle, CandleOrigin, Tick } from './candle.js';
 import { TIMEFRAME_MS } from './candle.js';
+import { InvalidArgumentError } from '../util/errors.js';
 
 export const CANDLE_SCHEMA_VERSION = '1';
 export const PRICE_SCHEMA_VERSION = '1';
@@ -44,7 +45,7 @@ export const PRICE_FIELDS = [
 
 /** A number as the contract writes it: plain decimal, no exponent, no float noise (at most 12 significant digits). */
 export function formatNumber(n: number): string {
-  if (!Number.isFinite(n)) throw new RangeError(`not a finite number: ${n}`);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('formatNumber', `not a finite number: ${n}`);
   // Fast path: most prices already print short (an exchange's own decimals).
   const plain = String(n);
   if (plain.length <= 13 && !plain.includes('e')) return plain;

@@ -23,7 +23,7 @@ export interface CandleStore {
   migrate(): Promise<void>;
   /**
    * Insert closed 1m candles. The same (instrument, ts_open) again is one row: the later write wins
-   * (a REST correction replaces a live candle). Candles of other timeframes are refused (TypeError).
+   * (a REST correction replaces a live candle). Candles of other timeframes are refused (InvalidArgumentError).
    */
   insert(candles: readonly Candle[]): Promise<void>;
   /** 1m candles with `fromMs <= ts_open < toMs`, ascending by open time, at most `limit` (default all). */

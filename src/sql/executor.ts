@@ -4,7 +4,7 @@
  * params)` resolves to `{ rows }`); {@link SqlDatabase} adds the two things that differ between them:
  * how a unit of several statements gets one connection, and how the whole thing is shut down.
  */
-import { UnexpectedReplyError } from '../util/errors.js';
+import { UnexpectedReplyError } from '../bus/errors.js';
 
 /** One result row, column name to value as the driver parsed it. */
 export type SqlRow = Record<string, unknown>;

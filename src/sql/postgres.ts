@@ -85,6 +85,7 @@ export function pgSqlDatabase(pool: pg.Pool): SqlDatabase {
           await client.query('ROLLBACK');
         } catch (rollbackErr) {
           // The connection is unusable (server gone, protocol error): do not return it to the pool.
+          // A non-Error thrown by the driver, wrapped so the cause chain has a message.
           broken = rollbackErr instanceof Error ? rollbackErr : new Error(String(rollbackErr));
         }
         throw err;

@@ -8,7 +8,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
-import { envelopeCodec, type Envelope } from '../bus/codec.js';
+import type { Envelope } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
 import type { BusMetrics } from '../bus/metrics.js';
 import { getStrategy, startRun, stopRun, type StrategyRecord } from './store.js';
@@ -24,10 +24,8 @@ import { parseStrategySpec } from './spec.js';
 export const STRATEGY_SERVICE = strategyService.name;
 
 export type StrategyCommandPayload = z.infer<typeof strategyCommandPayload>;
-export const strategyCommandCodec = envelopeCodec(strategyCommandPayload);
 
 export type StrategyResultPayload = z.infer<typeof strategyResultPayload>;
-export const strategyResultCodec = envelopeCodec(strategyResultPayload);
 
 export type StrategyCommandType = 'strategy.run' | 'strategy.stop';
 

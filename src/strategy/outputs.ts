@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_RETENTION, streams } from '../contracts/catalog.js';
-import { envelopeCodec, jsonValue, makeEnvelope, type Envelope, type JsonValue } from '../bus/codec.js';
+import { envelopeCodec, jsonValue, makeEnvelope, type JsonValue } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
 import { addOnce, addOnceMany, highWaterKey } from '../bus/monotonic.js';
 import { errorMessage } from '../util/errors.js';
@@ -31,7 +31,6 @@ export interface RunRef {
 
 /** Events and metrics carry JSON objects; consumers validate the fields they use. */
 export const outputCodec = envelopeCodec(z.record(z.string(), jsonValue));
-export type OutputEnvelope = Envelope<Record<string, JsonValue>>;
 
 function candleJson(c: Candle | null): JsonValue {
   return c === null

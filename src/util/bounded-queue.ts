@@ -1,4 +1,4 @@
-import { ClosedError } from './errors.js';
+import { ClosedError, InvalidArgumentError } from './errors.js';
 
 /**
  * An async FIFO with a fixed capacity. `push` waits while the queue is full (back-pressure on the
@@ -18,7 +18,7 @@ export class BoundedQueue<T> {
 
   constructor(readonly capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1)
-      throw new RangeError('capacity must be a positive integer');
+      throw new InvalidArgumentError('capacity', 'must be a positive integer');
   }
 
   get depth(): number {

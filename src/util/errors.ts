@@ -1,30 +1,89 @@
 /**
- * Every failure marketbus reports carries a stable `code`. Callers branch on `code` (or on the class),
- * never on the message, which is for people.
+ * The one registry of error codes. Every failure marketbus reports carries one of these as its `code`;
+ * callers branch on `code` (or on the class), never on the message, which is for people. The value of
+ * each entry says what the code means. The HTTP status (`src/api/error-status.ts`), WebSocket close
+ * code (`src/api/live/close-codes.ts`) and CLI exit code (`src/cli/exit-codes.ts`) of every code are
+ * tables keyed by this type, so a code added here without a mapping does not compile.
+ *
+ * The same strings are the `code` of command error replies on the bus (`<type>.error`), which services
+ * in other languages send and read.
  */
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'INVALID_KEY'
-  | 'INVALID_STREAM_ID'
-  | 'DECODE_FAILED'
-  | 'SCHEMA_VERSION_UNSUPPORTED'
-  | 'REDIS_UNAVAILABLE'
-  | 'REDIS_NOPERM'
-  | 'ACL_APPLY_FAILED'
-  | 'REDIS_SERVER_NOT_FOUND'
-  | 'REDIS_SERVER_START_FAILED'
-  | 'CLOSED'
-  | 'DLQ_ENTRY_NOT_FOUND'
-  | 'DLQ_REPLAY_REFUSED'
-  | 'TIMEOUT'
-  | 'REPLY_UNEXPECTED'
-  | 'STORE_LOCKED'
-  | 'INVALID_RANGE'
-  | 'STRATEGY_INVALID'
-  | 'REQUEST_TIMEOUT'
-  | 'COMMAND_FAILED'
-  | 'NOT_FOUND';
+export const ERROR_CODES = {
+  // ---- generic ----------------------------------------------------------------------------------
+  INTERNAL: 'a failure that is not one of ours (a bug or a library error); the fallback of every table',
+  INVALID_ARGUMENT: 'a function argument or option is outside its domain; the message names it',
+  CONFIG_INVALID: 'a configuration value is missing or wrong (ConfigError.key is its dotted path)',
+  INVALID_KEY: 'an instrument key, user id or other stream-name part failed validation',
+  INVALID_RANGE: 'a time range that cannot be served (from after to, unparsable times)',
+  CLOSED: 'the component was closed; the operation was not carried out',
+  TIMEOUT: 'an operation did not finish in its time budget',
+  NOT_FOUND: "a record the caller named does not exist, or is not the caller's",
+  // ---- bus (src/bus/errors.ts) --------------------------------------------------------------------
+  INVALID_STREAM_ID: 'a string is not a stream entry ID <ms>-<seq>',
+  DECODE_FAILED: 'an entry or message could not be turned into the expected type (dead-lettered)',
+  SCHEMA_VERSION_UNSUPPORTED: 'an entry carries a schema_version this build does not read',
+  REDIS_UNAVAILABLE: 'Redis cannot be reached or did not answer',
+  REDIS_NOPERM: 'Redis refused a command for lack of ACL rights',
+  REDIS_SERVER_NOT_FOUND: 'redis-server (for the embedded server) is not on PATH',
+  REDIS_SERVER_START_FAILED: 'the embedded redis-server did not start',
+  DLQ_REPLAY_REFUSED: 'a dead letter cannot be replayed (no source stream, or the source is gone)',
+  REPLY_UNEXPECTED: 'a server answered in a shape none of the known versions produce',
+  // ---- deployment and storage ---------------------------------------------------------------------
+  ACL_APPLY_FAILED: 'Redis refused an ACL SETUSER (the connection may not administer ACLs)',
+  STORE_LOCKED: 'the embedded store directory is in use by another live process',
+  // ---- strategies ---------------------------------------------------------------------------------
+  STRATEGY_INVALID: 'a strategy definition is wrong (StrategyInvalidError.field names the value)',
+  STRATEGY_COMMAND_REFUSED: 'the live runner answered strategy.run / strategy.stop with ok: false',
+  BENCH_FAILED: 'a benchmark run broke one of its own checks (entries left over, a worker misbehaved)',
+  // ---- commands over the bus (src/commands) --------------------------------------------------------
+  REQUEST_TIMEOUT: 'a command on the bus got no answer in time',
+  COMMAND_FAILED: 'a service answered a command with an error (CommandFailedError.remoteCode)',
+  COMMAND_UNKNOWN: 'remote: the service accepts no command of that type',
+  COMMAND_INVALID: 'remote: the command payload does not match its schema',
+  COMMAND_EXPIRED: "remote: the requester's deadline passed before the command was read",
+  HANDLER_FAILED: 'remote: the handler failed at every delivery',
+  RESULT_INVALID: 'remote: the handler returned a result that does not match its schema',
+  REMOTE_CODE_UNKNOWN:
+    'remote: the service answered a code not in this registry, or an unreadable error payload',
+  // ---- HTTP API (src/api) ---------------------------------------------------------------------------
+  UNAUTHORIZED: 'no valid session, or a bad webhook secret',
+  CROSS_ORIGIN: 'a state-changing request or WebSocket upgrade from a page of another origin',
+  BAD_REQUEST: 'a request (HTTP body, WebSocket message) is not of the expected form',
+  BAD_QUERY: 'an HTTP query string is not of the expected form',
+  PAYLOAD_TOO_LARGE: 'an HTTP body over the API body limit',
+  UNSUPPORTED_MEDIA_TYPE: 'an HTTP body of a content type the API does not read',
+  LOGIN_NOT_CONFIGURED: 'Telegram login needs TELEGRAM_BOT_TOKEN',
+  BOT_NOT_CONFIGURED: 'chat linking needs TELEGRAM_BOT_TOKEN and TELEGRAM_BOT_USERNAME',
+  TELEGRAM_MALFORMED: 'a Telegram login payload is not of the documented form',
+  TELEGRAM_BAD_HASH: 'a Telegram login payload is not signed by this bot',
+  TELEGRAM_STALE: 'a Telegram login payload is older than the accepted age',
+  TELEGRAM_FUTURE: 'a Telegram login payload is dated in the future',
+  BACKTESTS_UNAVAILABLE: 'backtests need a single Redis server (no BullMQ on Redis Cluster)',
+  TOO_MANY_CONNECTIONS: 'the user has the most live WebSocket connections allowed',
+  // ---- live WebSocket protocol (src/api/live; `op: error` codes are these in lower case) -------------
+  BAD_JSON: 'a WebSocket message is not JSON',
+  UNKNOWN_OP: 'a WebSocket message has an op the protocol does not define',
+  UNKNOWN_CHANNEL: 'a subscription names a channel the protocol does not define',
+  INVALID_INSTRUMENT: 'a subscription names an invalid instrument key',
+  INVALID_TIMEFRAME: 'a subscription names an invalid timeframe',
+  INVALID_SOURCE: 'a subscription names an invalid source',
+  INVALID_FROM: 'a subscription\'s from is not a stream entry ID, "0" or "$"',
+  ALREADY_SUBSCRIBED: 'the connection is already subscribed to that stream',
+  NOT_SUBSCRIBED: 'the connection is not subscribed to that stream',
+  TOO_MANY_SUBSCRIPTIONS: 'the connection has the most subscriptions allowed',
+  UNAVAILABLE: 'the stream cannot be read now; try again',
+  TOO_MANY_MESSAGES: 'the client sent more messages than the flood limit (the connection is closed)',
+  CLIENT_TOO_SLOW: 'the client does not read fast enough: its send queue passed the bound (closed)',
+} as const satisfies Readonly<Record<string, string>>;
 
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** `s` is a code of the registry (for codes read from the wire). */
+export function isErrorCode(s: string): s is ErrorCode {
+  return Object.hasOwn(ERROR_CODES, s);
+}
+
+/** The base of every error marketbus throws for a known failure: a registry `code`, a message, a cause. */
 export class MarketbusError extends Error {
   readonly code: ErrorCode;
 
@@ -32,6 +91,24 @@ export class MarketbusError extends Error {
     super(message, options);
     this.code = code;
     this.name = new.target.name;
+  }
+}
+
+/** The registry code of any thrown value: its own for a MarketbusError, `INTERNAL` for anything else. */
+export function errorCodeOf(err: unknown): ErrorCode {
+  return err instanceof MarketbusError ? err.code : 'INTERNAL';
+}
+
+/**
+ * A function argument or option outside its domain (`name` is the argument or option, e.g.
+ * `capacity`, `ts_open`). For bad input reaching a public function; a condition that can only be a
+ * bug in marketbus itself is a plain Error saying so.
+ */
+export class InvalidArgumentError extends MarketbusError {
+  readonly argument: string;
+  constructor(argument: string, problem: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', `${argument}: ${problem}`, options);
+    this.argument = argument;
   }
 }
 
@@ -53,61 +130,6 @@ export class InvalidKeyError extends MarketbusError {
   }
 }
 
-export class InvalidStreamIdError extends MarketbusError {
-  constructor(value: string) {
-    super('INVALID_STREAM_ID', `invalid stream entry ID ${JSON.stringify(value.slice(0, 60))}`);
-  }
-}
-
-/** An entry's fields could not be turned into the expected type. Such entries are dead-lettered at once. */
-export class DecodeError extends MarketbusError {
-  readonly issues: readonly string[];
-  constructor(message: string, issues: readonly string[] = [], options?: { cause?: unknown }) {
-    super('DECODE_FAILED', issues.length > 0 ? `${message}: ${issues.join('; ')}` : message, options);
-    this.issues = issues;
-  }
-}
-
-export class SchemaVersionError extends MarketbusError {
-  readonly found: string;
-  constructor(found: string, supported: readonly string[]) {
-    super(
-      'SCHEMA_VERSION_UNSUPPORTED',
-      `schema_version ${JSON.stringify(found)} is not supported (supported: ${supported.join(', ')})`,
-    );
-    this.found = found;
-  }
-}
-
-export class RedisUnavailableError extends MarketbusError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('REDIS_UNAVAILABLE', message, options);
-  }
-}
-
-/** Redis refused a command for lack of ACL rights (NOPERM): a deployment problem, not an outage. */
-export class RedisPermissionError extends MarketbusError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('REDIS_NOPERM', message, options);
-  }
-}
-
-export class RedisServerNotFoundError extends MarketbusError {
-  constructor(binary: string) {
-    super(
-      'REDIS_SERVER_NOT_FOUND',
-      `${binary} was not found on PATH. Install it with: sudo apt-get install -y redis-server ` +
-        `(or set REDIS_URL to a running Redis)`,
-    );
-  }
-}
-
-export class RedisServerStartError extends MarketbusError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('REDIS_SERVER_START_FAILED', message, options);
-  }
-}
-
 /** The component was closed; the operation was not carried out. */
 export class ClosedError extends MarketbusError {
   constructor(what: string) {
@@ -118,18 +140,6 @@ export class ClosedError extends MarketbusError {
 export class TimeoutError extends MarketbusError {
   constructor(what: string, ms: number) {
     super('TIMEOUT', `${what} timed out after ${ms} ms`);
-  }
-}
-
-export class DeadLetterNotFoundError extends MarketbusError {
-  constructor(stream: string, id: string) {
-    super('DLQ_ENTRY_NOT_FOUND', `no dead letter ${id} in ${stream}`);
-  }
-}
-
-export class DeadLetterReplayRefusedError extends MarketbusError {
-  constructor(message: string) {
-    super('DLQ_REPLAY_REFUSED', message);
   }
 }
 
@@ -165,52 +175,6 @@ export class StrategyInvalidError extends MarketbusError {
   }
 }
 
-/**
- * A request on the command bus got no answer in time: the service is down, overloaded, or the command
- * was lost. The command carried the same deadline, so a service that reads it later does not run it.
- */
-export class RequestTimeoutError extends MarketbusError {
-  readonly service: string;
-  readonly commandType: string;
-  readonly commandId: string;
-  readonly timeoutMs: number;
-  constructor(service: string, commandType: string, commandId: string, timeoutMs: number) {
-    super(
-      'REQUEST_TIMEOUT',
-      `no answer from service ${service} to ${commandType} (command ${commandId}) within ${timeoutMs} ms`,
-    );
-    this.service = service;
-    this.commandType = commandType;
-    this.commandId = commandId;
-    this.timeoutMs = timeoutMs;
-  }
-}
-
-/**
- * The service answered a command with an error. `remoteCode` is the service's code: `COMMAND_UNKNOWN`,
- * `COMMAND_INVALID`, `COMMAND_EXPIRED`, `HANDLER_FAILED`, or a domain code such as `NOT_FOUND`.
- */
-export class CommandFailedError extends MarketbusError {
-  readonly service: string;
-  readonly commandType: string;
-  readonly commandId: string;
-  readonly remoteCode: string;
-  readonly issues: readonly string[];
-  constructor(
-    service: string,
-    commandType: string,
-    commandId: string,
-    remote: { readonly code: string; readonly message: string; readonly issues?: readonly string[] },
-  ) {
-    super('COMMAND_FAILED', `${service} ${commandType} failed [${remote.code}]: ${remote.message}`);
-    this.service = service;
-    this.commandType = commandType;
-    this.commandId = commandId;
-    this.remoteCode = remote.code;
-    this.issues = remote.issues ?? [];
-  }
-}
-
 /** A record the caller named (a strategy, a backtest) does not exist, or is not the caller's. */
 export class NotFoundError extends MarketbusError {
   readonly what: string;
@@ -219,31 +183,6 @@ export class NotFoundError extends MarketbusError {
     super('NOT_FOUND', `no ${what} ${JSON.stringify(id.slice(0, 120))}`);
     this.what = what;
     this.id = id;
-  }
-}
-
-/** Redis answered in a shape none of the known versions produce; `raw` is kept for the log. */
-export class UnexpectedReplyError extends MarketbusError {
-  readonly raw: string;
-  constructor(command: string, raw: unknown) {
-    const repr = safeRepr(raw);
-    super('REPLY_UNEXPECTED', `unexpected ${command} reply: ${repr}`);
-    this.raw = repr;
-  }
-}
-
-function safeRepr(v: unknown): string {
-  try {
-    const s = JSON.stringify(v, (_k, x: unknown): unknown =>
-      x instanceof Map
-        ? Object.fromEntries(x as Map<unknown, unknown>)
-        : typeof x === 'bigint'
-          ? x.toString()
-          : x,
-    );
-    return (s ?? String(v)).slice(0, 500);
-  } catch {
-    return String(v).slice(0, 500);
   }
 }
 

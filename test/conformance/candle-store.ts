@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CandleStore } from '../../src/history/store.js';
+import { InvalidArgumentError } from '../../src/util/errors.js';
 import type { Candle, CandleOrigin } from '../../src/contracts/candle.js';
 
 const M = 60_000;
@@ -104,7 +105,7 @@ export function candleStoreConformance(name: string, factory: () => Promise<Cand
     it('refuses candles that are not 1m', async () => {
       const k = key();
       await expect(store.insert([{ ...candle(k, 0), timeframe: '5m', tsClose: T0 + 5 * M }])).rejects.toThrow(
-        TypeError,
+        InvalidArgumentError,
       );
     });
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClosedError, ConfigError } from '../../src/util/errors.js';
+import { ClosedError, ConfigError, InvalidArgumentError } from '../../src/util/errors.js';
 import { CANDLES_TABLE, MIGRATIONS_TABLE } from '../../src/history/clickhouse/migrations.js';
 import { createClickHouseStore } from '../../src/history/clickhouse/store.js';
 import { sqlString } from '../../src/history/clickhouse/sql.js';
@@ -215,7 +215,7 @@ describe('ClickHouse candle store', () => {
     console.info(`read 10,000 candles back in ${(performance.now() - r).toFixed(0)} ms`);
   });
 
-  it('refuses bad candles with a TypeError before sending anything', async () => {
+  it('refuses bad candles with an InvalidArgumentError before sending anything', async () => {
     const s = store('conformance');
     const k = key();
     const bad: Candle[] = [
@@ -227,7 +227,7 @@ describe('ClickHouse candle store', () => {
       { ...candle(k, 0), symbol: 'a\ud800' },
       { ...candle(k, 0), origin: 'other' as Candle['origin'] },
     ];
-    for (const c of bad) await expect(s.insert([candle(k, 1), c])).rejects.toThrow(TypeError);
+    for (const c of bad) await expect(s.insert([candle(k, 1), c])).rejects.toThrow(InvalidArgumentError);
     expect(await s.bounds(k)).toBeNull();
   });
 

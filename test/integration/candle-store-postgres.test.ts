@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { ClosedError, ConfigError } from '../../src/util/errors.js';
+import { ClosedError, ConfigError, InvalidArgumentError } from '../../src/util/errors.js';
 import { createPostgresStore } from '../../src/history/postgres-store.js';
 import { pgSqlDatabase } from '../../src/sql/postgres.js';
 import { upsertStatements } from '../../src/history/sql/candles.js';
@@ -127,7 +127,9 @@ describe('postgres candle store', () => {
     const store = createPostgresStore({ url: (await postgres()).url });
     const k = `sim:spot:${uniq('A').toUpperCase()}`;
     const batch: Candle[] = Array.from({ length: 2500 }, (_, i) => candle(k, i));
-    await expect(store.insert([...batch, { ...candle(k, 9999), tsClose: T0 }])).rejects.toThrow(TypeError);
+    await expect(store.insert([...batch, { ...candle(k, 9999), tsClose: T0 }])).rejects.toThrow(
+      InvalidArgumentError,
+    );
     expect(await store.bounds(k)).toBeNull();
     await store.close();
   });
@@ -203,7 +205,7 @@ describe('candle upsert statements', () => {
       { ...c, marketId: 1.5 },
       { ...c, instrumentKey: '' },
     ]) {
-      expect(() => upsertStatements([bad])).toThrow(TypeError);
+      expect(() => upsertStatements([bad])).toThrow(InvalidArgumentError);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sendCommand } from '../../src/bus/raw-command.js';
-import { DecodeError } from '../../src/util/errors.js';
+import { DecodeError } from '../../src/bus/errors.js';
 import { StreamConsumer, type ConsumerOptions, type Delivery } from '../../src/bus/consumer.js';
 import { listDeadLetters, replayDeadLetters, purgeDeadLetters } from '../../src/bus/dead-letter.js';
 import { BusMetrics } from '../../src/bus/metrics.js';

@@ -12,7 +12,7 @@ import type { RedisClient } from '../../src/bus/connection.js';
 import { ensureUser } from '../../src/api/auth/identity-store.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import { createStrategy, startRun, type StrategyRecord } from '../../src/strategy/store.js';
-import { CommandFailedError } from '../../src/util/errors.js';
+import { CommandFailedError } from '../../src/commands/errors.js';
 import type { CandleStore } from '../../src/history/store.js';
 import type { BacktestResult } from '../../src/backtest/result.js';
 import { startBacktester, type Backtester } from '../../src/app/backtester.js';

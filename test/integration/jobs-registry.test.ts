@@ -5,7 +5,8 @@
 import { describe, expect, it } from 'vitest';
 import { describeStream } from '../../src/contracts/catalog.js';
 import { makeEnvelope } from '../../src/bus/codec.js';
-import { DecodeError, InvalidKeyError, InvalidRangeError } from '../../src/util/errors.js';
+import { InvalidKeyError, InvalidRangeError } from '../../src/util/errors.js';
+import { DecodeError } from '../../src/bus/errors.js';
 import type { CandleStore } from '../../src/history/store.js';
 import { runBacktest } from '../../src/backtest/driver.js';
 import { BacktestAccumulator } from '../../src/backtest/result.js';

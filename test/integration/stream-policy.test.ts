@@ -14,7 +14,7 @@ import { deadLetterStream } from '../../src/bus/keys.js';
 import { StreamProducer } from '../../src/bus/producer.js';
 import type { Retention, StreamPolicy } from '../../src/bus/stream-policy.js';
 import { trimOnce } from '../../src/bus/trimmer.js';
-import { DeadLetterReplayRefusedError } from '../../src/util/errors.js';
+import { DeadLetterReplayRefusedError } from '../../src/bus/errors.js';
 import { connect, startRedis, uniq } from '../helpers/redis.js';
 
 /**

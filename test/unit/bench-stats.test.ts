@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from '../../src/util/errors.js';
 import { describe, expect, it } from 'vitest';
 import {
   best,
@@ -46,9 +47,9 @@ describe('percentile (nearest rank)', () => {
   });
 
   it('rejects a percentile outside 0..100', () => {
-    expect(() => percentileOfSorted([1, 2, 3], -1)).toThrow(RangeError);
-    expect(() => percentileOfSorted([1, 2, 3], 101)).toThrow(RangeError);
-    expect(() => percentileOfSorted([1, 2, 3], Number.NaN)).toThrow(RangeError);
+    expect(() => percentileOfSorted([1, 2, 3], -1)).toThrow(InvalidArgumentError);
+    expect(() => percentileOfSorted([1, 2, 3], 101)).toThrow(InvalidArgumentError);
+    expect(() => percentileOfSorted([1, 2, 3], Number.NaN)).toThrow(InvalidArgumentError);
   });
 
   it('accepts typed arrays', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/util/errors.js';
+import { ConfigError, InvalidArgumentError } from '../../src/util/errors.js';
 import { parseClickHouseUrl } from '../../src/history/clickhouse/http.js';
 import { RowBinaryWriter } from '../../src/history/clickhouse/row-binary.js';
 import { isWellFormed, sqlIdentifier, sqlInt, sqlString } from '../../src/history/clickhouse/sql.js';
@@ -58,9 +58,9 @@ describe('sqlString', () => {
   });
 
   it('refuses lone surrogates and non-strings', () => {
-    expect(() => sqlString('a\ud800')).toThrow(TypeError);
-    expect(() => sqlString('\udc00b')).toThrow(TypeError);
-    expect(() => sqlString(1 as unknown as string)).toThrow(TypeError);
+    expect(() => sqlString('a\ud800')).toThrow(InvalidArgumentError);
+    expect(() => sqlString('\udc00b')).toThrow(InvalidArgumentError);
+    expect(() => sqlString(1 as unknown as string)).toThrow(InvalidArgumentError);
     expect(isWellFormed('😀')).toBe(true);
     expect(isWellFormed('\ud83d')).toBe(false);
   });
@@ -77,9 +77,9 @@ describe('sqlInt', () => {
 
   it('refuses anything else', () => {
     for (const v of [1.5, NaN, Infinity, -Infinity, 2 ** 53, 1e21, -1])
-      expect(() => sqlInt(v)).toThrow(TypeError);
-    expect(() => sqlInt('1' as unknown as number)).toThrow(TypeError);
-    expect(() => sqlInt(3, 5)).toThrow(TypeError);
+      expect(() => sqlInt(v)).toThrow(InvalidArgumentError);
+    expect(() => sqlInt('1' as unknown as number)).toThrow(InvalidArgumentError);
+    expect(() => sqlInt(3, 5)).toThrow(InvalidArgumentError);
   });
 });
 
@@ -87,7 +87,7 @@ describe('sqlIdentifier', () => {
   it('back-quotes plain identifiers only', () => {
     expect(sqlIdentifier('market_data')).toBe('`market_data`');
     for (const bad of ['', '1db', 'a-b', 'a`b', 'a b', 'db.t', 'x'.repeat(65), 'é']) {
-      expect(() => sqlIdentifier(bad)).toThrow(TypeError);
+      expect(() => sqlIdentifier(bad)).toThrow(InvalidArgumentError);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { DecodeError, SchemaVersionError } from '../../src/util/errors.js';
+import { DecodeError, SchemaVersionError } from '../../src/bus/errors.js';
 import { envelopeCodec, flatCodec, makeEnvelope, type JsonValue } from '../../src/bus/codec.js';
 
 describe('envelope codec', () => {

@@ -1,5 +1,6 @@
+import { InvalidArgumentError } from '../../src/util/errors.js';
 import { describe, expect, it } from 'vitest';
-import { DecodeError, SchemaVersionError } from '../../src/util/errors.js';
+import { DecodeError, SchemaVersionError } from '../../src/bus/errors.js';
 import {
   CANDLE_FIELDS,
   candleCodec,
@@ -85,7 +86,7 @@ describe('candle contract v1', () => {
     expect(formatNumber(60123.45)).toBe('60123.45');
     expect(formatNumber(1e-7)).toBe('0.0000001');
     expect(formatNumber(12345678901234)).toBe('12345678901200');
-    expect(() => formatNumber(Number.NaN)).toThrow(RangeError);
+    expect(() => formatNumber(Number.NaN)).toThrow(InvalidArgumentError);
   });
 });
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { UnexpectedReplyError } from '../../src/util/errors.js';
+import { UnexpectedReplyError } from '../../src/bus/errors.js';
 import {
   parseAutoClaim,
   parseConsumers,

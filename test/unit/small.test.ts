@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Backoff, backoffDelay } from '../../src/util/backoff.js';
 import { sleep } from '../../src/util/sleep.js';
 import { compareStreamIds, epochMsOfId, idFromEpochMs, parseStreamId } from '../../src/bus/stream-id.js';
-import { InvalidStreamIdError } from '../../src/util/errors.js';
+import { InvalidStreamIdError } from '../../src/bus/errors.js';
 
 describe('backoff', () => {
   it('doubles from the base up to the cap and resets', () => {

@@ -11,16 +11,24 @@
  * most `maxAgeS` old and not more than `skewS` in the future. Only a payload that passes is trusted.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { MarketbusError, type ErrorCode } from '../../util/errors.js';
 
 export type TelegramLoginProblem = 'malformed' | 'bad_hash' | 'stale' | 'future';
 
-export class TelegramLoginError extends Error {
+const CODES = {
+  malformed: 'TELEGRAM_MALFORMED',
+  bad_hash: 'TELEGRAM_BAD_HASH',
+  stale: 'TELEGRAM_STALE',
+  future: 'TELEGRAM_FUTURE',
+} as const satisfies Record<TelegramLoginProblem, ErrorCode>;
+
+/** A login payload that is not trusted; the code is `TELEGRAM_<PROBLEM>`. */
+export class TelegramLoginError extends MarketbusError {
   constructor(
     readonly problem: TelegramLoginProblem,
     message: string,
   ) {
-    super(message);
-    this.name = 'TelegramLoginError';
+    super(CODES[problem], message);
   }
 }
 

@@ -28,16 +28,18 @@ import type { LiveHub, Subscription } from './hub.js';
 import type { LiveMetrics } from './metrics.js';
 import {
   CHANNELS,
-  CLOSE,
+  liveWireCode,
   parseClientMessage,
   ProtocolError,
   type Channel,
   type ClientRequest,
-  type ErrorCode,
+  type LiveErrorCode,
   type Ref,
   type ServerMessage,
 } from './protocol.js';
 import { sendCommand } from '../../bus/raw-command.js';
+import type { ErrorCode } from '../../util/errors.js';
+import { WS_CLOSE_CODES } from './close-codes.js';
 
 export interface LiveLimits {
   /** Socket bytes not yet flushed to the kernel before messages queue. Default 1 MiB. */
@@ -121,7 +123,7 @@ export class LiveClient {
       if (this.closed) return;
       if (this.flooding()) return;
       if (isBinary) {
-        this.error('bad_request', 'binary messages are not supported');
+        this.error('BAD_REQUEST', 'binary messages are not supported');
         return;
       }
       const buf = Buffer.isBuffer(data)
@@ -149,7 +151,7 @@ export class LiveClient {
 
   /** Close from the server's side (shutdown). */
   shutdown(): void {
-    this.end(CLOSE.goingAway, 'server shutting down', 'shutdown');
+    this.end('CLOSED', 'server shutting down', 'shutdown');
   }
 
   get userId(): string {
@@ -173,7 +175,7 @@ export class LiveClient {
       this.floodCount = 0;
     }
     if (++this.floodCount <= this.d.limits.floodMessages) return false;
-    this.end(CLOSE.policy, 'too many messages', 'flood');
+    this.end('TOO_MANY_MESSAGES', 'too many messages', 'flood');
     return true;
   }
 
@@ -183,7 +185,7 @@ export class LiveClient {
       req = parseClientMessage(text, this.d.userId);
     } catch (err) {
       if (err instanceof ProtocolError) this.error(err.code, err.message, err.ref);
-      else this.error('bad_request', errorMessage(err));
+      else this.error('BAD_REQUEST', errorMessage(err));
       return;
     }
     switch (req.op) {
@@ -195,13 +197,13 @@ export class LiveClient {
       case 'subscribe':
         this.subscribe(req.channel, req.stream, req.from, req.ref).catch((err: unknown) => {
           this.d.log.warn({ err: errorMessage(err), stream: req.stream }, 'live subscribe failed');
-          this.error('unavailable', 'the stream cannot be read now; try again', req.ref);
+          this.error('UNAVAILABLE', 'the stream cannot be read now; try again', req.ref);
         });
         return;
       case 'unsubscribe': {
         const sub = this.subs.get(req.stream);
         if (!sub) {
-          this.error('not_subscribed', `not subscribed to ${req.stream}`, req.ref);
+          this.error('NOT_SUBSCRIBED', `not subscribed to ${req.stream}`, req.ref);
           return;
         }
         this.drop(sub);
@@ -213,12 +215,12 @@ export class LiveClient {
 
   private async subscribe(channel: Channel, stream: string, from: string | null, ref: Ref): Promise<void> {
     if (this.subs.has(stream)) {
-      this.error('already_subscribed', `already subscribed to ${stream}`, ref);
+      this.error('ALREADY_SUBSCRIBED', `already subscribed to ${stream}`, ref);
       return;
     }
     if (this.subs.size >= this.d.limits.maxSubscriptions) {
       this.error(
-        'too_many_subscriptions',
+        'TOO_MANY_SUBSCRIPTIONS',
         `at most ${this.d.limits.maxSubscriptions} subscriptions per connection`,
         ref,
       );
@@ -302,7 +304,7 @@ export class LiveClient {
     if (!sub.live) {
       sub.pending.push(...entries);
       if (sub.pending.length + this.queuedMessages > this.d.limits.maxQueueMessages)
-        this.end(CLOSE.tryAgainLater, SLOW_CLIENT_REASON, 'slow_client');
+        this.end('CLIENT_TOO_SLOW', SLOW_CLIENT_REASON, 'slow_client');
       return;
     }
     this.sendEntries(sub, entries);
@@ -329,9 +331,10 @@ export class LiveClient {
 
   // ---- outgoing ------------------------------------------------------------------------------
 
-  private error(code: ErrorCode, message: string, ref?: Ref): void {
-    this.d.metrics.errorsSent.inc({ code });
-    this.send({ op: 'error', code, message, ...refField(ref) });
+  private error(code: LiveErrorCode, message: string, ref?: Ref): void {
+    const wire = liveWireCode(code);
+    this.d.metrics.errorsSent.inc({ code: wire });
+    this.send({ op: 'error', code: wire, message, ...refField(ref) });
   }
 
   /** Send or queue; false when the client is (or has just been) closed. */
@@ -349,7 +352,7 @@ export class LiveClient {
       this.queuedMessages > this.d.limits.maxQueueMessages ||
       this.queueBytes > this.d.limits.maxQueueBytes
     ) {
-      this.end(CLOSE.tryAgainLater, SLOW_CLIENT_REASON, 'slow_client');
+      this.end('CLIENT_TOO_SLOW', SLOW_CLIENT_REASON, 'slow_client');
       return false;
     }
     return true;
@@ -404,12 +407,15 @@ export class LiveClient {
     this.send({ op: 'ping', ts: Date.now() });
   }
 
-  /** Close with a code and reason, and make sure the connection ends even if the peer never answers. */
-  private end(code: number, reason: string, why: string): void {
+  /**
+   * Close with the WebSocket close code of `code` (WS_CLOSE_CODES) and `reason`, and make sure the
+   * connection ends even if the peer never answers.
+   */
+  private end(code: ErrorCode, reason: string, why: string): void {
     if (this.closed) return;
     this.release(why);
     try {
-      this.ws.close(code, reason);
+      this.ws.close(WS_CLOSE_CODES[code], reason);
     } catch {
       this.ws.terminate();
     }

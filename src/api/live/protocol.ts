@@ -20,33 +20,44 @@
 import { z } from 'zod';
 import { streams } from '../../contracts/catalog.js';
 import { isStreamId } from '../../bus/stream-id.js';
-import { InvalidKeyError } from '../../util/errors.js';
+import { InvalidKeyError, MarketbusError, type ErrorCode } from '../../util/errors.js';
 
 export const CHANNELS = ['candles', 'prices', 'status', 'events', 'metrics'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
-export type ErrorCode =
-  | 'bad_json'
-  | 'bad_request'
-  | 'unknown_op'
-  | 'unknown_channel'
-  | 'invalid_instrument'
-  | 'invalid_timeframe'
-  | 'invalid_source'
-  | 'invalid_from'
-  | 'already_subscribed'
-  | 'not_subscribed'
-  | 'too_many_subscriptions'
-  | 'unavailable';
+/** The registry codes a live client is answered with (`{"op":"error","code":...}`, in lower case). */
+export type LiveErrorCode = Extract<
+  ErrorCode,
+  | 'BAD_JSON'
+  | 'BAD_REQUEST'
+  | 'UNKNOWN_OP'
+  | 'UNKNOWN_CHANNEL'
+  | 'INVALID_INSTRUMENT'
+  | 'INVALID_TIMEFRAME'
+  | 'INVALID_SOURCE'
+  | 'INVALID_FROM'
+  | 'ALREADY_SUBSCRIBED'
+  | 'NOT_SUBSCRIBED'
+  | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'UNAVAILABLE'
+>;
 
-export class ProtocolError extends Error {
+/** The `code` of an `op: error` message on the wire: the registry code in lower case (`bad_json`). */
+export type LiveWireCode = Lowercase<LiveErrorCode>;
+
+export function liveWireCode(code: LiveErrorCode): LiveWireCode {
+  return code.toLowerCase() as LiveWireCode;
+}
+
+/** A client message the protocol refuses; `ref` is the message's `id`, echoed in the answer. */
+export class ProtocolError extends MarketbusError {
+  declare readonly code: LiveErrorCode;
   constructor(
-    readonly code: ErrorCode,
+    code: LiveErrorCode,
     message: string,
     readonly ref?: string | number,
   ) {
-    super(message);
-    this.name = 'ProtocolError';
+    super(code, message);
   }
 }
 
@@ -85,7 +96,7 @@ export function parseClientMessage(text: string, userId: string): ClientRequest 
   try {
     json = JSON.parse(text);
   } catch {
-    throw new ProtocolError('bad_json', 'message is not JSON');
+    throw new ProtocolError('BAD_JSON', 'message is not JSON');
   }
   const r = Message.safeParse(json);
   if (!r.success) {
@@ -95,18 +106,18 @@ export function parseClientMessage(text: string, userId: string): ClientRequest 
         ? `unknown field ${issue.keys.join(', ')}`
         : `${(issue?.path ?? []).join('.') || 'message'}: ${issue?.message ?? 'invalid'}`;
     const ref = refOf(json);
-    throw new ProtocolError('bad_request', where, ref);
+    throw new ProtocolError('BAD_REQUEST', where, ref);
   }
   const m = r.data;
   const ref = m.id;
   if (m.op === 'ping' || m.op === 'pong') return { op: m.op, ref };
   if (m.op !== 'subscribe' && m.op !== 'unsubscribe')
-    throw new ProtocolError('unknown_op', `unknown op ${JSON.stringify(m.op)}`, ref);
+    throw new ProtocolError('UNKNOWN_OP', `unknown op ${JSON.stringify(m.op)}`, ref);
   const channel = m.channel;
-  if (channel === undefined) throw new ProtocolError('bad_request', 'channel is required', ref);
+  if (channel === undefined) throw new ProtocolError('BAD_REQUEST', 'channel is required', ref);
   if (!isChannel(channel))
     throw new ProtocolError(
-      'unknown_channel',
+      'UNKNOWN_CHANNEL',
       `unknown channel ${JSON.stringify(channel.slice(0, 64))}; expected one of ${CHANNELS.join(', ')}`,
       ref,
     );
@@ -124,13 +135,13 @@ function refOf(json: unknown): Ref {
 function fromOf(from: string | undefined, ref: Ref): string | null {
   if (from === undefined || from === '$') return null;
   if (from === '0' || isStreamId(from)) return from;
-  throw new ProtocolError('invalid_from', 'from: expected a stream entry ID <ms>-<seq>, "0" or "$"', ref);
+  throw new ProtocolError('INVALID_FROM', 'from: expected a stream entry ID <ms>-<seq>, "0" or "$"', ref);
 }
 
 function refuse(m: z.infer<typeof Message>, channel: Channel, fields: readonly string[], ref: Ref): void {
   for (const f of fields) {
     if (m[f as keyof typeof m] !== undefined)
-      throw new ProtocolError('bad_request', `${f} does not apply to channel ${channel}`, ref);
+      throw new ProtocolError('BAD_REQUEST', `${f} does not apply to channel ${channel}`, ref);
   }
 }
 
@@ -156,14 +167,14 @@ function streamOf(channel: Channel, m: z.infer<typeof Message>, userId: string, 
     }
   } catch (err) {
     if (err instanceof InvalidKeyError) {
-      const code: ErrorCode =
+      const code: LiveErrorCode =
         err.part === 'instrument key'
-          ? 'invalid_instrument'
+          ? 'INVALID_INSTRUMENT'
           : err.part === 'timeframe'
-            ? 'invalid_timeframe'
+            ? 'INVALID_TIMEFRAME'
             : err.part === 'source'
-              ? 'invalid_source'
-              : 'bad_request';
+              ? 'INVALID_SOURCE'
+              : 'BAD_REQUEST';
       throw new ProtocolError(code, err.message, ref);
     }
     throw err;
@@ -171,7 +182,7 @@ function streamOf(channel: Channel, m: z.infer<typeof Message>, userId: string, 
 }
 
 function required(v: string | undefined, name: string, ref: Ref): string {
-  if (v === undefined) throw new ProtocolError('bad_request', `${name} is required`, ref);
+  if (v === undefined) throw new ProtocolError('BAD_REQUEST', `${name} is required`, ref);
   return v;
 }
 
@@ -204,7 +215,7 @@ export type ServerMessage =
     }
   | {
       readonly op: 'error';
-      readonly code: ErrorCode;
+      readonly code: LiveWireCode;
       readonly message: string;
       readonly id?: string | number;
     }
@@ -215,13 +226,3 @@ export type ServerMessage =
       readonly id: string;
       readonly fields: Readonly<Record<string, string>>;
     };
-
-/** Close codes. */
-export const CLOSE = {
-  /** The server is stopping. */
-  goingAway: 1001,
-  /** Too many messages from the client. */
-  policy: 1008,
-  /** The client does not read fast enough: its send queue passed the bound. */
-  tryAgainLater: 1013,
-} as const;

@@ -13,7 +13,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { confirmedChat, getUser, upsertTelegramUser, type User } from '../auth/identity-store.js';
-import { TelegramLoginError, verifyTelegramLogin } from '../auth/telegram-login.js';
+import { verifyTelegramLogin } from '../auth/telegram-login.js';
 import type { ApiContext } from '../context.js';
 import { ApiError, unauthorized } from '../http-errors.js';
 
@@ -34,22 +34,12 @@ export function authRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const login = async (req: FastifyRequest, reply: FastifyReply, input: unknown): Promise<User> => {
     const token = ctx.settings.botToken;
     if (!token)
-      throw new ApiError(
-        503,
-        'login_not_configured',
-        'Telegram login is not configured: set TELEGRAM_BOT_TOKEN',
-      );
-    let id;
-    try {
-      id = verifyTelegramLogin(input, token, {
-        maxAgeS: ctx.settings.authMaxAgeS,
-        skewS: ctx.settings.authSkewS,
-      });
-    } catch (err) {
-      if (err instanceof TelegramLoginError)
-        throw new ApiError(err.problem === 'malformed' ? 400 : 401, `telegram_${err.problem}`, err.message);
-      throw err;
-    }
+      throw new ApiError('LOGIN_NOT_CONFIGURED', 'Telegram login is not configured: set TELEGRAM_BOT_TOKEN');
+    // A TelegramLoginError answers 400 (malformed) or 401 with body code `telegram_<problem>`.
+    const id = verifyTelegramLogin(input, token, {
+      maxAgeS: ctx.settings.authMaxAgeS,
+      skewS: ctx.settings.authSkewS,
+    });
     const user = await upsertTelegramUser(ctx.db, {
       telegramId: id.telegramId,
       username: id.username,
@@ -100,8 +90,7 @@ export function authRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const bot = await ctx.bot.get();
     if (bot === null)
       throw new ApiError(
-        503,
-        'bot_not_configured',
+        'BOT_NOT_CONFIGURED',
         'no Telegram bot: set TELEGRAM_BOT_TOKEN and TELEGRAM_BOT_USERNAME',
       );
     const token = await ctx.links.create(who.id);

@@ -20,8 +20,7 @@ export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: Bac
   const jobDeps = () => {
     if (!queue)
       throw new ApiError(
-        501,
-        'backtests_unavailable',
+        'BACKTESTS_UNAVAILABLE',
         'backtests need a single Redis server: BullMQ has no Redis Cluster support on node-redis',
       );
     return { db: ctx.db, queue, redis: ctx.redis, log: ctx.log };
@@ -33,7 +32,7 @@ export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: Bac
     const body = Body.safeParse(req.body);
     if (!body.success) {
       const issue = body.error.issues[0];
-      throw new ApiError(400, 'bad_request', issue?.message ?? 'invalid body', {
+      throw new ApiError('BAD_REQUEST', issue?.message ?? 'invalid body', {
         field: issue?.path.join('.') ?? '',
       });
     }
@@ -55,7 +54,7 @@ export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: Bac
   app.get<{ Params: { id: string } }>('/backtests/:id', async (req) => {
     const who = await ctx.auth.require(req);
     const b = await getBacktest(ctx.db, req.params.id, { userId: who.id });
-    if (!b) throw new ApiError(404, 'not_found', 'backtest not found');
+    if (!b) throw new ApiError('NOT_FOUND', 'backtest not found');
     return backtestToView(b);
   });
 

@@ -23,8 +23,7 @@ export function liveRoutes(app: FastifyInstance, ctx: ApiContext): void {
         for (const c of ctx.clients) if (c.userId === user.id) open++;
         if (open >= ctx.limits.maxClientsPerUser)
           throw new ApiError(
-            429,
-            'too_many_connections',
+            'TOO_MANY_CONNECTIONS',
             `at most ${ctx.limits.maxClientsPerUser} live connections per user`,
           );
         users.set(req, user);

@@ -34,7 +34,7 @@ import { outputCodec } from '../../strategy/outputs.js';
 import { parseStrategySpec, strategySpecToPayload } from '../../strategy/spec.js';
 import type { CommandOutcome } from '../command-results.js';
 import type { ApiContext } from '../context.js';
-import { ApiError, notFound, withTimeout } from '../http-errors.js';
+import { ApiError, notFound, StrategyCommandRefusedError, withTimeout } from '../http-errors.js';
 import { sendCommand } from '../../bus/raw-command.js';
 
 const ID_RE = /^[A-Za-z0-9_-]{1,100}$/;
@@ -129,9 +129,9 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const runId = randomUUID();
     const { commandId, result } = await command('strategy.run', s.id, runId);
     if (result && !result.ok)
-      throw new ApiError(
-        409,
-        `run_${result.status.toLowerCase()}`,
+      throw new StrategyCommandRefusedError(
+        'run',
+        result.status,
         result.error ?? `the runner refused: ${result.status}`,
       );
     ctx.log.info({ userId: who.id, strategyId: s.id, runId }, 'strategy run requested');
@@ -147,9 +147,9 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const { who, s } = await own(req);
     const { commandId, result } = await command('strategy.stop', s.id, undefined);
     if (result && !result.ok)
-      throw new ApiError(
-        409,
-        `stop_${result.status.toLowerCase()}`,
+      throw new StrategyCommandRefusedError(
+        'stop',
+        result.status,
         result.error ?? `the runner refused: ${result.status}`,
       );
     ctx.log.info({ userId: who.id, strategyId: s.id }, 'strategy stop requested');
@@ -166,7 +166,7 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const q = OutputQuery.safeParse(req.query);
     if (!q.success) {
       const issue = q.error.issues[0];
-      throw new ApiError(400, 'bad_query', `${issue?.path.join('.') ?? 'query'}: ${issue?.message ?? ''}`);
+      throw new ApiError('BAD_QUERY', `${issue?.path.join('.') ?? 'query'}: ${issue?.message ?? ''}`);
     }
     const stream = kind === 'events' ? streams.strategyEvents(who.id) : streams.strategyMetrics(who.id);
     const found: ReturnType<typeof outputJson>[] = [];

@@ -41,7 +41,7 @@ export function telegramWebhookRoutes(app: FastifyInstance, ctx: ApiContext): vo
     if (!secret) throw notFound();
     const given = req.headers['x-telegram-bot-api-secret-token'];
     if (typeof given !== 'string' || !sameSecret(given, secret))
-      throw new ApiError(401, 'unauthorized', 'bad X-Telegram-Bot-Api-Secret-Token');
+      throw new ApiError('UNAUTHORIZED', 'bad X-Telegram-Bot-Api-Secret-Token');
     const update = Update.safeParse(req.body);
     if (!update.success) return { ok: true };
     const msg = update.data.message;

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { ChildChannel } from '../child-channel.js';
 import type { LatencyWorkerConfig, ParentMessage, WorkerMessage } from './latency-worker.js';
 import { epochNow } from './timing.js';
+import { BenchFailedError } from '../errors.js';
 
 type ResultMessage = Extract<WorkerMessage, { type: 'result' }>;
 
@@ -62,7 +63,7 @@ export async function clockOffset(worker: LatencyWorker): Promise<number> {
     worker.post({ type: 'clock', seq });
     const reply = await worker.next('clock', 5000);
     const t2 = epochNow();
-    if (reply.seq !== seq) throw new Error(`latency worker answered clock ${reply.seq} to ${seq}`);
+    if (reply.seq !== seq) throw new BenchFailedError(`latency worker answered clock ${reply.seq} to ${seq}`);
     if (t2 - t1 < bestRtt) {
       bestRtt = t2 - t1;
       offset = reply.now - (t1 + t2) / 2;

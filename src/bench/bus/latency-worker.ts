@@ -217,6 +217,8 @@ async function main(): Promise<void> {
   // Without a parent there is nobody to report to: leave instead of holding Redis connections open.
   const onParentGone = (): void => process.exit(2);
   process.on('disconnect', onParentGone);
+  // A bug guard: only bus-bench.ts forks this file, always with IPC.
+  // A bug guard: only the bus bench forks this file, always with IPC.
   if (!process.send) throw new Error('latency-worker must be started with an IPC channel');
   const cfg = configSchema.parse(JSON.parse(process.argv[2] ?? '{}'));
   const rec = new Recorder();

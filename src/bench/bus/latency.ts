@@ -17,6 +17,7 @@ import { deleteStreams } from './redis.js';
 import type { LatencyDetail, LatencyResult } from './result.js';
 import { epochNow } from './timing.js';
 import { CATALOG_POLICY } from '../../contracts/catalog.js';
+import { BenchFailedError } from '../errors.js';
 
 const LATENCY_WARMUP_S = 1;
 /** The latency publisher wakes every TICK_MS and sends what the rate says is due (50 entries at 5000/s). */
@@ -55,7 +56,7 @@ async function latencyRun(ctx: Ctx, mode: LatencyMode): Promise<LatencyDetail> {
     const sent = await publishSteady(ctx, mode);
     const result = await finishLatencyWorker(worker, sent.total, sent.measureFrom);
     if (result.received !== sent.total) {
-      throw new Error(
+      throw new BenchFailedError(
         `latency worker (${mode}) handled ${result.received} of ${sent.total} entries (${result.invalid} invalid, ${result.errors} errors)`,
       );
     }
@@ -145,7 +146,9 @@ async function publishSteady(
   const failed = outcomes.reduce((a, o) => a + o.count, 0);
   if (failed > 0) {
     const first = outcomes.find((o) => o.count > 0)?.first ?? 'unknown';
-    throw new Error(`latency publisher (${mode}): ${failed} of ${total} XADDs failed, first: ${first}`);
+    throw new BenchFailedError(
+      `latency publisher (${mode}): ${failed} of ${total} XADDs failed, first: ${first}`,
+    );
   }
   return {
     total,

@@ -1,5 +1,6 @@
 /** The options of `marketbus bench` and the context its phases share. */
 import type { RedisClient } from '../../bus/connection.js';
+import { InvalidArgumentError } from '../../util/errors.js';
 
 export interface BusBenchOptions {
   /**
@@ -40,7 +41,10 @@ export interface Ctx extends ResolvedOptions {
 export function resolveOptions(opts: BusBenchOptions): ResolvedOptions {
   const positive = (name: string, v: number, integer: boolean): number => {
     if (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v))) {
-      throw new RangeError(`bench ${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
+      throw new InvalidArgumentError(
+        `bench ${name}`,
+        `must be a positive ${integer ? 'integer' : 'number'}, got ${v}`,
+      );
     }
     return v;
   };

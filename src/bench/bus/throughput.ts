@@ -14,6 +14,7 @@ import { createGroups, deleteStreams, totalLength, totalPending } from './redis.
 import type { ThroughputResult } from './result.js';
 import { pollUntil, stopwatch, type Measurement } from './timing.js';
 import { CATALOG_POLICY } from '../../contracts/catalog.js';
+import { BenchFailedError } from '../errors.js';
 
 /** XADDs per pipelined batch, raw and marketbus alike (StreamProducer's default batch size). */
 const PUBLISH_BATCH = 500;
@@ -83,7 +84,8 @@ async function timedPublish(
   await publish(ctx.client, batches);
   const m = stop();
   const length = await totalLength(ctx.client, ctx.names);
-  if (length !== ctx.entries) throw new Error(`publish run left ${length} entries, expected ${ctx.entries}`);
+  if (length !== ctx.entries)
+    throw new BenchFailedError(`publish run left ${length} entries, expected ${ctx.entries}`);
   return m;
 }
 
@@ -104,7 +106,7 @@ async function producerPublish(
   for (const batch of batches) {
     const outcomes = await producer.publishMany(batch);
     const bad = outcomes.find((r) => r.status !== 'added');
-    if (bad) throw new Error(`StreamProducer reported ${bad.status} in the publish bench`);
+    if (bad) throw new BenchFailedError(`StreamProducer reported ${bad.status} in the publish bench`);
   }
 }
 
@@ -124,7 +126,7 @@ async function timedConsume(
   await createGroups(ctx.client, ctx.names, group, '0');
   const m = await consume(ctx, group);
   const pending = await totalPending(ctx.client, ctx.names, group);
-  if (pending !== 0) throw new Error(`consume run ${group} left ${pending} entries pending`);
+  if (pending !== 0) throw new BenchFailedError(`consume run ${group} left ${pending} entries pending`);
   return m;
 }
 
@@ -141,7 +143,7 @@ async function rawConsume(ctx: Ctx, group: string): Promise<Measurement> {
   while (read < ctx.entries) {
     const reply = (await ctx.client.xReadGroup(group, 'bench', keys, { COUNT: READ_COUNT })) as RawReadReply;
     if (!reply || reply.length === 0)
-      throw new Error(`raw consume: streams ran dry after ${read} of ${ctx.entries}`);
+      throw new BenchFailedError(`raw consume: streams ran dry after ${read} of ${ctx.entries}`);
     const acks: Promise<number>[] = [];
     for (const s of reply) {
       const ids = new Array<string>(s.messages.length);

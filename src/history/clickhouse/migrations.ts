@@ -15,6 +15,7 @@ import { Umzug, type RunnableMigration, type UmzugStorage } from 'umzug';
 import type { ClickHouseHttp } from './http.js';
 import { sqlInt, sqlString } from './sql.js';
 import { nextVersion } from './version.js';
+import { UnexpectedReplyError } from '../../bus/errors.js';
 
 export const CANDLES_TABLE = 'canonical_candles_1m';
 export const MIGRATIONS_TABLE = 'marketbus_migrations';
@@ -95,7 +96,7 @@ function storage(ctx: MigrationContext): UmzugStorage<MigrationContext> {
       );
       return rows.map((r) => {
         const name = (r as { name?: unknown }).name;
-        if (typeof name !== 'string') throw new TypeError(`${MIGRATIONS_TABLE}: a row without a name`);
+        if (typeof name !== 'string') throw new UnexpectedReplyError(`${MIGRATIONS_TABLE} row`, r);
         return name;
       });
     },

@@ -2,10 +2,11 @@
  * Rendering values into ClickHouse SQL text. ClickHouse 18.16 (Debian's) has no query parameters
  * (`{name:Type}` arrives in 19.x; the HTTP client's `param_*` fails there with "Unknown setting"), so
  * the few values a read puts into SQL (an instrument key, times in ms, a limit) are rendered here and
- * nowhere else. Everything is strict: a value that cannot be rendered exactly is a TypeError, never a
+ * nowhere else. Everything is strict: a value that cannot be rendered exactly is an InvalidArgumentError, never a
  * best effort. Floats are deliberately not rendered at all: 18.16 parses decimal text into Float64
  * inexactly, so candle prices travel as binary (see row-binary.ts).
  */
+import { InvalidArgumentError } from '../../util/errors.js';
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -32,8 +33,10 @@ const NAMED_ESCAPES: Readonly<Record<string, string>> = {
  * surrogate has no UTF-8 form and is refused.
  */
 export function sqlString(value: string): string {
-  if (typeof value !== 'string') throw new TypeError(`sqlString: expected a string, got ${typeof value}`);
-  if (!isWellFormed(value)) throw new TypeError('sqlString: string contains a lone UTF-16 surrogate');
+  if (typeof value !== 'string')
+    throw new InvalidArgumentError('sqlString', `expected a string, got ${typeof value}`);
+  if (!isWellFormed(value))
+    throw new InvalidArgumentError('sqlString', 'string contains a lone UTF-16 surrogate');
   let escaped = '';
   for (const ch of value) {
     const named = NAMED_ESCAPES[ch];
@@ -52,9 +55,9 @@ export function sqlString(value: string): string {
  */
 export function sqlInt(value: number, min = 0): string {
   if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
-    throw new TypeError(`sqlInt: expected a safe integer, got ${String(value)}`);
+    throw new InvalidArgumentError('sqlInt', `expected a safe integer, got ${String(value)}`);
   }
-  if (value < min) throw new TypeError(`sqlInt: ${value} is below ${min}`);
+  if (value < min) throw new InvalidArgumentError('sqlInt', `${value} is below ${min}`);
   // String(-0) is '0'; safe integers print without exponent or fraction.
   return String(value);
 }
@@ -69,7 +72,10 @@ export function isPlainIdentifier(name: string): boolean {
 /** A back-quoted identifier. Only plain identifiers are accepted: no escaping rules to get wrong. */
 export function sqlIdentifier(name: string): string {
   if (!isPlainIdentifier(name)) {
-    throw new TypeError(`sqlIdentifier: ${JSON.stringify(name.slice(0, 80))} is not a plain identifier`);
+    throw new InvalidArgumentError(
+      'sqlIdentifier',
+      `${JSON.stringify(name.slice(0, 80))} is not a plain identifier`,
+    );
   }
   return `\`${name}\``;
 }

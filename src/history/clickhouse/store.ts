@@ -3,14 +3,15 @@
  * ReplacingMergeTree ordered by (instrument_key, ts_open). Works on Debian's clickhouse-server 18.16
  * and on current releases with the same SQL.
  *
- * - Writes: one batch is checked (TypeError for anything that is not a valid 1m candle), reduced to
+ * - Writes: one batch is checked (InvalidArgumentError for anything that is not a valid 1m candle), reduced to
  *   its last candle per (instrument, ts_open), stamped with one new version and sent as RowBinary in
  *   statements of at most `maxInsertRows` rows. A batch that spans several statements is not atomic.
  * - "The later write wins": ReplacingMergeTree(version) keeps the highest version after merges, and
  *   every read of candle values uses FINAL, so rows not merged yet never show twice or stale.
  * - Times are UInt64 epoch ms; Float64 values round-trip bit for bit (see row-binary.ts, http.ts).
  */
-import { ClosedError, ConfigError, UnexpectedReplyError } from '../../util/errors.js';
+import { ClosedError, ConfigError, InvalidArgumentError } from '../../util/errors.js';
+import { UnexpectedReplyError } from '../../bus/errors.js';
 import type { Candle, CandleOrigin } from '../../contracts/candle.js';
 import type { CandleStore, StoredRange } from '../store.js';
 import { ClickHouseHttp, parseClickHouseUrl } from './http.js';
@@ -208,8 +209,9 @@ class ClickHouseCandleStore implements CandleStore {
 
 function checkCandle(c: Candle): void {
   const bad = (what: string): never => {
-    throw new TypeError(
-      `ClickHouse candle store: ${what} (${JSON.stringify(c.instrumentKey)} @ ${JSON.stringify(c.tsOpen)})`,
+    throw new InvalidArgumentError(
+      'candle',
+      `${what} (${JSON.stringify(c.instrumentKey)} @ ${JSON.stringify(c.tsOpen)})`,
     );
   };
   if (c.timeframe !== '1m') bad(`only 1m candles are stored, got timeframe ${JSON.stringify(c.timeframe)}`);
@@ -242,17 +244,19 @@ function wellFormed(s: unknown): s is string {
 }
 
 function keyLiteral(instrumentKey: string): string {
-  if (typeof instrumentKey !== 'string') throw new TypeError('instrumentKey must be a string');
+  if (typeof instrumentKey !== 'string') throw new InvalidArgumentError('instrumentKey', 'expected a string');
   return sqlString(instrumentKey);
 }
 
 /**
  * `instrument_key = … AND fromMs <= ts_open < toMs` for UInt64 ms, or null when nothing can match.
- * Bounds may be fractional or infinite; NaN is a TypeError.
+ * Bounds may be fractional or infinite; NaN is an InvalidArgumentError.
  */
 function timeWhere(instrumentKey: string, fromMs: number, toMs: number): string | null {
-  if (typeof fromMs !== 'number' || Number.isNaN(fromMs)) throw new TypeError('fromMs must be a number');
-  if (typeof toMs !== 'number' || Number.isNaN(toMs)) throw new TypeError('toMs must be a number');
+  if (typeof fromMs !== 'number' || Number.isNaN(fromMs))
+    throw new InvalidArgumentError('fromMs', 'expected a number');
+  if (typeof toMs !== 'number' || Number.isNaN(toMs))
+    throw new InvalidArgumentError('toMs', 'expected a number');
   const parts = [`instrument_key = ${keyLiteral(instrumentKey)}`];
   const from = Math.ceil(fromMs);
   const to = Math.ceil(toMs);
@@ -265,7 +269,8 @@ function timeWhere(instrumentKey: string, fromMs: number, toMs: number): string 
 /** A row limit: undefined or +Infinity is no limit; otherwise an integer >= 0. */
 function rowLimit(n: number | undefined, name: string): number | undefined {
   if (n === undefined || n === Infinity) return undefined;
-  if (!Number.isSafeInteger(n) || n < 0) throw new TypeError(`${name} must be an integer >= 0, got ${n}`);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new InvalidArgumentError(name, `expected an integer >= 0, got ${n}`);
   return n;
 }
 

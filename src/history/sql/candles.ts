@@ -16,7 +16,8 @@
  * float8, so neither driver's Date or time zone handling is involved. Reads order by ts_open, which the
  * primary key (instrument_key, ts_open) serves as an index range scan.
  */
-import { ClosedError } from '../../util/errors.js';
+import { ClosedError, InvalidArgumentError } from '../../util/errors.js';
+import { UnexpectedReplyError } from '../../bus/errors.js';
 import { silentLogger, type Logger } from '../../util/log.js';
 import type { Candle, CandleOrigin } from '../../contracts/candle.js';
 import type { CandleStore, StoreKind, StoredRange } from '../store.js';
@@ -112,7 +113,10 @@ SELECT instrument_key FROM k WHERE instrument_key IS NOT NULL ORDER BY instrumen
 
 function finiteNumber(c: Candle, field: keyof Candle, v: number): void {
   if (typeof v !== 'number' || !Number.isFinite(v))
-    throw new TypeError(`candle ${c.instrumentKey} @${c.tsOpen}: ${field} is not a finite number`);
+    throw new InvalidArgumentError(
+      'candle',
+      `${c.instrumentKey} @${c.tsOpen}: ${field} is not a finite number`,
+    );
 }
 
 /**
@@ -121,23 +125,31 @@ function finiteNumber(c: Candle, field: keyof Candle, v: number): void {
  */
 export function assertStorableCandle(c: Candle): void {
   if (c.timeframe !== '1m') {
-    throw new TypeError(
+    throw new InvalidArgumentError(
+      'candle',
       `only 1m candles are stored; got ${JSON.stringify(c.timeframe)} for ${c.instrumentKey}`,
     );
   }
   if (typeof c.instrumentKey !== 'string' || c.instrumentKey === '') {
-    throw new TypeError('candle without an instrument key');
+    throw new InvalidArgumentError('candle', 'no instrument key');
   }
   if (!Number.isSafeInteger(c.tsOpen) || c.tsOpen % MINUTE_MS !== 0) {
-    throw new TypeError(`candle ${c.instrumentKey}: ts_open ${c.tsOpen} is not a whole minute in epoch ms`);
+    throw new InvalidArgumentError(
+      'candle',
+      `${c.instrumentKey}: ts_open ${c.tsOpen} is not a whole minute in epoch ms`,
+    );
   }
   if (c.tsClose !== c.tsOpen + MINUTE_MS) {
-    throw new TypeError(
-      `candle ${c.instrumentKey} @${c.tsOpen}: ts_close ${c.tsClose} is not ts_open + 60000`,
+    throw new InvalidArgumentError(
+      'candle',
+      `${c.instrumentKey} @${c.tsOpen}: ts_close ${c.tsClose} is not ts_open + 60000`,
     );
   }
   if (!Number.isSafeInteger(c.marketId)) {
-    throw new TypeError(`candle ${c.instrumentKey} @${c.tsOpen}: market_id ${c.marketId} is not an integer`);
+    throw new InvalidArgumentError(
+      'candle',
+      `${c.instrumentKey} @${c.tsOpen}: market_id ${c.marketId} is not an integer`,
+    );
   }
   finiteNumber(c, 'open', c.open);
   finiteNumber(c, 'high', c.high);
@@ -146,12 +158,15 @@ export function assertStorableCandle(c: Candle): void {
   finiteNumber(c, 'volumeBase', c.volumeBase);
   if (c.volumeQuote !== null) finiteNumber(c, 'volumeQuote', c.volumeQuote);
   if (!ORIGINS.includes(c.origin)) {
-    throw new TypeError(`candle ${c.instrumentKey} @${c.tsOpen}: unknown origin ${JSON.stringify(c.origin)}`);
+    throw new InvalidArgumentError(
+      'candle',
+      `${c.instrumentKey} @${c.tsOpen}: unknown origin ${JSON.stringify(c.origin)}`,
+    );
   }
 }
 
 /**
- * The upsert statements for a batch: validated (TypeError before anything is written), one candle per
+ * The upsert statements for a batch: validated (InvalidArgumentError before anything is written), one candle per
  * (instrument, ts_open) with the last one winning, then chunks of `chunkRows` rows.
  */
 export function upsertStatements(candles: readonly Candle[], chunkRows = UPSERT_CHUNK_ROWS): SqlStatement[] {
@@ -186,7 +201,7 @@ export function upsertStatements(candles: readonly Candle[], chunkRows = UPSERT_
 function originColumn(row: SqlRow): CandleOrigin {
   const s = stringColumn(row, 'source');
   const origin = ORIGINS.find((o) => o === s);
-  if (origin === undefined) throw new TypeError(`stored candle has unknown source ${JSON.stringify(s)}`);
+  if (origin === undefined) throw new UnexpectedReplyError('candle row source', s);
   return origin;
 }
 
@@ -211,12 +226,13 @@ function candleFromRow(row: SqlRow): Candle {
 /** A time bound in epoch ms: any number but NaN (±Infinity are open ends). */
 function timeBound(name: string, v: number): number {
   if (typeof v !== 'number' || Number.isNaN(v))
-    throw new TypeError(`${name} must be epoch ms, got ${String(v)}`);
+    throw new InvalidArgumentError(name, `must be epoch ms, got ${String(v)}`);
   return v;
 }
 
 function rowCount(name: string, v: number): number {
-  if (!Number.isSafeInteger(v) || v < 0) throw new TypeError(`${name} must be a whole number >= 0, got ${v}`);
+  if (!Number.isSafeInteger(v) || v < 0)
+    throw new InvalidArgumentError(name, `must be a whole number >= 0, got ${v}`);
   return v;
 }
 

@@ -24,7 +24,13 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
-import { ConfigError, errorMessage } from '../../util/errors.js';
+import {
+  ClosedError,
+  ConfigError,
+  errorMessage,
+  InvalidArgumentError,
+  TimeoutError,
+} from '../../util/errors.js';
 import { silentLogger, type Logger } from '../../util/log.js';
 import { NOTIFIED_TYPES, type NotifyEvent, type NotifyMode } from './event.js';
 import { formatNotice, noticeFields } from './format.js';
@@ -386,11 +392,11 @@ class Notifier implements TelegramNotifier {
     return new Promise<number | null>((resolve, reject) => {
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`chat lookup timed out after ${this.settings.timeoutMs} ms`));
+        reject(new TimeoutError('chat lookup', this.settings.timeoutMs));
       }, this.settings.timeoutMs);
       const onAbort = (): void => {
         cleanup();
-        reject(new Error('closed'));
+        reject(new ClosedError('notifier'));
       };
       const cleanup = (): void => {
         clearTimeout(timer);
@@ -409,7 +415,10 @@ class Notifier implements TelegramNotifier {
         (chat) => {
           cleanup();
           if (chat === null || Number.isSafeInteger(chat)) resolve(chat);
-          else reject(new Error(`chatFor returned ${JSON.stringify(chat)}, not a chat id or null`));
+          else
+            reject(
+              new InvalidArgumentError('chatFor', `returned ${JSON.stringify(chat)}, not a chat id or null`),
+            );
         },
         (err: unknown) => {
           cleanup();

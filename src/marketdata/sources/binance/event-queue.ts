@@ -5,6 +5,7 @@
  * half calls `onLow` (it resumes them). What a socket still delivers after its pause (the rest of one read)
  * lands above `capacity`; droppable offers beyond twice `capacity` are refused, so memory stays bounded.
  */
+import { InvalidArgumentError } from '../../../util/errors.js';
 
 export interface EventQueueHooks {
   /** The queue reached capacity: stop producing. */
@@ -25,7 +26,8 @@ export class EventQueue<T> {
     readonly capacity: number,
     private readonly hooks: EventQueueHooks,
   ) {
-    if (!Number.isSafeInteger(capacity) || capacity < 2) throw new RangeError('capacity must be >= 2');
+    if (!Number.isSafeInteger(capacity) || capacity < 2)
+      throw new InvalidArgumentError('capacity', 'must be an integer >= 2');
   }
 
   get size(): number {

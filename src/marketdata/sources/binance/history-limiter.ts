@@ -4,6 +4,7 @@
  * or 418, `blockFor(Retry-After)` holds every call until that time. Callers take turns in order.
  */
 import { sleep as abortableSleep } from '../../../util/sleep.js';
+import { InvalidArgumentError } from '../../../util/errors.js';
 
 export interface HistoryLimiterOptions {
   /** Calls allowed to start in any window (config `max_history_calls_per_min`). */
@@ -33,7 +34,7 @@ export class HistoryLimiter {
 
   constructor(opts: HistoryLimiterOptions) {
     if (!Number.isSafeInteger(opts.maxCalls) || opts.maxCalls < 1)
-      throw new RangeError('maxCalls must be >= 1');
+      throw new InvalidArgumentError('maxCalls', 'must be >= 1');
     this.maxCalls = opts.maxCalls;
     this.windowMs = opts.windowMs ?? 60_000;
     this.clock = opts.clock ?? Date.now;
