@@ -21,6 +21,7 @@ import {
   errorMessage,
   InvalidKeyError,
   InvalidRangeError,
+  MarketbusError,
   NotFoundError,
   RedisUnavailableError,
   StrategyInvalidError,
@@ -103,6 +104,12 @@ export class ApiServer implements AsyncDisposable {
       await app.listen({ host: o.host, port: o.port });
     } catch (err) {
       await app?.close().catch(() => undefined);
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new MarketbusError(
+          'PORT_IN_USE',
+          `the API cannot listen on ${o.host}:${o.port}: the port is already in use (pass --port; 0 = any free port)`,
+          { cause: err },
+        );
       throw err;
     }
     const addr = app.server.address();

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'EMBEDDED_REDIS_FAILED'
   | 'SHUTDOWN_FAILED'
   | 'OPEN_HANDLES'
+  | 'PORT_IN_USE'
   | 'CLOSED'
   | 'DLQ_ENTRY_NOT_FOUND'
   | 'DLQ_REPLAY_REFUSED'

@@ -27,6 +27,8 @@ export function apiCommand(): Command {
     .action(async (o: { port: number; host: string }, c: Command) => {
       const { config, log, target, registry } = serviceContext(c, 'api');
       const settings = apiSettingsFromEnv(); // production without its secrets stops here
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
       await runServices(
         async (stack) => {
           // Only the relational database: the API reads no candle history.
@@ -42,7 +44,7 @@ export function apiCommand(): Command {
           );
           process.stderr.write(`marketbus api on ${api.url} (db ${db.kind}). Ctrl+C stops.\n`);
         },
-        async () => log.info({ signal: await untilSignal() }, 'stopping'),
+        async () => log.info({ signal: await signal }, 'stopping'),
       );
     });
 }

@@ -34,6 +34,8 @@ export function backtesterCommand(): Command {
     .option('--instance <name>', 'consumer name in backtesting.workers; default <hostname>-<pid>')
     .action(async (o: BacktesterFlags, c: Command) => {
       const { config, log, target } = serviceContext(c, 'backtester');
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
       await runServices(
         async (stack) => {
           const stores = stack.use(
@@ -59,7 +61,7 @@ export function backtesterCommand(): Command {
             'backtester up',
           );
         },
-        async () => log.info({ signal: await untilSignal() }, 'shutting down'),
+        async () => log.info({ signal: await signal }, 'shutting down'),
       );
     });
 }

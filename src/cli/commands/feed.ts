@@ -91,6 +91,8 @@ export function feedCommand(): Command {
     .action(async (o: FeedFlags & { metricsPort: number; history: boolean }, c: Command) => {
       const { flags, config, log, target, registry } = serviceContext(c, 'feed');
       const md = resolveMarketData(rawMarketData(flags.config), feedOverrides(o));
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
       await runServices(
         async (stack) => {
           if (o.metricsPort > 0) {
@@ -118,7 +120,7 @@ export function feedCommand(): Command {
             while (!rt.feed.finished && !stopped.signal.aborted) await sleep(200, stopped.signal);
             return 'replay finished';
           })();
-          const why = await Promise.race([untilSignal(), done]);
+          const why = await Promise.race([signal, done]);
           stopped.abort();
           log.info({ why }, 'shutting down');
         },

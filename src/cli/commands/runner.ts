@@ -17,6 +17,8 @@ export function runnerCommand(): Command {
     )
     .action(async (o: { metricsPort: number; instance?: string }, c: Command) => {
       const { config, log, target, registry } = serviceContext(c, 'runner');
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
       await runServices(
         async (stack) => {
           const stores = stack.use(
@@ -43,7 +45,7 @@ export function runnerCommand(): Command {
             'runner up',
           );
         },
-        async () => log.info({ signal: await untilSignal() }, 'shutting down'),
+        async () => log.info({ signal: await signal }, 'shutting down'),
       );
     });
 }

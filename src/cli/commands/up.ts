@@ -32,7 +32,7 @@ interface UpFlags extends FeedFlags {
  * `marketbus up`: the whole system in one process on embedded defaults. With nothing configured it
  * starts a private redis-server (data under `.marketbus/redis`, restarted when it dies) and the
  * simulated feed; with `--redis`, `REDIS_URL` or a config `redis` section it uses that Redis instead.
- * Services start in order (Redis, stores, API, feed, runner, backtester, trimmer) and are closed in
+ * Services start in order (Redis, stores, feed, runner, backtester, trimmer, API) and are closed in
  * reverse order on a signal, on an error, or when a later one fails to start.
  */
 export function upCommand(): Command {
@@ -69,6 +69,8 @@ export function upCommand(): Command {
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       let embeddedFailed: Promise<MarketbusError> = new Promise(() => undefined);
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
       await runServices(
         async (stack) => {
           let target: RedisTarget;
@@ -91,18 +93,6 @@ export function upCommand(): Command {
           const stores = stack.use(
             await startStores({ selection: storeSelectionFromEnv(config.data_dir), log }),
             'stores',
-          );
-          const api = stack.use(
-            await startApi({
-              redis: target.options,
-              db: stores.db.sql,
-              log: createLogger('api'),
-              registry,
-              host: '127.0.0.1',
-              port: o.port,
-              settings: apiSettings,
-            }),
-            'api',
           );
           stack.use(
             await startFeed({
@@ -145,6 +135,19 @@ export function upCommand(): Command {
             }),
             'trimmer',
           );
+          // Last: the API takes requests only once everything it fronts is running.
+          const api = stack.use(
+            await startApi({
+              redis: target.options,
+              db: stores.db.sql,
+              log: createLogger('api'),
+              registry,
+              host: '127.0.0.1',
+              port: o.port,
+              settings: apiSettings,
+            }),
+            'api',
+          );
           process.stderr.write(
             `marketbus is up: feed ${md.source} (${md.instruments.map((i) => i.key).join(', ')}), ` +
               `Redis ${describeRedis(target.options)}, db ${stores.db.kind}, history ${stores.candles.kind}, runner ${runner.runner.instanceId}, api ${api.url} (metrics ${api.url}/metrics). Ctrl+C stops.\n`,
@@ -152,7 +155,7 @@ export function upCommand(): Command {
         },
         async () => {
           const why = await Promise.race([
-            untilSignal(),
+            signal,
             embeddedFailed.then((err) => {
               throw err;
             }),
