@@ -18,7 +18,8 @@ import { BacktestWorker } from '../backtest/worker.js';
 import { backtestHandlers } from '../backtest/backtests.js';
 import { CommandServer } from '../commands/server.js';
 import { backtestingService } from '../commands/services.js';
-import { ServiceStack } from './stack.js';
+import { TimeoutError } from '../util/errors.js';
+import { closeOrCut, ServiceStack } from './stack.js';
 
 export interface BacktesterOptions {
   readonly redis: RedisConnectionOptions;
@@ -97,6 +98,25 @@ export interface BacktesterOptions {
    * @defaultValue 30000
    */
   readonly stalledIntervalMs?: number;
+  /**
+   * Longest wait for the queue counts a heartbeat reports, ms.
+   * @defaultValue 2000
+   */
+  readonly commandTimeoutMs?: number;
+}
+
+/** `p`, or a TimeoutError after `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms);
+  });
+  p.catch(() => undefined);
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface Backtester extends AsyncDisposable {
@@ -109,7 +129,7 @@ export interface Backtester extends AsyncDisposable {
 }
 
 export async function startBacktester(o: BacktesterOptions): Promise<Backtester> {
-  const stack = new ServiceStack();
+  const stack = new ServiceStack(o.log);
   return stack.start(async () => {
     const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-backtester' }, o.log);
     stack.defer('backtester redis', () => closeRedis(redis));
@@ -152,7 +172,9 @@ export async function startBacktester(o: BacktesterOptions): Promise<Backtester>
           ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
           ...(o.claimMinIdleMs !== undefined ? { claimMinIdleMs: o.claimMinIdleMs } : {}),
           statusFields: async () => {
-            const c = await queue.counts();
+            // Bounded: BullMQ's commands wait as long as Redis is away, and the last heartbeat of
+            // close() must not wait with them.
+            const c = await within(queue.counts(), o.commandTimeoutMs ?? 2000, 'backtest queue counts');
             return {
               queue_waiting: String(c.waiting),
               queue_active: String(c.active),
@@ -163,7 +185,7 @@ export async function startBacktester(o: BacktesterOptions): Promise<Backtester>
           },
         },
       );
-      stack.defer('backtesting command server', () => s.close());
+      stack.defer('backtesting command server', () => closeOrCut(() => s.close(), redis));
       server = s;
       await s.start();
     }

@@ -114,7 +114,7 @@ export interface FeedOptions {
 
 export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
   const { md, log } = opts;
-  const stack = new ServiceStack();
+  const stack = new ServiceStack(log);
   return stack.start(async () => {
     const built = createSource(md, log);
     stack.defer('source', () => built.dispose());
@@ -129,7 +129,9 @@ export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
     } else {
       log.warn('publishing disabled: no market_data.live_feed.redis_streams section (seed 002)');
     }
-    const writer = opts.history ? new HistoryWriter(opts.history, { registry: opts.registry, log }) : undefined;
+    const writer = opts.history
+      ? new HistoryWriter(opts.history, { registry: opts.registry, log })
+      : undefined;
     if (writer) {
       writer.start();
       stack.defer('history writer', () => writer.close());
@@ -159,6 +161,12 @@ export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
     });
     stack.defer('feed', () => feed.close());
     await feed.start(); // gate priming waits at most one command timeout when Redis is down
-    return { feed, history: writer, redis, close: () => stack.close(), [Symbol.asyncDispose]: () => stack.close() };
+    return {
+      feed,
+      history: writer,
+      redis,
+      close: () => stack.close(),
+      [Symbol.asyncDispose]: () => stack.close(),
+    };
   });
 }

@@ -180,12 +180,18 @@ export async function startEmbeddedRedis(o: EmbeddedRedisOptions): Promise<Embed
           `the embedded redis-server on port ${server.port} died ${deaths.length} times within ` +
             `${windowMs / 1000} s (at most ${maxRestarts} restarts allowed); see ${join(dir, 'redis.log')}`,
         );
-        log.error({ port: server.port, deaths: deaths.length, windowMs }, 'embedded redis-server keeps dying');
+        log.error(
+          { port: server.port, deaths: deaths.length, windowMs },
+          'embedded redis-server keeps dying',
+        );
         giveUp(err);
         return;
       }
       const delayMs = backoffDelay(backoff, deaths.length);
-      log.warn({ port: server.port, delayMs, deaths: deaths.length }, 'embedded redis-server died; restarting');
+      log.warn(
+        { port: server.port, delayMs, deaths: deaths.length },
+        'embedded redis-server died; restarting',
+      );
       await sleep(delayMs, stopping.signal);
       if (stopping.signal.aborted) return;
       try {

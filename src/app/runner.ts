@@ -21,7 +21,7 @@ import {
 } from '../strategy/notifier.js';
 import { RunnerMetrics } from '../strategy/runner-metrics.js';
 import { RunnerService } from '../strategy/runner.js';
-import { ServiceStack } from './stack.js';
+import { closeOrCut, ServiceStack } from './stack.js';
 
 export interface RunnerRuntimeOptions {
   readonly redis: RedisConnectionOptions;
@@ -89,7 +89,7 @@ export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntim
     registry: o.registry,
     log: o.log,
   });
-  const stack = new ServiceStack();
+  const stack = new ServiceStack(o.log);
   stack.defer('notifier', () => notifier.close());
   return stack.start(async () => {
     const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-runner' }, o.log);
@@ -105,7 +105,7 @@ export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntim
       ...(o.leaseTtlMs ? { leaseTtlMs: o.leaseTtlMs } : {}),
       ...(o.syncIntervalMs ? { syncIntervalMs: o.syncIntervalMs } : {}),
     });
-    stack.defer('runner', () => runner.close());
+    stack.defer('runner', () => closeOrCut(() => runner.close(), redis));
     await runner.start();
     const close = (): Promise<void> => stack.close();
     return { runner, notifier, redis, close, [Symbol.asyncDispose]: close };

@@ -5,9 +5,13 @@
  * fails to close, so one bad part cannot leave the others open.
  */
 import { MarketbusError, errorMessage } from '../util/errors.js';
+import type { Logger } from '../util/log.js';
 
 /** A close function made disposable, once: later calls return the first call's promise. */
-export function disposable(close: () => Promise<void>): AsyncDisposable & { close(): Promise<void> } {
+export function disposable(close: () => Promise<void>): {
+  readonly close: () => Promise<void>;
+  readonly [Symbol.asyncDispose]: () => Promise<void>;
+} {
   let closed: Promise<void> | undefined;
   const once = (): Promise<void> => (closed ??= close());
   return { close: once, [Symbol.asyncDispose]: once };
@@ -16,6 +20,9 @@ export function disposable(close: () => Promise<void>): AsyncDisposable & { clos
 export class ServiceStack implements AsyncDisposable {
   private readonly parts: { readonly name: string; readonly part: AsyncDisposable }[] = [];
   private disposing: Promise<void> | undefined;
+
+  /** `log`: when given, each part's close is logged (debug) with how long it took. */
+  constructor(private readonly log?: Logger) {}
 
   /** Parts still to close. */
   get size(): number {
@@ -31,7 +38,10 @@ export class ServiceStack implements AsyncDisposable {
 
   /** Push a close function (e.g. for something that is not disposable itself). */
   defer(name: string, close: () => Promise<void> | void): void {
-    this.use(disposable(async () => close()), name);
+    this.use(
+      disposable(async () => close()),
+      name,
+    );
   }
 
   /**
@@ -55,9 +65,13 @@ export class ServiceStack implements AsyncDisposable {
     this.disposing ??= (async () => {
       const errors: { name: string; err: unknown }[] = [];
       for (let p = this.parts.pop(); p; p = this.parts.pop()) {
+        const t0 = Date.now();
         try {
+          this.log?.debug({ part: p.name }, 'closing');
           await p.part[Symbol.asyncDispose]();
+          this.log?.debug({ part: p.name, ms: Date.now() - t0 }, 'closed');
         } catch (err) {
+          this.log?.warn({ part: p.name, err: errorMessage(err) }, 'close failed');
           errors.push({ name: p.name, err });
         }
       }
@@ -85,8 +99,9 @@ export class ServiceStack implements AsyncDisposable {
 export async function runServices<T>(
   start: (stack: ServiceStack) => Promise<T>,
   until: (started: T) => Promise<unknown>,
+  log?: Logger,
 ): Promise<void> {
-  const stack = new ServiceStack();
+  const stack = new ServiceStack(log);
   try {
     await until(await start(stack));
   } catch (err) {
@@ -94,4 +109,25 @@ export async function runServices<T>(
     throw err;
   }
   await stack.close();
+}
+
+/**
+ * Close a service that talks to Redis through `client`; when it has not finished after `graceMs`,
+ * destroy the client: commands queued while Redis is gone wait for replies that never come (the client
+ * applies no per-command timeout), and destroying it fails them, so the service can finish.
+ */
+export async function closeOrCut(
+  close: () => Promise<void>,
+  client: { readonly isOpen: boolean; destroy(): void },
+  graceMs = 3000,
+): Promise<void> {
+  const closing = close();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+  try {
+    if ((await Promise.race([closing, late])) === 'late' && client.isOpen) client.destroy();
+    await closing;
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -98,7 +98,7 @@ export async function startApi(o: StartApiOptions): Promise<ApiService> {
   const settings = o.settings ?? apiSettingsFromEnv();
   const host = o.host ?? '127.0.0.1';
   const log = o.log;
-  const stack = new ServiceStack();
+  const stack = new ServiceStack(log);
   const server = await stack.start(async () => {
     const redis = createRedisClient({ ...o.redis, clientName: 'marketbus-api' }, log);
     stack.defer('api redis', () => closeRedis(redis));

@@ -29,7 +29,7 @@ export interface Trimmer extends AsyncDisposable {
 }
 
 export async function startTrimmer(o: StartTrimmerOptions): Promise<Trimmer> {
-  const stack = new ServiceStack();
+  const stack = new ServiceStack(o.log);
   return stack.start(async () => {
     const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-trimmer' }, o.log);
     stack.defer('trimmer redis', () => closeRedis(redis));

@@ -8,7 +8,11 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll } from 'vitest';
 import WebSocket from 'ws';
 import { apiSettingsFromEnv, type ApiSettings } from '../../src/api/config.js';
-import { startApi as startApiService, type ApiService, type StartApiOptions } from '../../src/app/start-api.js';
+import {
+  startApi as startApiService,
+  type ApiService,
+  type StartApiOptions,
+} from '../../src/app/start-api.js';
 import { silentLogger } from '../../src/util/log.js';
 
 export const BOT_TOKEN = '123456789:TEST-fake_token-AbCdEf';

@@ -39,7 +39,15 @@ export function apiCommand(): Command {
           stack.defer('database', () => db.close());
           await db.migrate();
           const api = stack.use(
-            await startApi({ redis: target.options, db: db.sql, log, registry, host: o.host, port: o.port, settings }),
+            await startApi({
+              redis: target.options,
+              db: db.sql,
+              log,
+              registry,
+              host: o.host,
+              port: o.port,
+              settings,
+            }),
             'api',
           );
           process.stderr.write(`marketbus api on ${api.url} (db ${db.kind}). Ctrl+C stops.\n`);

@@ -96,11 +96,17 @@ export function feedCommand(): Command {
       await runServices(
         async (stack) => {
           if (o.metricsPort > 0) {
-            const metrics = stack.use(await startMetrics({ registry, port: o.metricsPort }), 'metrics server');
+            const metrics = stack.use(
+              await startMetrics({ registry, port: o.metricsPort }),
+              'metrics server',
+            );
             log.info({ port: metrics.port }, 'metrics on /metrics');
           }
           const stores = o.history
-            ? stack.use(await startStores({ selection: storeSelectionFromEnv(config.data_dir), log }), 'stores')
+            ? stack.use(
+                await startStores({ selection: storeSelectionFromEnv(config.data_dir), log }),
+                'stores',
+              )
             : undefined;
           return stack.use(
             await startFeed({

@@ -88,7 +88,11 @@ export function upCommand(): Command {
             embeddedFailed = embedded.failed;
             target = { options: { url: embedded.url }, origin: 'embedded' };
           } else {
-            target = resolveRedisTarget({ flag: flags.redis, section: config.redis, dataDir: config.data_dir });
+            target = resolveRedisTarget({
+              flag: flags.redis,
+              section: config.redis,
+              dataDir: config.data_dir,
+            });
           }
           const stores = stack.use(
             await startStores({ selection: storeSelectionFromEnv(config.data_dir), log }),
@@ -162,6 +166,7 @@ export function upCommand(): Command {
           ]);
           log.info({ signal: why }, 'stopping');
         },
+        log,
       );
     });
 }
