@@ -71,10 +71,13 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);
 });
 
-// The process ends because nothing is left open: every command closes what it started. Should a
-// handle stay open anyway (a bug), it is named on stderr and the process ends after a grace period,
-// instead of hanging or being hidden by an immediate exit.
+// The services (`up`, `feed`, `runner`, `api`, `backtester`) end because nothing is left open: each
+// closes what it started. Should a handle stay open anyway (a bug), it is named on stderr and the
+// process ends after a grace period, instead of hanging or being hidden by an immediate exit.
+// One-shot commands still exit at once (their clients' leftover reconnect timers and sockets).
+const SERVICES = new Set(['up', 'feed', 'runner', 'api', 'backtester']);
 process.exitCode = await main(process.argv);
+if (!SERVICES.has(process.argv[2] ?? '')) process.exit();
 const lingering = setTimeout(() => {
   const open = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
   const err = new MarketbusError(
