@@ -1,11 +1,11 @@
 /**
  * Live relay benchmark: delivery latency from XADD to a WebSocket client's `message` event with many
- * clients on one ApiServer, against the floor of ONE raw node-redis client reading the same streams with
+ * clients on one API server, against the floor of ONE raw node-redis client reading the same streams with
  * an XREAD BLOCK loop, measured in the same run on the same private redis-server.
  *
  *   node --import tsx bench/ws-bench.ts [--clients 200] [--seconds 20] [--rate 200] [--json]
  *
- * Processes (all on loopback): this one runs the redis-server (its own process), the ApiServer (PGlite in
+ * Processes (all on loopback): this one runs the redis-server (its own process), the API server (PGlite in
  * memory, development sign-in) and coordinates; a publisher child XADDs at a steady rate, alternating a
  * 1m candle stream and a price stream of one instrument, each entry carrying `sent_at` (epoch ms with
  * sub-ms precision) plus a sequence number; a receiver child holds either all the WebSocket clients
@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { createClient } from 'redis';
 import WebSocket from 'ws';
 import { apiSettingsFromEnv } from '../src/api/config.js';
-import { ApiServer } from '../src/api/server.js';
+import { startApi, type ApiService } from '../src/app/start-api.js';
 import { streams } from '../src/contracts/catalog.js';
 import { RedisServer } from '../src/bus/redis-server.js';
 import { openRelationalDb } from '../src/app/open-db.js';
@@ -448,10 +448,10 @@ async function main(): Promise<void> {
 
   const redisServer = await RedisServer.start({ persistence: 'none' });
   const db = openRelationalDb({}, silentLogger); // PGlite in memory
-  let api: ApiServer | undefined;
+  let api: ApiService | undefined;
   try {
     await db.migrate();
-    api = await ApiServer.start({
+    api = await startApi({
       redis: { url: redisServer.url },
       db: db.sql,
       log: silentLogger,

@@ -1,16 +1,13 @@
 /**
- * The API server (`marketbus api`, and inside `marketbus up`): identity, strategies, the live WebSocket
- * relay, health and metrics, and the dashboard's static files from `src/api/public/` when that folder
- * exists. One Redis command connection plus one for the relay's shared blocking read, whatever the
- * number of clients.
+ * The API's HTTP server (`marketbus api`, and inside `marketbus up`): identity, strategies, the live
+ * WebSocket relay, health and metrics, and the dashboard's static files from `src/api/public/` when that
+ * folder exists. It only registers plugins and routes on the collaborators it is given (`ApiContext`,
+ * built by `startApi` in src/app/start-api.ts).
  *
  * Bad input never reaches a handler unchecked: bodies over 64 KiB are 413, malformed JSON 400, a
  * non-JSON body 415; state-changing requests (and WebSocket upgrades) whose `Origin` is not this host
  * are 403. Error bodies are `{ "error": "...", "code": "..." }`.
  */
-import { dashboardRoutes } from './routes/dashboard.js';
-import { backtestRoutes } from './routes/backtests.js';
-import { BacktestQueue } from '../backtest/queue.js';
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,59 +15,32 @@ import cookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { Counter, Histogram, Registry } from 'prom-client';
-import {
-  closeRedis,
-  connectInBackground,
-  createRedisClient,
-  describeRedis,
-  isCluster,
-  type RedisConnectionOptions,
-} from '../bus/connection.js';
-import { sleep } from '../util/sleep.js';
+import { Counter, Histogram } from 'prom-client';
 import { errorMessage, MarketbusError, StrategyInvalidError, type ErrorCode } from '../util/errors.js';
-import type { SqlExecutor } from '../sql/executor.js';
-import type { Logger } from '../util/log.js';
-import { BotUsername, ChatLinks } from './auth/chat-link.js';
-import { Authenticator, SessionStore } from './auth/session.js';
-import { CommandResults } from './command-results.js';
-import { apiSettingsFromEnv, isLoopbackHost, type ApiSettings } from './config.js';
 import type { ApiContext } from './context.js';
 import { HTTP_ERRORS } from './error-status.js';
 import { ApiError, StrategyCommandRefusedError } from './http-errors.js';
-import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from './live/client.js';
-import { LiveHub } from './live/hub.js';
-import { LiveMetrics } from './live/metrics.js';
-import { BusHealthMetrics } from '../bus/health-metrics.js';
+import type { LiveMetrics } from './live/metrics.js';
 import { authRoutes } from './routes/auth.js';
+import { backtestRoutes } from './routes/backtests.js';
+import { dashboardRoutes } from './routes/dashboard.js';
 import { healthRoutes } from './routes/health.js';
 import { liveRoutes } from './routes/live.js';
 import { strategyRoutes } from './routes/strategies.js';
 import { telegramWebhookRoutes } from './routes/telegram-webhook.js';
-import { CATALOG_POLICY } from '../contracts/catalog.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const WS_MAX_PAYLOAD = 16 * 1024;
 export const DEFAULT_API_PORT = 8000;
 
-export interface ApiServerOptions {
-  readonly redis: RedisConnectionOptions;
-  /** The relational database (identity, strategies); already migrated. */
-  readonly db: SqlExecutor;
-  readonly log: Logger;
-  /** The process registry served on `/metrics` (`up` shares it with feed and runner). Default: a new one. */
-  readonly registry?: Registry;
-  /** Listen address. Default 127.0.0.1. */
-  readonly host?: string;
-  /** Port; 0 = any free port (see `ApiServer.port`). Default 8000. */
-  readonly port?: number;
-  /** Default: `apiSettingsFromEnv()` (throws ConfigError in a misconfigured production). */
-  readonly settings?: ApiSettings;
-  /** Static files; default `src/api/public` when it exists; null = none. */
-  readonly publicDir?: string | null;
-  readonly live?: Partial<LiveLimits> & { readonly blockMs?: number };
-  /** How long run/stop wait for the runner's answer before 202 `pending`, ms. Default 2000. */
-  readonly commandWaitMs?: number;
+/** Where the HTTP server listens and what it serves besides the API. */
+export interface ApiListenOptions {
+  /** Listen address. */
+  readonly host: string;
+  /** TCP port; 0 = any free port (see `ApiServer.port`). */
+  readonly port: number;
+  /** Static files (the dashboard); null = none. */
+  readonly publicDir: string | null;
 }
 
 /** `src/api/public` next to this file, or found from `dist/api/` (tsc does not copy it). */
@@ -84,7 +54,7 @@ export function defaultPublicDir(): string | null {
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
-export class ApiServer {
+export class ApiServer implements AsyncDisposable {
   private closing: Promise<void> | undefined;
 
   private constructor(
@@ -113,94 +83,42 @@ export class ApiServer {
     return this.ctx.clients.size;
   }
 
-  static async start(o: ApiServerOptions): Promise<ApiServer> {
-    const settings = o.settings ?? apiSettingsFromEnv();
-    const host = o.host ?? '127.0.0.1';
-    const log = o.log;
-    const redis = createRedisClient({ ...o.redis, clientName: 'marketbus-api' }, log);
-    // Not awaited: the API starts (and /readyz says 503) while Redis is down.
-    const connected = connectInBackground(redis, log);
-    // A cluster client refuses commands until its first discovery (one server queues them): wait for
-    // it, at most 10 s, so the first requests do not fail.
-    if (isCluster(redis)) {
-      const waited = new AbortController();
-      await Promise.race([connected, sleep(10_000, waited.signal)]);
-      waited.abort(); // no timer left behind
-    }
-    const liveRegistry = new Registry();
-    const liveMetrics = new LiveMetrics(liveRegistry);
-    const hub = new LiveHub({
-      redis,
-      metrics: liveMetrics,
-      log,
-      ...(o.live?.blockMs !== undefined ? { blockMs: o.live.blockMs } : {}),
-    });
-    const devLogin = !settings.production && !settings.botToken && isLoopbackHost(host);
-    const ctx: ApiContext = {
-      settings,
-      redis,
-      db: o.db,
-      log,
-      auth: new Authenticator({
-        sessions: new SessionStore(redis, settings.sessionTtlS),
-        db: o.db,
-        production: settings.production,
-        ttlS: settings.sessionTtlS,
-        devLogin,
-      }),
-      links: new ChatLinks(redis, settings.linkTtlS),
-      bot: new BotUsername({
-        username: settings.botUsername,
-        token: settings.botToken,
-        apiRoot: settings.telegramApiRoot,
-        log,
-      }),
-      hub,
-      results: new CommandResults(hub, log),
-      liveMetrics,
-      limits: { ...DEFAULT_LIVE_LIMITS, ...o.live },
-      registry: o.registry ?? new Registry(),
-      liveRegistry,
-      commandWaitMs: o.commandWaitMs ?? 2000,
-      clients: new Set<LiveClient>(),
-      backtests: o.redis.cluster === true ? null : new BacktestQueue({ redis: o.redis, log }),
-    };
-    // Bus-wide stream health (pending, lag, dead letters) on /metrics, for alerts and dashboards.
-    BusHealthMetrics.register(ctx.registry, redis, { log, policy: CATALOG_POLICY });
+  /**
+   * Register the plugins and routes on the collaborators in `ctx` (built and owned by the caller:
+   * `startApi` in src/app/start-api.ts) and listen. The caller starts the live relay and closes the
+   * collaborators after `close()`.
+   */
+  static async listen(ctx: ApiContext, o: ApiListenOptions): Promise<ApiServer> {
     let app: FastifyInstance | undefined;
     try {
-      app = await buildApp(ctx, o.publicDir === undefined ? defaultPublicDir() : o.publicDir);
-      hub.start();
-      await app.listen({ host, port: o.port ?? DEFAULT_API_PORT });
+      app = await buildApp(ctx, o.publicDir);
+      await app.listen({ host: o.host, port: o.port });
     } catch (err) {
       await app?.close().catch(() => undefined);
-      await hub.close();
-      await closeRedis(redis);
+      if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+        throw new MarketbusError(
+          'PORT_IN_USE',
+          `the API cannot listen on ${o.host}:${o.port}: the port is already in use (pass --port; 0 = any free port)`,
+          { cause: err },
+        );
       throw err;
     }
     const addr = app.server.address();
-    const port = typeof addr === 'object' && addr ? addr.port : (o.port ?? DEFAULT_API_PORT);
-    if (devLogin)
-      log.warn('development sign-in is on: loopback requests without a session are the local user');
-    if (settings.sessionSecretGenerated)
-      log.warn('SESSION_SECRET is not set: sessions are signed with a random key and end at restart');
-    if (!settings.webhookSecret)
-      log.info('TELEGRAM_WEBHOOK_SECRET is not set: /telegram/webhook is off (no chat confirmation)');
-    log.info({ host, port, redis: describeRedis(o.redis) }, 'api listening');
-    return new ApiServer(app, ctx, host, port);
+    const port = typeof addr === 'object' && addr ? addr.port : o.port;
+    return new ApiServer(app, ctx, o.host, port);
   }
 
-  /** Close WebSocket clients (1001), the relay, the HTTP server and the Redis connections. Idempotent. */
+  /** Close WebSocket clients (1001) and the HTTP server; the collaborators stay open. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const c of [...this.ctx.clients]) c.shutdown();
-      this.ctx.results.close();
-      await this.ctx.backtests?.close();
-      await this.ctx.hub.close();
       await this.app.close();
-      await closeRedis(this.ctx.redis);
     })();
     return this.closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }
 

@@ -18,110 +18,178 @@ import { BacktestWorker } from '../backtest/worker.js';
 import { backtestHandlers } from '../backtest/backtests.js';
 import { CommandServer } from '../commands/server.js';
 import { backtestingService } from '../commands/services.js';
+import { TimeoutError } from '../util/errors.js';
+import { closeOrCut, ServiceStack } from './stack.js';
 
 export interface BacktesterOptions {
   readonly redis: RedisConnectionOptions;
+  /** The relational database (strategies, backtests); already migrated; stays open. */
   readonly db: SqlExecutor;
+  /** History the backtests read; stays open. */
   readonly candles: CandleStore;
   readonly log: Logger;
-  /** Consumer name in `backtesting.workers`. Default `<hostname>-<pid>`. */
+  /**
+   * Consumer name in `backtesting.workers`.
+   * @defaultValue `<hostname>-<pid>`
+   */
   readonly instanceId?: string;
-  /** Serve `mgmt:backtesting:commands`. Default true. */
+  /**
+   * Serve `mgmt:backtesting:commands`.
+   * @defaultValue true
+   */
   readonly service?: boolean;
-  /** Run backtest jobs. Default true. */
+  /**
+   * Run backtest jobs in this process.
+   * @defaultValue true
+   */
   readonly worker?: boolean;
-  /** Backtests at once in this process. Default 2. */
+  /**
+   * Backtests at once in this process.
+   * @defaultValue 2
+   */
   readonly concurrency?: number;
-  /** When set, at most this many backtests run at once over all workers. */
+  /**
+   * Backtests at once over all workers.
+   * @defaultValue unlimited (the queue's setting is left as it is)
+   */
   readonly globalConcurrency?: number;
-  /** Attempts per backtest. Default 3. */
+  /**
+   * Attempts per backtest.
+   * @defaultValue 3
+   */
   readonly attempts?: number;
-  /** First retry delay, ms. Default 2000. */
+  /**
+   * First retry delay, ms (exponential).
+   * @defaultValue 2000
+   */
   readonly backoffMs?: number;
+  /**
+   * BullMQ queue name.
+   * @defaultValue `backtests`
+   */
   readonly queueName?: string;
+  /**
+   * Candles per store read (cancellation is checked between reads), candles.
+   * @defaultValue 5000
+   */
   readonly pageSize?: number;
+  /**
+   * Progress is written every this many candles.
+   * @defaultValue 5000
+   */
   readonly progressEvery?: number;
+  /**
+   * Heartbeat period of the command service on `backtesting:status`, ms.
+   * @defaultValue 5000
+   */
   readonly heartbeatMs?: number;
-  /** Commands of a dead instance are reclaimed after this idle time, ms. Default 30000. */
+  /**
+   * Commands of a dead instance are reclaimed after this idle time, ms.
+   * @defaultValue 30000
+   */
   readonly claimMinIdleMs?: number;
+  /**
+   * BullMQ job lock, ms: a job of a worker silent this long is handed to another.
+   * @defaultValue 30000
+   */
   readonly lockDurationMs?: number;
+  /**
+   * How often stalled jobs are looked for, ms.
+   * @defaultValue 30000
+   */
   readonly stalledIntervalMs?: number;
+  /**
+   * Longest wait for the queue counts a heartbeat reports, ms.
+   * @defaultValue 2000
+   */
+  readonly commandTimeoutMs?: number;
 }
 
-export interface Backtester {
+/** `p`, or a TimeoutError after `ms`. */
+async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new TimeoutError(what, ms)), ms);
+  });
+  p.catch(() => undefined);
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export interface Backtester extends AsyncDisposable {
   readonly redis: RedisClient;
   readonly queue: BacktestQueue;
   readonly worker: BacktestWorker | undefined;
   readonly server: CommandServer<typeof backtestingService> | undefined;
+  /** Same as `[Symbol.asyncDispose]()`: command server, worker, queue, Redis. Idempotent. */
   close(): Promise<void>;
 }
 
 export async function startBacktester(o: BacktesterOptions): Promise<Backtester> {
-  const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-backtester' }, o.log);
-  const queue = new BacktestQueue({
-    redis: o.redis,
-    log: o.log,
-    ...(o.queueName ? { queueName: o.queueName } : {}),
-    ...(o.attempts !== undefined ? { attempts: o.attempts } : {}),
-    ...(o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
-  });
-  if (o.globalConcurrency !== undefined) await queue.setGlobalConcurrency(o.globalConcurrency);
-  const worker =
-    (o.worker ?? true)
-      ? new BacktestWorker({
-          redis: o.redis,
-          publisher: redis,
-          db: o.db,
-          store: o.candles,
+  const stack = new ServiceStack(o.log);
+  return stack.start(async () => {
+    const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-backtester' }, o.log);
+    stack.defer('backtester redis', () => closeRedis(redis));
+    const queue = new BacktestQueue({
+      redis: o.redis,
+      log: o.log,
+      ...(o.queueName ? { queueName: o.queueName } : {}),
+      ...(o.attempts !== undefined ? { attempts: o.attempts } : {}),
+      ...(o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
+    });
+    stack.defer('backtest queue', () => queue.close());
+    if (o.globalConcurrency !== undefined) await queue.setGlobalConcurrency(o.globalConcurrency);
+    const worker =
+      (o.worker ?? true)
+        ? new BacktestWorker({
+            redis: o.redis,
+            publisher: redis,
+            db: o.db,
+            store: o.candles,
+            log: o.log,
+            ...(o.queueName ? { queueName: o.queueName } : {}),
+            ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
+            ...(o.pageSize !== undefined ? { pageSize: o.pageSize } : {}),
+            ...(o.progressEvery !== undefined ? { progressEvery: o.progressEvery } : {}),
+            ...(o.lockDurationMs !== undefined ? { lockDurationMs: o.lockDurationMs } : {}),
+            ...(o.stalledIntervalMs !== undefined ? { stalledIntervalMs: o.stalledIntervalMs } : {}),
+          })
+        : undefined;
+    if (worker) stack.defer('backtest worker', () => worker.close());
+    let server: CommandServer<typeof backtestingService> | undefined;
+    if (o.service ?? true) {
+      const s = new CommandServer(
+        redis,
+        backtestingService,
+        backtestHandlers({ db: o.db, queue, redis, log: o.log }),
+        {
+          source: 'backtester',
           log: o.log,
-          ...(o.queueName ? { queueName: o.queueName } : {}),
-          ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
-          ...(o.pageSize !== undefined ? { pageSize: o.pageSize } : {}),
-          ...(o.progressEvery !== undefined ? { progressEvery: o.progressEvery } : {}),
-          ...(o.lockDurationMs !== undefined ? { lockDurationMs: o.lockDurationMs } : {}),
-          ...(o.stalledIntervalMs !== undefined ? { stalledIntervalMs: o.stalledIntervalMs } : {}),
-        })
-      : undefined;
-  let server: CommandServer<typeof backtestingService> | undefined;
-  if (o.service ?? true) {
-    server = new CommandServer(
-      redis,
-      backtestingService,
-      backtestHandlers({ db: o.db, queue, redis, log: o.log }),
-      {
-        source: 'backtester',
-        log: o.log,
-        ...(o.instanceId ? { consumer: o.instanceId } : {}),
-        ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
-        ...(o.claimMinIdleMs !== undefined ? { claimMinIdleMs: o.claimMinIdleMs } : {}),
-        statusFields: async () => {
-          const c = await queue.counts();
-          return {
-            queue_waiting: String(c.waiting),
-            queue_active: String(c.active),
-            queue_delayed: String(c.delayed),
-            queue_failed: String(c.failed),
-            worker: worker ? 'yes' : 'no',
-          };
+          ...(o.instanceId ? { consumer: o.instanceId } : {}),
+          ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+          ...(o.claimMinIdleMs !== undefined ? { claimMinIdleMs: o.claimMinIdleMs } : {}),
+          statusFields: async () => {
+            // Bounded: BullMQ's commands wait as long as Redis is away, and the last heartbeat of
+            // close() must not wait with them.
+            const c = await within(queue.counts(), o.commandTimeoutMs ?? 2000, 'backtest queue counts');
+            return {
+              queue_waiting: String(c.waiting),
+              queue_active: String(c.active),
+              queue_delayed: String(c.delayed),
+              queue_failed: String(c.failed),
+              worker: worker ? 'yes' : 'no',
+            };
+          },
         },
-      },
-    );
-    await server.start();
-  }
-  let closed: Promise<void> | undefined;
-  return {
-    redis,
-    queue,
-    worker,
-    server,
-    close: () => {
-      closed ??= (async () => {
-        await server?.close();
-        await worker?.close();
-        await queue.close();
-        await closeRedis(redis);
-      })();
-      return closed;
-    },
-  };
+      );
+      stack.defer('backtesting command server', () => closeOrCut(() => s.close(), redis));
+      server = s;
+      await s.start();
+    }
+    const close = (): Promise<void> => stack.close();
+    return { redis, queue, worker, server, close, [Symbol.asyncDispose]: close };
+  });
 }

@@ -24,6 +24,7 @@ import { createSource } from '../marketdata/source-factory.js';
 import type { Candle } from '../contracts/candle.js';
 import type { RedisTarget } from './redis-target.js';
 import { CATALOG_POLICY } from '../contracts/catalog.js';
+import { ServiceStack } from './stack.js';
 
 /** Command-line overrides of `market_data` (the feed's flags). */
 export interface FeedOverrides {
@@ -83,73 +84,91 @@ export function feedRedisOptions(
   return hasConfigFile ? null : target.options;
 }
 
-export interface FeedRuntime {
+export interface FeedRuntime extends AsyncDisposable {
   readonly feed: FeedService;
   readonly history: HistoryWriter | undefined;
   readonly redis: RedisClient | null;
+  /** Same as `[Symbol.asyncDispose]()`: feed, history writer, source, Redis, in that order. Idempotent. */
   close(): Promise<void>;
 }
 
-export async function startFeed(opts: {
+export interface FeedOptions {
+  /** The validated `market_data` section (see `resolveMarketData`). */
   readonly md: MarketDataConfig;
+  /** Where to publish (see `feedRedisOptions`); null = publishing disabled. */
   readonly redis: RedisConnectionOptions | null;
+  /** Gets the feed's and the history writer's metrics. */
   readonly registry: Registry;
   readonly log: Logger;
+  /**
+   * Extra consumers of every admitted closed candle; must not throw.
+   * @defaultValue none
+   */
   readonly candleSinks?: readonly ((c: Candle) => void)[];
-  /** Every closed 1m candle is written here through a batching buffer (seed 002: history is the truth). */
+  /**
+   * Every closed 1m candle is written here through a batching buffer (seed 002: history is the truth).
+   * The store stays open when the feed closes (its owner closes it).
+   * @defaultValue none (no history written)
+   */
   readonly history?: CandleStore;
-}): Promise<FeedRuntime> {
+}
+
+export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
   const { md, log } = opts;
-  const built = createSource(md, log);
-  let redis: RedisClient | null = null;
-  if (opts.redis) {
-    redis = createRedisClient({ ...opts.redis, clientName: 'marketbus-feed' }, log);
-    // Not awaited: a Redis that is down must not keep the feed from ingesting.
-    void connectInBackground(redis, log);
-    log.info({ redis: describeRedis(opts.redis) }, 'feed publishes to Redis');
-  } else {
-    log.warn('publishing disabled: no market_data.live_feed.redis_streams section (seed 002)');
-  }
-  const writer = opts.history ? new HistoryWriter(opts.history, { registry: opts.registry, log }) : undefined;
-  writer?.start();
-  const sinks = [...(opts.candleSinks ?? []), ...(writer ? [(c: Candle) => writer.offer(c)] : [])];
-  const rs = md.live_feed?.redis_streams;
-  const maxLen1m = rs?.maxlen_approx ?? Math.round((rs?.retention_days ?? 7) * 1440);
-  const feed = new FeedService({
-    source: built.source,
-    producer: redis
-      ? new StreamProducer(redis, {
-          policy: CATALOG_POLICY,
-          timeoutMs: opts.redis?.commandTimeoutMs ?? 2000,
-          waitReplicas: opts.redis?.waitReplicas ?? 0,
-        })
-      : null,
-    ...(redis ? { redis } : {}),
-    metrics: new FeedMetrics(opts.registry),
-    log,
-    priceSnapIntervalMs: md.price_snap_interval_seconds * 1000,
-    statusIntervalMs: md.status_interval_seconds * 1000,
-    staleAfterMs: md.stale_after_seconds * 1000,
-    queueCapacity: md.queue_capacity,
-    outboxCapacity: md.outbox_capacity,
-    retention1m: { kind: 'maxlen', maxLen: maxLen1m },
-    retention5m: { kind: 'maxlen', maxLen: Math.max(1, Math.ceil(maxLen1m / 5)) },
-    candleSinks: sinks,
+  const stack = new ServiceStack(log);
+  return stack.start(async () => {
+    const built = createSource(md, log);
+    stack.defer('source', () => built.dispose());
+    let redis: RedisClient | null = null;
+    if (opts.redis) {
+      const client = createRedisClient({ ...opts.redis, clientName: 'marketbus-feed' }, log);
+      redis = client;
+      stack.defer('feed redis', () => closeRedis(client));
+      // Not awaited: a Redis that is down must not keep the feed from ingesting.
+      void connectInBackground(client, log);
+      log.info({ redis: describeRedis(opts.redis) }, 'feed publishes to Redis');
+    } else {
+      log.warn('publishing disabled: no market_data.live_feed.redis_streams section');
+    }
+    const writer = opts.history
+      ? new HistoryWriter(opts.history, { registry: opts.registry, log })
+      : undefined;
+    if (writer) {
+      writer.start();
+      stack.defer('history writer', () => writer.close());
+    }
+    const sinks = [...(opts.candleSinks ?? []), ...(writer ? [(c: Candle) => writer.offer(c)] : [])];
+    const rs = md.live_feed?.redis_streams;
+    const maxLen1m = rs?.maxlen_approx ?? Math.round((rs?.retention_days ?? 7) * 1440);
+    const feed = new FeedService({
+      source: built.source,
+      producer: redis
+        ? new StreamProducer(redis, {
+            policy: CATALOG_POLICY,
+            timeoutMs: opts.redis?.commandTimeoutMs ?? 2000,
+            waitReplicas: opts.redis?.waitReplicas ?? 0,
+          })
+        : null,
+      ...(redis ? { redis } : {}),
+      metrics: new FeedMetrics(opts.registry),
+      log,
+      priceSnapIntervalMs: md.price_snap_interval_seconds * 1000,
+      statusIntervalMs: md.status_interval_seconds * 1000,
+      staleAfterMs: md.stale_after_seconds * 1000,
+      queueCapacity: md.queue_capacity,
+      outboxCapacity: md.outbox_capacity,
+      retention1m: { kind: 'maxlen', maxLen: maxLen1m },
+      retention5m: { kind: 'maxlen', maxLen: Math.max(1, Math.ceil(maxLen1m / 5)) },
+      candleSinks: sinks,
+    });
+    stack.defer('feed', () => feed.close());
+    await feed.start(); // gate priming waits at most one command timeout when Redis is down
+    return {
+      feed,
+      history: writer,
+      redis,
+      close: () => stack.close(),
+      [Symbol.asyncDispose]: () => stack.close(),
+    };
   });
-  await feed.start(); // gate priming waits at most one command timeout when Redis is down
-  let closed: Promise<void> | undefined;
-  return {
-    feed,
-    history: writer,
-    redis,
-    close: () => {
-      closed ??= (async () => {
-        await feed.close();
-        await writer?.close();
-        built.dispose();
-        if (redis) await closeRedis(redis);
-      })();
-      return closed;
-    },
-  };
 }

@@ -5,10 +5,30 @@
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { Registry } from 'prom-client';
+import { disposable } from './stack.js';
 
-export interface MetricsServer {
+export interface MetricsServer extends AsyncDisposable {
   readonly port: number;
+  /** Same as `[Symbol.asyncDispose]()`. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface MetricsServerOptions {
+  /** Served on `/metrics`. */
+  readonly registry: Registry;
+  /**
+   * TCP port; 0 = any free port (see `MetricsServer.port`).
+   */
+  readonly port: number;
+  /**
+   * Listen address.
+   * @defaultValue `0.0.0.0`
+   */
+  readonly host?: string;
+}
+
+export function startMetrics(o: MetricsServerOptions): Promise<MetricsServer> {
+  return startMetricsServer(o.registry, o.port, o.host);
 }
 
 export async function startMetricsServer(
@@ -38,15 +58,16 @@ export async function startMetricsServer(
   server.listen(port, host);
   await once(server, 'listening');
   const addr = server.address();
-  let closed: Promise<void> | undefined;
-  return {
-    port: typeof addr === 'object' && addr ? addr.port : port,
-    close: () => {
-      closed ??= new Promise<void>((resolve) => {
+  const close = disposable(
+    () =>
+      new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
-      });
-      return closed;
-    },
+      }),
+  );
+  return {
+    port: typeof addr === 'object' && addr ? addr.port : port,
+    close: close.close,
+    [Symbol.asyncDispose]: close.close,
   };
 }

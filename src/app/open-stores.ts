@@ -7,6 +7,7 @@ import type { Logger } from '../util/log.js';
 import { openRelationalDb, type RelationalDb } from './open-db.js';
 import { createClickHouseStore } from '../history/clickhouse/store.js';
 import type { CandleStore } from '../history/store.js';
+import { disposable } from './stack.js';
 
 export interface StoreSelection {
   readonly clickhouseUrl?: string | undefined;
@@ -23,11 +24,22 @@ export function storeSelectionFromEnv(dataDir: string, env: NodeJS.ProcessEnv = 
   };
 }
 
-export interface Stores {
+export interface Stores extends AsyncDisposable {
   readonly db: RelationalDb;
   readonly candles: CandleStore;
-  /** Close both. Idempotent. */
+  /** Close both (same as `[Symbol.asyncDispose]()`). Idempotent. */
   close(): Promise<void>;
+}
+
+export interface StoresOptions {
+  /** Which databases (see `storeSelectionFromEnv`). */
+  readonly selection: StoreSelection;
+  readonly log: Logger;
+}
+
+/** Open and migrate the stores of a service (see `openStores`). */
+export function startStores(o: StoresOptions): Promise<Stores> {
+  return openStores(o.selection, o.log);
 }
 
 /** Open and migrate the relational database and the candle store. */
@@ -38,18 +50,11 @@ export async function openStores(sel: StoreSelection, log: Logger): Promise<Stor
     const candles = sel.clickhouseUrl ? createClickHouseStore({ url: sel.clickhouseUrl }) : db.candles;
     if (candles !== db.candles) await candles.migrate();
     log.info({ db: db.kind, history: candles.kind }, 'stores ready');
-    let closed: Promise<void> | undefined;
-    return {
-      db,
-      candles,
-      close: () => {
-        closed ??= (async () => {
-          if (candles !== db.candles) await candles.close();
-          await db.close();
-        })();
-        return closed;
-      },
-    };
+    const close = disposable(async () => {
+      if (candles !== db.candles) await candles.close();
+      await db.close();
+    });
+    return { db, candles, close: close.close, [Symbol.asyncDispose]: close.close };
   } catch (err) {
     await db.close();
     throw err;

@@ -7,8 +7,13 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { clusterOptionsFromEnv, passwordFromEnv, type RedisConnectionOptions } from '../bus/connection.js';
+import { Counter, type Registry } from 'prom-client';
 import { RedisServer } from '../bus/redis-server.js';
+import { backoffDelay } from '../util/backoff.js';
+import { MarketbusError, errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
+import { sleep } from '../util/sleep.js';
+import { disposable } from './stack.js';
 import type { RedisSection } from '../config/redis.js';
 
 export interface RedisTarget {
@@ -65,26 +70,165 @@ function embeddedUrl(dataDir: string): string | undefined {
   return url.startsWith('redis://') ? url : undefined;
 }
 
+export const EMBEDDED_REDIS_RESTARTS = 'marketbus_embedded_redis_restarts_total';
+
+/** Options of the embedded redis-server of `marketbus up` and its supervisor. */
+export interface EmbeddedRedisOptions {
+  /** Embedded state directory (`data_dir`): the AOF, pid file and log are under `<dataDir>/redis`. */
+  readonly dataDir: string;
+  readonly log: Logger;
+  /**
+   * Registry that gets the `marketbus_embedded_redis_restarts_total` counter.
+   * @defaultValue none (restarts are only logged)
+   */
+  readonly registry?: Registry;
+  /**
+   * Restarts allowed within `restartWindowMs`; one more death in the window gives up (`failed`).
+   * @defaultValue 5
+   */
+  readonly maxRestarts?: number;
+  /**
+   * The sliding window over which deaths are counted, ms.
+   * @defaultValue 60000
+   */
+  readonly restartWindowMs?: number;
+  /**
+   * Delay before the first restart in a window, ms; it doubles for each further death in the window.
+   * @defaultValue 200
+   */
+  readonly restartBackoffMs?: number;
+  /**
+   * Upper bound of the restart delay, ms.
+   * @defaultValue 5000
+   */
+  readonly restartBackoffMaxMs?: number;
+  /**
+   * The redis-server executable.
+   * @defaultValue `redis-server` from PATH
+   */
+  readonly binary?: string;
+}
+
+/** A running embedded redis-server; disposing it stops the supervisor, then the server. */
+export interface EmbeddedRedis extends AsyncDisposable {
+  readonly url: string;
+  /** Fixed for the life of the supervisor: restarts reuse it, so clients reconnect to the same URL. */
+  readonly port: number;
+  /** Data directory (AOF, `redis.pid`, `redis.log`). */
+  readonly dir: string;
+  /** The current redis-server's pid; undefined while it is down between a death and its restart. */
+  readonly pid: number | undefined;
+  /** Restarts done so far. */
+  readonly restarts: number;
+  /**
+   * Resolves with an EMBEDDED_REDIS_FAILED error when the server died more than `maxRestarts` times
+   * within `restartWindowMs` and the supervisor gave up; stays pending otherwise. Never rejects.
+   */
+  readonly failed: Promise<MarketbusError>;
+  /** Same as `[Symbol.asyncDispose]()`. Idempotent. */
+  close(): Promise<void>;
+}
+
 /**
- * Start the embedded redis-server with its data (AOF) under `<dataDir>/redis`, and publish its URL in
- * `<dataDir>/redis.url` for other `marketbus` commands. `stop()` removes the URL file. Idempotent stop.
+ * Start the embedded redis-server with its data (AOF) under `<dataDir>/redis`, publish its URL in
+ * `<dataDir>/redis.url` for other `marketbus` commands, and supervise it: when it dies it is started
+ * again on the same port from its AOF after a backoff, logged and counted, so clients reconnect by
+ * themselves. Closing removes the URL file and stops the server. Idempotent close.
  */
-export async function startEmbeddedRedis(
-  dataDir: string,
-  log: Logger,
-): Promise<{ server: RedisServer; stop: () => Promise<void> }> {
-  const dir = join(resolve(dataDir), 'redis');
-  const server = await RedisServer.start({ dir, persistence: 'aof' });
-  writeFileSync(urlFile(dataDir), `${server.url}\n`);
+export async function startEmbeddedRedis(o: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
+  const { log } = o;
+  const maxRestarts = o.maxRestarts ?? 5;
+  const windowMs = o.restartWindowMs ?? 60_000;
+  const backoff = { baseMs: o.restartBackoffMs ?? 200, maxMs: o.restartBackoffMaxMs ?? 5000 };
+  const dir = join(resolve(o.dataDir), 'redis');
+  const server = await RedisServer.start({
+    dir,
+    persistence: 'aof',
+    ...(o.binary ? { binary: o.binary } : {}),
+    // fsync before each reply: a server killed hard must not lose entries the feed saw acknowledged
+    // (it does not publish them again), or a restart would leave gaps in the candle streams.
+    extraArgs: ['--appendfsync', 'always'],
+  });
+  writeFileSync(urlFile(o.dataDir), `${server.url}\n`);
   log.info({ url: server.url, dir, pid: server.pid }, 'embedded redis-server started');
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopped ??= (async () => {
-      rmSync(urlFile(dataDir), { force: true });
-      await server.stop();
-      log.info('embedded redis-server stopped');
-    })();
-    return stopped;
+  const known = o.registry?.getSingleMetric(EMBEDDED_REDIS_RESTARTS);
+  const counter =
+    known instanceof Counter
+      ? known
+      : o.registry
+        ? new Counter({
+            name: EMBEDDED_REDIS_RESTARTS,
+            help: 'Times the embedded redis-server of marketbus up died and was started again',
+            registers: [o.registry],
+          })
+        : undefined;
+  const stopping = new AbortController();
+  let restarts = 0;
+  let giveUp: (e: MarketbusError) => void = () => undefined;
+  const failed = new Promise<MarketbusError>((r) => (giveUp = r));
+  const supervise = async (): Promise<void> => {
+    const deaths: number[] = [];
+    for (;;) {
+      await server.exited;
+      if (stopping.signal.aborted) return;
+      const now = Date.now();
+      deaths.push(now);
+      while ((deaths[0] ?? now) <= now - windowMs) deaths.shift();
+      if (deaths.length > maxRestarts) {
+        const err = new MarketbusError(
+          'EMBEDDED_REDIS_FAILED',
+          `the embedded redis-server on port ${server.port} died ${deaths.length} times within ` +
+            `${windowMs / 1000} s (at most ${maxRestarts} restarts allowed); see ${join(dir, 'redis.log')}`,
+        );
+        log.error(
+          { port: server.port, deaths: deaths.length, windowMs },
+          'embedded redis-server keeps dying',
+        );
+        giveUp(err);
+        return;
+      }
+      const delayMs = backoffDelay(backoff, deaths.length);
+      log.warn(
+        { port: server.port, delayMs, deaths: deaths.length },
+        'embedded redis-server died; restarting',
+      );
+      await sleep(delayMs, stopping.signal);
+      if (stopping.signal.aborted) return;
+      try {
+        await server.restart();
+        restarts += 1;
+        counter?.inc();
+        log.warn({ port: server.port, pid: server.pid, restarts }, 'embedded redis-server restarted');
+      } catch (err) {
+        // Its exit is counted as one more death on the next turn.
+        log.warn({ port: server.port, err: errorMessage(err) }, 'embedded redis-server restart failed');
+      }
+      if (stopping.signal.aborted) {
+        await server.stop();
+        return;
+      }
+    }
   };
-  return { server, stop };
+  const supervising = supervise();
+  const close = disposable(async () => {
+    stopping.abort();
+    rmSync(urlFile(o.dataDir), { force: true });
+    await server.stop();
+    await supervising;
+    log.info('embedded redis-server stopped');
+  });
+  return {
+    url: server.url,
+    port: server.port,
+    dir,
+    get pid() {
+      return server.running ? server.pid : undefined;
+    },
+    get restarts() {
+      return restarts;
+    },
+    failed,
+    close: close.close,
+    [Symbol.asyncDispose]: close.close,
+  };
 }

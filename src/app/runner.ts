@@ -21,28 +21,52 @@ import {
 import type { NotifyMode } from '../strategy/notify/event.js';
 import { RunnerMetrics } from '../strategy/runner-metrics.js';
 import { RunnerService } from '../strategy/runner.js';
+import { closeOrCut, ServiceStack } from './stack.js';
 
 export interface RunnerRuntimeOptions {
   readonly redis: RedisConnectionOptions;
+  /** The relational database (strategies, runs, chat bindings); already migrated; stays open. */
   readonly db: SqlExecutor;
+  /** History the runner warms its strategies from; stays open. */
   readonly candles: CandleStore;
+  /** Gets the runner's and the notifier's metrics. */
   readonly registry: Registry;
   readonly log: Logger;
-  /** Default: `telegram` in production (NODE_ENV=production), else `log_only` (seed 004). */
+  /**
+   * How notices are sent.
+   * @defaultValue `MARKETBUS_NOTIFY_MODE`, else `telegram` in production (NODE_ENV=production), else
+   * `log_only` (seed 004)
+   */
   readonly notifyMode?: NotifyMode;
-  /** Default `TELEGRAM_BOT_TOKEN`. */
+  /** @defaultValue `TELEGRAM_BOT_TOKEN` */
   readonly botToken?: string;
-  /** Bot API base; default Telegram's (`TELEGRAM_API_ROOT` overrides, for local servers). */
+  /**
+   * Bot API base URL, for local servers.
+   * @defaultValue `TELEGRAM_API_ROOT`, else Telegram's
+   */
   readonly telegramApiRoot?: string;
+  /**
+   * Lease owner and consumer name.
+   * @defaultValue `<hostname>-<pid>-<random>`
+   */
   readonly instanceId?: string;
+  /**
+   * Lease time to live of an instrument's strategies on this instance, ms.
+   * @defaultValue 10000
+   */
   readonly leaseTtlMs?: number;
+  /**
+   * How often the runner renews leases and syncs its strategies, ms.
+   * @defaultValue 1000
+   */
   readonly syncIntervalMs?: number;
 }
 
-export interface RunnerRuntime {
+export interface RunnerRuntime extends AsyncDisposable {
   readonly runner: RunnerService;
   readonly notifier: TelegramNotifier;
   readonly redis: RedisClient;
+  /** Same as `[Symbol.asyncDispose]()`: runner, notifier, Redis, in that order. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -65,31 +89,25 @@ export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntim
     registry: o.registry,
     log: o.log,
   });
-  const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-runner' }, o.log);
-  const runner = new RunnerService({
-    redis,
-    db: o.db,
-    store: o.candles,
-    notifier,
-    metrics: new RunnerMetrics(o.registry),
-    log: o.log,
-    ...(o.instanceId ? { instanceId: o.instanceId } : {}),
-    ...(o.leaseTtlMs ? { leaseTtlMs: o.leaseTtlMs } : {}),
-    ...(o.syncIntervalMs ? { syncIntervalMs: o.syncIntervalMs } : {}),
+  const stack = new ServiceStack(o.log);
+  stack.defer('notifier', () => notifier.close());
+  return stack.start(async () => {
+    const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-runner' }, o.log);
+    stack.defer('runner redis', () => closeRedis(redis));
+    const runner = new RunnerService({
+      redis,
+      db: o.db,
+      store: o.candles,
+      notifier,
+      metrics: new RunnerMetrics(o.registry),
+      log: o.log,
+      ...(o.instanceId ? { instanceId: o.instanceId } : {}),
+      ...(o.leaseTtlMs ? { leaseTtlMs: o.leaseTtlMs } : {}),
+      ...(o.syncIntervalMs ? { syncIntervalMs: o.syncIntervalMs } : {}),
+    });
+    stack.defer('runner', () => closeOrCut(() => runner.close(), redis));
+    await runner.start();
+    const close = (): Promise<void> => stack.close();
+    return { runner, notifier, redis, close, [Symbol.asyncDispose]: close };
   });
-  await runner.start();
-  let closed: Promise<void> | undefined;
-  return {
-    runner,
-    notifier,
-    redis,
-    close: () => {
-      closed ??= (async () => {
-        await runner.close();
-        await notifier.close();
-        await closeRedis(redis);
-      })();
-      return closed;
-    },
-  };
 }

@@ -315,13 +315,36 @@ export async function connectRedis(opts: RedisConnectionOptions, log?: Logger): 
   return client;
 }
 
-/** Close a client: QUIT when connected (pending replies drain), destroy otherwise. Idempotent. */
-export async function closeRedis(client: RedisClient): Promise<void> {
+/**
+ * Close a client: QUIT when connected (pending replies drain, for at most `graceMs` ms), destroy
+ * otherwise. Idempotent.
+ */
+export async function closeRedis(client: RedisClient, graceMs = 2000): Promise<void> {
   if (!client.isOpen) return;
+  const destroy = (): void => {
+    try {
+      if (client.isOpen) client.destroy();
+    } catch {
+      // already closed
+    }
+  };
+  if (!(isCluster(client) || client.isReady)) return destroy();
+  // A graceful close waits for the replies of pending commands: a server that just died never sends
+  // them, so after `graceMs` the connection is dropped instead.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      destroy();
+      resolve();
+    }, graceMs);
+  });
   try {
-    if (isCluster(client) || client.isReady) await client.close();
-    else client.destroy();
+    const closing = client.close();
+    closing.catch(() => undefined); // rejected when destroyed while waiting: already handled
+    await Promise.race([closing, late]);
   } catch {
-    client.destroy();
+    destroy();
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -30,7 +30,7 @@ export interface RedisServerOptions {
  */
 export class RedisServer {
   private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
+  private exitPromise: Promise<void> = Promise.resolve();
   private readonly ownsDir: boolean;
 
   private constructor(
@@ -70,6 +70,11 @@ export class RedisServer {
     return this.child?.pid;
   }
 
+  /** Resolves when the current process exits (at once when none runs); a restart makes a new one. */
+  get exited(): Promise<void> {
+    return this.exitPromise;
+  }
+
   get running(): boolean {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
@@ -78,7 +83,7 @@ export class RedisServer {
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     if (!this.running) return;
     this.child?.kill(signal);
-    await this.exited;
+    await this.exitPromise;
   }
 
   /** Stop gracefully (SIGTERM: redis-server flushes its AOF), waiting at most 5 s before SIGKILL. */
@@ -86,7 +91,7 @@ export class RedisServer {
     if (!this.running) return;
     this.child?.kill('SIGTERM');
     const killer = setTimeout(() => this.child?.kill('SIGKILL'), 5000);
-    await this.exited;
+    await this.exitPromise;
     clearTimeout(killer);
   }
 
@@ -135,7 +140,7 @@ export class RedisServer {
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     this.child = child;
-    this.exited = once(child, 'exit').then(() => undefined);
+    this.exitPromise = once(child, 'exit').then(() => undefined);
     watchExit(this);
     const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);
     while (Date.now() < deadline) {

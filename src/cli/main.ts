@@ -4,7 +4,7 @@
  * Errors print one line `marketbus: <message> [CODE]` (no stack trace); the exit code is
  * `EXIT_CODES[code]` (exit-codes.ts): 2 for bad config or arguments, 1 for other failures.
  */
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { MarketbusError, errorMessage } from '../util/errors.js';
 import { BAD_INPUT, EXIT_CODES } from './exit-codes.js';
 import { apiCommand } from './commands/api.js';
@@ -16,12 +16,7 @@ import { redisCommand } from './commands/redis.js';
 import { runnerCommand } from './commands/runner.js';
 import { streamsCommand } from './commands/streams.js';
 import { upCommand } from './commands/up.js';
-import { loadConfig } from '../config/load.js';
-import { openStores, storeSelectionFromEnv } from '../app/open-stores.js';
-import { startBacktester } from '../app/backtester.js';
-import { createLogger } from '../util/log.js';
-import { resolveRedisTarget } from '../app/redis-target.js';
-import { parsePositiveInt, untilSignal, type GlobalOptions } from './context.js';
+import { backtesterCommand } from './commands/backtester.js';
 
 export function buildProgram(): Command {
   const program = new Command('marketbus')
@@ -55,63 +50,6 @@ export function buildProgram(): Command {
   return program;
 }
 
-/**
- * `marketbus backtester`: the `backtesting` command service (`mgmt:backtesting:commands`) and backtest
- * workers on the `backtests` job queue (src/jobs/backtester.ts).
- */
-function backtesterCommand(): Command {
-  return new Command('backtester')
-    .description('run the backtesting service (mgmt:backtesting:commands) and backtest workers')
-    .addOption(
-      new Option('--concurrency <n>', 'backtests at once in this process')
-        .argParser(parsePositiveInt('--concurrency'))
-        .default(2),
-    )
-    .addOption(
-      new Option('--attempts <n>', 'attempts per backtest before it fails')
-        .argParser(parsePositiveInt('--attempts'))
-        .default(3),
-    )
-    .option('--no-worker', 'serve commands and queue backtests, run none here')
-    .option('--no-service', 'run queued backtests only, serve no commands')
-    .option('--instance <name>', 'consumer name in backtesting.workers; default <hostname>-<pid>')
-    .action(
-      async (
-        o: { concurrency: number; attempts: number; worker: boolean; service: boolean; instance?: string },
-        c: Command,
-      ) => {
-        const flags = c.optsWithGlobals<GlobalOptions>();
-        const config = loadConfig(flags.config);
-        const log = createLogger('backtester');
-        const target = resolveRedisTarget({
-          flag: flags.redis,
-          section: config.redis,
-          dataDir: config.data_dir,
-        });
-        const stores = await openStores(storeSelectionFromEnv(config.data_dir), log);
-        const bt = await startBacktester({
-          redis: target.options,
-          db: stores.db.sql,
-          candles: stores.candles,
-          log,
-          concurrency: o.concurrency,
-          attempts: o.attempts,
-          worker: o.worker,
-          service: o.service,
-          ...(o.instance ? { instanceId: o.instance } : {}),
-        });
-        log.info(
-          { worker: o.worker, service: o.service, concurrency: o.concurrency, redis: target.origin },
-          'backtester up',
-        );
-        const sig = await untilSignal();
-        log.info({ signal: sig }, 'shutting down');
-        await bt.close();
-        await stores.close();
-      },
-    );
-}
-
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     await buildProgram().parseAsync([...argv]);
@@ -133,6 +71,20 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code === 'EPIPE') process.exit(0);
 });
 
-// Every command has finished its work when main resolves (long-running ones wait for a signal first),
-// so leftover handles (reconnect timers, sockets) must not keep the process alive.
-process.exit(await main(process.argv));
+// The services (`up`, `feed`, `runner`, `api`, `backtester`) end because nothing is left open: each
+// closes what it started. Should a handle stay open anyway (a bug), it is named on stderr and the
+// process ends after a grace period, instead of hanging or being hidden by an immediate exit.
+// One-shot commands still exit at once (their clients' leftover reconnect timers and sockets).
+const SERVICES = new Set(['up', 'feed', 'runner', 'api', 'backtester']);
+process.exitCode = await main(process.argv);
+if (!SERVICES.has(process.argv[2] ?? '')) process.exit();
+const lingering = setTimeout(() => {
+  const open = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
+  const err = new MarketbusError(
+    'OPEN_HANDLES',
+    `still open after the command finished: ${open.join(', ') || 'timers'}`,
+  );
+  process.stderr.write(`marketbus: ${err.message} [${err.code}]\n`);
+  process.exit(process.exitCode === 0 ? 1 : process.exitCode);
+}, 10_000);
+lingering.unref();

@@ -26,11 +26,15 @@ export const ERROR_CODES = {
   REDIS_NOPERM: 'Redis refused a command for lack of ACL rights',
   REDIS_SERVER_NOT_FOUND: 'redis-server (for the embedded server) is not on PATH',
   REDIS_SERVER_START_FAILED: 'the embedded redis-server did not start',
+  EMBEDDED_REDIS_FAILED: 'the embedded redis-server kept dying past its restart limit (marketbus up stops)',
   DLQ_REPLAY_REFUSED: 'a dead letter cannot be replayed (no source stream, or the source is gone)',
   REPLY_UNEXPECTED: 'a server answered in a shape none of the known versions produce',
   // ---- deployment and storage ---------------------------------------------------------------------
   ACL_APPLY_FAILED: 'Redis refused an ACL SETUSER (the connection may not administer ACLs)',
   STORE_LOCKED: 'the embedded store directory is in use by another live process',
+  PORT_IN_USE: 'a port the service must listen on is taken by another process',
+  SHUTDOWN_FAILED: 'one or more parts failed to close (the error lists them); the rest were closed',
+  OPEN_HANDLES: 'a service command stopped but handles stayed open past the grace (they are named)',
   // ---- strategies ---------------------------------------------------------------------------------
   STRATEGY_INVALID: 'a strategy definition is wrong (StrategyInvalidError.field names the value)',
   STRATEGY_COMMAND_REFUSED: 'the live runner answered strategy.run / strategy.stop with ok: false',

@@ -1,5 +1,5 @@
 /**
- * The API in tests: an ApiServer on a free port over a test redis-server and database, Telegram login
+ * The API in tests: the API service (startApi) on a free port over a test redis-server and database, Telegram login
  * payloads signed exactly as the Python snippet of docs/runbook.md (section 3) signs them, a
  * cookie-keeping HTTP client, and WebSocket clients (a normal one, and a raw one that can stop reading
  * its socket).
@@ -9,13 +9,17 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll } from 'vitest';
 import WebSocket from 'ws';
 import { apiSettingsFromEnv, type ApiSettings } from '../../src/api/config.js';
-import { ApiServer, type ApiServerOptions } from '../../src/api/server.js';
+import {
+  startApi as startApiService,
+  type ApiService,
+  type StartApiOptions,
+} from '../../src/app/start-api.js';
 import { silentLogger } from '../../src/util/log.js';
 
 export const BOT_TOKEN = '123456789:TEST-fake_token-AbCdEf';
 export const WEBHOOK_SECRET = 'hook-secret_0123456789';
 
-const servers: ApiServer[] = [];
+const servers: ApiService[] = [];
 const sockets: { close(): void }[] = [];
 
 afterAll(async () => {
@@ -29,9 +33,9 @@ export function testSettings(env: NodeJS.ProcessEnv = {}, over: Partial<ApiSetti
 }
 
 export async function startApi(
-  o: Omit<ApiServerOptions, 'log' | 'port'> & { port?: number },
-): Promise<ApiServer> {
-  const api = await ApiServer.start({ log: silentLogger, port: 0, publicDir: null, ...o });
+  o: Omit<StartApiOptions, 'log' | 'port'> & { port?: number },
+): Promise<ApiService> {
+  const api = await startApiService({ log: silentLogger, port: 0, publicDir: null, ...o });
   servers.push(api);
   return api;
 }

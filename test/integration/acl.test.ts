@@ -19,7 +19,7 @@ import { metricSum, sineCandles } from '../helpers/fixtures.js';
 import type { AclUser } from '../../src/acl/rules.js';
 import { ACL_USERS } from '../../src/acl/rules.js';
 import { passwordEnvVar } from '../../src/acl/secrets.js';
-import type { ApiServer } from '../../src/api/server.js';
+import type { ApiService } from '../../src/app/start-api.js';
 import { CATALOG_POLICY, streams } from '../../src/contracts/catalog.js';
 import { closeRedis, connectRedis } from '../../src/bus/connection.js';
 import { StreamProducer } from '../../src/bus/producer.js';
@@ -233,7 +233,7 @@ describe('marketbus redis acl', () => {
       closers.push(() => feed.close());
 
       // API: sessions, chat links, live relay, run commands, backtest jobs, bus health
-      const api: ApiServer = await startApi({
+      const api: ApiService = await startApi({
         redis: { url: userUrl('api') },
         db: db.sql,
         settings: testSettings({

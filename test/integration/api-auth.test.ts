@@ -6,7 +6,7 @@ import { request as httpRequest } from 'node:http';
 import { linkKey } from '../../src/api/auth/chat-link.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiSettingsFromEnv } from '../../src/api/config.js';
-import type { ApiServer } from '../../src/api/server.js';
+import type { ApiService } from '../../src/app/start-api.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { confirmedChat } from '../../src/api/auth/identity-store.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
@@ -27,7 +27,7 @@ import { connect, startRedis, type TestRedis, redisOptions } from '../helpers/re
 let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
-let api: ApiServer;
+let api: ApiService;
 
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sineCandles } from '../helpers/fixtures.js';
-import type { ApiServer } from '../../src/api/server.js';
+import type { ApiService } from '../../src/app/start-api.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import { startBacktester, type Backtester } from '../../src/app/backtester.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -17,7 +17,7 @@ const M = 60_000;
 const KEY = 'binance:spot:BTCUSDT';
 const T0 = Date.UTC(2026, 0, 5, 0, 0);
 let db: RelationalDb;
-let api: ApiServer;
+let api: ApiService;
 let bt: Backtester;
 
 beforeAll(async () => {

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SLOW_CLIENT_REASON } from '../../src/api/live/client.js';
-import type { ApiServer } from '../../src/api/server.js';
+import type { ApiService } from '../../src/app/start-api.js';
 import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
@@ -26,7 +26,7 @@ import { connect, startRedis, uniq, waitFor, type TestRedis, redisOptions } from
 let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
-let api: ApiServer;
+let api: ApiService;
 let alice: HttpClient;
 let aliceId: string;
 

@@ -5,7 +5,7 @@
  */
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiServer } from '../../src/api/server.js';
+import type { ApiService } from '../../src/app/start-api.js';
 import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
@@ -20,7 +20,7 @@ import { connect, startRedis, waitFor, type TestRedis, redisOptions } from '../h
 let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
-let api: ApiServer;
+let api: ApiService;
 let runner: RunnerRuntime;
 
 const PAYLOAD = {

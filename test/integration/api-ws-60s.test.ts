@@ -1,6 +1,6 @@
 /**
  * The 60-second WebSocket run (`run_ws_60s`): "A WebSocket client run for 60 s receives every candle and
- * snapshot published in that time, in order." A real ApiServer and a real simulated feed (speed 60: about
+ * snapshot published in that time, in order." A real ApiService and a real simulated feed (speed 60: about
  * one 1m candle a second per instrument; a price snapshot per instrument every second) publishing to a
  * private redis-server; one WebSocket client subscribed to the 1m candles and the prices of both instruments
  * for a real 60 s. Afterwards what it received is compared with XRANGE of each stream: the same IDs, in the
@@ -12,7 +12,7 @@
  */
 import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ApiServer } from '../../src/api/server.js';
+import type { ApiService } from '../../src/app/start-api.js';
 import { streams } from '../../src/contracts/catalog.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
@@ -35,7 +35,7 @@ const INSTRUMENTS = ['sim:spot:BTCUSDT', 'sim:spot:ETHUSDT'] as const;
 let server: TestRedis;
 let redis: RedisClient;
 let db: RelationalDb;
-let api: ApiServer;
+let api: ApiService;
 let feed: FeedRuntime | undefined;
 
 beforeAll(async () => {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HTTP_ERRORS } from '../../src/api/error-status.js';
-import type { ApiServer } from '../../src/api/server.js';
+import type { ApiService } from '../../src/app/start-api.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import { EXIT_CODES } from '../../src/cli/exit-codes.js';
 import type { ErrorCode } from '../../src/util/errors.js';
@@ -19,7 +19,7 @@ import { redisOptions, startRedis, type TestRedis } from '../helpers/redis.js';
 
 let server: TestRedis;
 let db: RelationalDb;
-let api: ApiServer;
+let api: ApiService;
 
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });

@@ -1,7 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { apiSettingsFromEnv } from '../../api/config.js';
-import { ApiServer, DEFAULT_API_PORT } from '../../api/server.js';
+import { DEFAULT_API_PORT } from '../../api/server.js';
 import { openRelationalDb } from '../../app/open-db.js';
+import { runServices } from '../../app/stack.js';
+import { startApi } from '../../app/start-api.js';
 import { serviceContext, untilSignal } from '../context.js';
 
 /** `--port`: 0..65535 (0 = any free port). */
@@ -25,27 +27,32 @@ export function apiCommand(): Command {
     .action(async (o: { port: number; host: string }, c: Command) => {
       const { config, log, target, registry } = serviceContext(c, 'api');
       const settings = apiSettingsFromEnv(); // production without its secrets stops here
-      const db = openRelationalDb(
-        { databaseUrl: process.env.DATABASE_URL || undefined, dataDir: config.data_dir },
-        log,
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
+      await runServices(
+        async (stack) => {
+          // Only the relational database: the API reads no candle history.
+          const db = openRelationalDb(
+            { databaseUrl: process.env.DATABASE_URL || undefined, dataDir: config.data_dir },
+            log,
+          );
+          stack.defer('database', () => db.close());
+          await db.migrate();
+          const api = stack.use(
+            await startApi({
+              redis: target.options,
+              db: db.sql,
+              log,
+              registry,
+              host: o.host,
+              port: o.port,
+              settings,
+            }),
+            'api',
+          );
+          process.stderr.write(`marketbus api on ${api.url} (db ${db.kind}). Ctrl+C stops.\n`);
+        },
+        async () => log.info({ signal: await signal }, 'stopping'),
       );
-      try {
-        await db.migrate();
-        const api = await ApiServer.start({
-          redis: target.options,
-          db: db.sql,
-          log,
-          registry,
-          host: o.host,
-          port: o.port,
-          settings,
-        });
-        process.stderr.write(`marketbus api on ${api.url} (db ${db.kind}). Ctrl+C stops.\n`);
-        const sig = await untilSignal();
-        log.info({ signal: sig }, 'stopping');
-        await api.close();
-      } finally {
-        await db.close();
-      }
     });
 }

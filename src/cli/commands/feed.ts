@@ -1,8 +1,10 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readYaml } from '../../config/load.js';
 import { ConfigError } from '../../util/errors.js';
-import { openCandleStore, storeSelectionFromEnv } from '../../app/open-stores.js';
-import { startMetricsServer } from '../../app/metrics-server.js';
+import { startStores, storeSelectionFromEnv } from '../../app/open-stores.js';
+import { startMetrics } from '../../app/metrics-server.js';
+import { runServices } from '../../app/stack.js';
+import { sleep } from '../../util/sleep.js';
 import { feedRedisOptions, resolveMarketData, startFeed, type FeedOverrides } from '../../app/feed.js';
 import { serviceContext, untilSignal } from '../context.js';
 
@@ -89,31 +91,45 @@ export function feedCommand(): Command {
     .action(async (o: FeedFlags & { metricsPort: number; history: boolean }, c: Command) => {
       const { flags, config, log, target, registry } = serviceContext(c, 'feed');
       const md = resolveMarketData(rawMarketData(flags.config), feedOverrides(o));
-      const metrics = o.metricsPort > 0 ? await startMetricsServer(registry, o.metricsPort) : undefined;
-      if (metrics) log.info({ port: metrics.port }, 'metrics on /metrics');
-      const history = o.history
-        ? await openCandleStore(storeSelectionFromEnv(config.data_dir), log)
-        : undefined;
-      const rt = await startFeed({
-        md,
-        redis: feedRedisOptions(md, target, Boolean(flags.config)),
-        registry,
-        log,
-        ...(history ? { history } : {}),
-      });
-      // A replay ends by itself; live sources run until a signal.
-      const done = new Promise<string>((resolve) => {
-        const t = setInterval(() => {
-          if (rt.feed.finished) {
-            clearInterval(t);
-            resolve('replay finished');
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
+      await runServices(
+        async (stack) => {
+          if (o.metricsPort > 0) {
+            const metrics = stack.use(
+              await startMetrics({ registry, port: o.metricsPort }),
+              'metrics server',
+            );
+            log.info({ port: metrics.port }, 'metrics on /metrics');
           }
-        }, 200);
-      });
-      const why = await Promise.race([untilSignal(), done]);
-      log.info({ why }, 'shutting down');
-      await rt.close();
-      await history?.close();
-      await metrics?.close();
+          const stores = o.history
+            ? stack.use(
+                await startStores({ selection: storeSelectionFromEnv(config.data_dir), log }),
+                'stores',
+              )
+            : undefined;
+          return stack.use(
+            await startFeed({
+              md,
+              redis: feedRedisOptions(md, target, Boolean(flags.config)),
+              registry,
+              log,
+              ...(stores ? { history: stores.candles } : {}),
+            }),
+            'feed',
+          );
+        },
+        async (rt) => {
+          // A replay ends by itself; live sources run until a signal.
+          const stopped = new AbortController();
+          const done = (async (): Promise<string> => {
+            while (!rt.feed.finished && !stopped.signal.aborted) await sleep(200, stopped.signal);
+            return 'replay finished';
+          })();
+          const why = await Promise.race([signal, done]);
+          stopped.abort();
+          log.info({ why }, 'shutting down');
+        },
+      );
     });
 }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
-import { openStores, storeSelectionFromEnv } from '../../app/open-stores.js';
-import { startMetricsServer } from '../../app/metrics-server.js';
+import { startStores, storeSelectionFromEnv } from '../../app/open-stores.js';
+import { startMetrics } from '../../app/metrics-server.js';
+import { runServices } from '../../app/stack.js';
 import { startRunner } from '../../app/runner.js';
 import { serviceContext, untilSignal } from '../context.js';
 
@@ -16,24 +17,35 @@ export function runnerCommand(): Command {
     )
     .action(async (o: { metricsPort: number; instance?: string }, c: Command) => {
       const { config, log, target, registry } = serviceContext(c, 'runner');
-      const stores = await openStores(storeSelectionFromEnv(config.data_dir), log);
-      const metrics = o.metricsPort > 0 ? await startMetricsServer(registry, o.metricsPort) : undefined;
-      const rt = await startRunner({
-        redis: target.options,
-        db: stores.db.sql,
-        candles: stores.candles,
-        registry,
-        log,
-        ...(o.instance ? { instanceId: o.instance } : {}),
-      });
-      log.info(
-        { instance: rt.runner.instanceId, metrics: metrics?.port, notify: rt.notifier.mode },
-        'runner up',
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
+      await runServices(
+        async (stack) => {
+          const stores = stack.use(
+            await startStores({ selection: storeSelectionFromEnv(config.data_dir), log }),
+            'stores',
+          );
+          const metrics =
+            o.metricsPort > 0
+              ? stack.use(await startMetrics({ registry, port: o.metricsPort }), 'metrics server')
+              : undefined;
+          const rt = stack.use(
+            await startRunner({
+              redis: target.options,
+              db: stores.db.sql,
+              candles: stores.candles,
+              registry,
+              log,
+              ...(o.instance ? { instanceId: o.instance } : {}),
+            }),
+            'runner',
+          );
+          log.info(
+            { instance: rt.runner.instanceId, metrics: metrics?.port, notify: rt.notifier.mode },
+            'runner up',
+          );
+        },
+        async () => log.info({ signal: await signal }, 'shutting down'),
       );
-      const sig = await untilSignal();
-      log.info({ signal: sig }, 'shutting down');
-      await rt.close();
-      await stores.close();
-      await metrics?.close();
     });
 }

@@ -1,8 +1,8 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describeRedis } from '../../bus/connection.js';
 import { createLogger } from '../../util/log.js';
-import { openStores, storeSelectionFromEnv } from '../../app/open-stores.js';
+import { startStores, storeSelectionFromEnv } from '../../app/open-stores.js';
 import { startRunner } from '../../app/runner.js';
 import { loadConfig } from '../../config/load.js';
 import { feedRedisOptions, resolveMarketData, startFeed } from '../../app/feed.js';
@@ -13,18 +13,28 @@ import {
   type RedisTarget,
 } from '../../app/redis-target.js';
 import { apiSettingsFromEnv } from '../../api/config.js';
-import { ApiServer } from '../../api/server.js';
-import { runTrimmer } from '../../bus/trimmer.js';
+import { startApi } from '../../app/start-api.js';
+import { startTrimmer } from '../../app/trimmer.js';
 import { startBacktester } from '../../app/backtester.js';
-import { untilSignal, type GlobalOptions } from '../context.js';
+import { runServices } from '../../app/stack.js';
+import type { MarketbusError } from '../../util/errors.js';
+import { parsePositiveInt, untilSignal, type GlobalOptions } from '../context.js';
 import { parsePort } from './api.js';
 import { addFeedOptions, feedOverrides, rawMarketData, type FeedFlags } from './feed.js';
 import { catalogPolicy } from '../../contracts/catalog.js';
 
+interface UpFlags extends FeedFlags {
+  port: number;
+  redisMaxRestarts: number;
+  redisRestartWindow: number;
+}
+
 /**
  * `marketbus up`: the whole system in one process on embedded defaults. With nothing configured it
- * starts a private redis-server (data under `.marketbus/redis`) and the simulated feed; with `--redis`,
- * `REDIS_URL` or a config `redis` section it uses that Redis instead.
+ * starts a private redis-server (data under `.marketbus/redis`, restarted when it dies) and the
+ * simulated feed; with `--redis`, `REDIS_URL` or a config `redis` section it uses that Redis instead.
+ * Services start in order (Redis, stores, feed, runner, backtester, trimmer, API) and are closed in
+ * reverse order on a signal, on an error, or when a later one fails to start.
  */
 export function upCommand(): Command {
   return addFeedOptions(
@@ -38,77 +48,126 @@ export function upCommand(): Command {
       parsePort,
       8000,
     )
-    .action(async (o: FeedFlags & { port: number }, c: Command) => {
+    .addOption(
+      new Option(
+        '--redis-max-restarts <n>',
+        'restarts of the embedded redis-server allowed within --redis-restart-window before up stops',
+      )
+        .argParser(parsePositiveInt('--redis-max-restarts'))
+        .default(5),
+    )
+    .addOption(
+      new Option('--redis-restart-window <seconds>', 'window over which embedded redis-server deaths count')
+        .argParser(parsePositiveInt('--redis-restart-window'))
+        .default(60),
+    )
+    .action(async (o: UpFlags, c: Command) => {
       const flags = c.optsWithGlobals<GlobalOptions>();
       const config = loadConfig(flags.config);
       const md = resolveMarketData(rawMarketData(flags.config), feedOverrides(o));
       const apiSettings = apiSettingsFromEnv(); // production without its secrets stops here
       const log = createLogger('up');
-      const embedded = wantsEmbeddedRedis(flags.redis, config.redis)
-        ? await startEmbeddedRedis(config.data_dir, log)
-        : undefined;
-      try {
-        const target: RedisTarget = embedded
-          ? { options: { url: embedded.server.url }, origin: 'embedded' }
-          : resolveRedisTarget({ flag: flags.redis, section: config.redis, dataDir: config.data_dir });
-        const registry = new Registry();
-        collectDefaultMetrics({ register: registry });
-        const stores = await openStores(storeSelectionFromEnv(config.data_dir), log);
-        const http = await ApiServer.start({
-          redis: target.options,
-          db: stores.db.sql,
-          log: createLogger('api'),
-          registry,
-          host: '127.0.0.1',
-          port: o.port,
-          settings: apiSettings,
-        });
-        const feed = await startFeed({
-          md,
-          redis: feedRedisOptions(md, target, false),
-          registry,
-          log: createLogger('feed'),
-          history: stores.candles,
-        });
-        const runner = await startRunner({
-          redis: target.options,
-          db: stores.db.sql,
-          candles: stores.candles,
-          registry,
-          log: createLogger('runner'),
-        });
-        // BullMQ has no cluster support on node-redis: on a cluster, up runs without backtests.
-        const backtester =
-          target.options.cluster === true
-            ? null
-            : await startBacktester({
+      const registry = new Registry();
+      collectDefaultMetrics({ register: registry });
+      let embeddedFailed: Promise<MarketbusError> = new Promise(() => undefined);
+      // Listened to from the start: a signal during the start stops right after it.
+      const signal = untilSignal();
+      await runServices(
+        async (stack) => {
+          let target: RedisTarget;
+          if (wantsEmbeddedRedis(flags.redis, config.redis)) {
+            const embedded = stack.use(
+              await startEmbeddedRedis({
+                dataDir: config.data_dir,
+                log: createLogger('redis'),
+                registry,
+                maxRestarts: o.redisMaxRestarts,
+                restartWindowMs: o.redisRestartWindow * 1000,
+              }),
+              'embedded redis-server',
+            );
+            embeddedFailed = embedded.failed;
+            target = { options: { url: embedded.url }, origin: 'embedded' };
+          } else {
+            target = resolveRedisTarget({
+              flag: flags.redis,
+              section: config.redis,
+              dataDir: config.data_dir,
+            });
+          }
+          const stores = stack.use(
+            await startStores({ selection: storeSelectionFromEnv(config.data_dir), log }),
+            'stores',
+          );
+          stack.use(
+            await startFeed({
+              md,
+              redis: feedRedisOptions(md, target, false),
+              registry,
+              log: createLogger('feed'),
+              history: stores.candles,
+            }),
+            'feed',
+          );
+          const runner = stack.use(
+            await startRunner({
+              redis: target.options,
+              db: stores.db.sql,
+              candles: stores.candles,
+              registry,
+              log: createLogger('runner'),
+            }),
+            'runner',
+          );
+          // BullMQ has no cluster support on node-redis: on a cluster, up runs without backtests.
+          if (target.options.cluster === true)
+            log.warn('Redis Cluster: backtests are off (BullMQ needs a single Redis server)');
+          else
+            stack.use(
+              await startBacktester({
                 redis: target.options,
                 db: stores.db.sql,
                 candles: stores.candles,
                 log: createLogger('backtester'),
-              });
-        if (!backtester) log.warn('Redis Cluster: backtests are off (BullMQ needs a single Redis server)');
-        // Retention for streams that no longer get writes, and idle consumers removed (seed 001).
-        const trimming = new AbortController();
-        const trimmer = runTrimmer(runner.redis, trimming.signal, {
-          log: createLogger('trimmer'),
-          policy: catalogPolicy(config.streams.retention),
-        });
-        process.stderr.write(
-          `marketbus is up: feed ${md.source} (${md.instruments.map((i) => i.key).join(', ')}), ` +
-            `Redis ${describeRedis(target.options)}, db ${stores.db.kind}, history ${stores.candles.kind}, runner ${runner.runner.instanceId}, api ${http.url} (metrics ${http.url}/metrics). Ctrl+C stops.\n`,
-        );
-        const sig = await untilSignal();
-        log.info({ signal: sig }, 'stopping');
-        trimming.abort();
-        await trimmer;
-        await http.close();
-        await backtester?.close();
-        await runner.close();
-        await feed.close();
-        await stores.close();
-      } finally {
-        await embedded?.stop();
-      }
+              }),
+              'backtester',
+            );
+          stack.use(
+            await startTrimmer({
+              redis: target.options,
+              log: createLogger('trimmer'),
+              trimmer: { policy: catalogPolicy(config.streams.retention) },
+            }),
+            'trimmer',
+          );
+          // Last: the API takes requests only once everything it fronts is running.
+          const api = stack.use(
+            await startApi({
+              redis: target.options,
+              db: stores.db.sql,
+              log: createLogger('api'),
+              registry,
+              host: '127.0.0.1',
+              port: o.port,
+              settings: apiSettings,
+            }),
+            'api',
+          );
+          process.stderr.write(
+            `marketbus is up: feed ${md.source} (${md.instruments.map((i) => i.key).join(', ')}), ` +
+              `Redis ${describeRedis(target.options)}, db ${stores.db.kind}, history ${stores.candles.kind}, runner ${runner.runner.instanceId}, api ${api.url} (metrics ${api.url}/metrics). Ctrl+C stops.\n`,
+          );
+        },
+        async () => {
+          const why = await Promise.race([
+            signal,
+            embeddedFailed.then((err) => {
+              throw err;
+            }),
+          ]);
+          log.info({ signal: why }, 'stopping');
+        },
+        log,
+      );
     });
 }

@@ -1,0 +1,189 @@
+/**
+ * Wiring of the API (`marketbus api`, and inside `marketbus up`): its Redis connection, the live relay,
+ * sessions, chat links, the bot's name, command results, the backtest queue and bus health metrics are
+ * built here and handed to the HTTP server (src/api/server.ts), which only registers routes on them.
+ * One Redis command connection plus one for the relay's shared blocking read, whatever the number of
+ * clients.
+ */
+import { Registry } from 'prom-client';
+import {
+  closeRedis,
+  connectInBackground,
+  createRedisClient,
+  describeRedis,
+  isCluster,
+  type RedisConnectionOptions,
+} from '../bus/connection.js';
+import { CATALOG_POLICY } from '../contracts/catalog.js';
+import { BusHealthMetrics } from '../bus/health-metrics.js';
+import { BacktestQueue } from '../backtest/queue.js';
+import { BotUsername, ChatLinks } from '../api/auth/chat-link.js';
+import { Authenticator, SessionStore } from '../api/auth/session.js';
+import { CommandResults } from '../api/command-results.js';
+import { apiSettingsFromEnv, isLoopbackHost, type ApiSettings } from '../api/config.js';
+import type { ApiContext } from '../api/context.js';
+import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from '../api/live/client.js';
+import { LiveHub } from '../api/live/hub.js';
+import { LiveMetrics } from '../api/live/metrics.js';
+import { ApiServer, DEFAULT_API_PORT, defaultPublicDir } from '../api/server.js';
+import type { SqlExecutor } from '../sql/executor.js';
+import type { Logger } from '../util/log.js';
+import { sleep } from '../util/sleep.js';
+import { ServiceStack } from './stack.js';
+
+export interface StartApiOptions {
+  readonly redis: RedisConnectionOptions;
+  /** The relational database (identity, strategies); already migrated; stays open. */
+  readonly db: SqlExecutor;
+  readonly log: Logger;
+  /**
+   * The process registry served on `/metrics` (`up` shares it with feed and runner).
+   * @defaultValue a new registry
+   */
+  readonly registry?: Registry;
+  /**
+   * Listen address (development sign-in only on loopback).
+   * @defaultValue `127.0.0.1`
+   */
+  readonly host?: string;
+  /**
+   * TCP port; 0 = any free port (see `ApiService.port`).
+   * @defaultValue 8000
+   */
+  readonly port?: number;
+  /**
+   * Secrets and identity settings.
+   * @defaultValue `apiSettingsFromEnv()` (throws ConfigError in a misconfigured production)
+   */
+  readonly settings?: ApiSettings;
+  /**
+   * Static files (the dashboard); null = none.
+   * @defaultValue `src/api/public` when it exists
+   */
+  readonly publicDir?: string | null;
+  /**
+   * Limits of the live WebSocket relay, and its XREAD BLOCK in ms (`blockMs`).
+   * @defaultValue `DEFAULT_LIVE_LIMITS`, and the relay's block time
+   */
+  readonly live?: Partial<LiveLimits> & { readonly blockMs?: number };
+  /**
+   * How long run/stop wait for the runner's answer before 202 `pending`, ms (0 = answer at once).
+   * @defaultValue 2000
+   */
+  readonly commandWaitMs?: number;
+  /**
+   * On a Redis Cluster, how long the start waits for the first slot discovery before taking requests
+   * (a cluster client refuses commands until then), ms.
+   * @defaultValue 10000
+   */
+  readonly clusterDiscoveryWaitMs?: number;
+}
+
+/** A running API; disposing it closes the HTTP server, then its collaborators, in reverse order. */
+export interface ApiService extends AsyncDisposable {
+  readonly server: ApiServer;
+  /** `http://<host>:<port>`. */
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+  /** Development sign-in is on (not production, no bot token, loopback). */
+  readonly devLogin: boolean;
+  readonly liveMetrics: LiveMetrics;
+  /** Connected WebSocket clients. */
+  readonly liveClients: number;
+  /** Same as `[Symbol.asyncDispose]()`. Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function startApi(o: StartApiOptions): Promise<ApiService> {
+  const settings = o.settings ?? apiSettingsFromEnv();
+  const host = o.host ?? '127.0.0.1';
+  const log = o.log;
+  const stack = new ServiceStack(log);
+  const server = await stack.start(async () => {
+    const redis = createRedisClient({ ...o.redis, clientName: 'marketbus-api' }, log);
+    stack.defer('api redis', () => closeRedis(redis));
+    // Not awaited: the API starts (and /readyz says 503) while Redis is down.
+    const connected = connectInBackground(redis, log);
+    if (isCluster(redis)) {
+      const waited = new AbortController();
+      await Promise.race([connected, sleep(o.clusterDiscoveryWaitMs ?? 10_000, waited.signal)]);
+      waited.abort(); // no timer left behind
+    }
+    const liveRegistry = new Registry();
+    const liveMetrics = new LiveMetrics(liveRegistry);
+    const hub = new LiveHub({
+      redis,
+      metrics: liveMetrics,
+      log,
+      ...(o.live?.blockMs !== undefined ? { blockMs: o.live.blockMs } : {}),
+    });
+    stack.defer('live relay', () => hub.close());
+    // BullMQ has no cluster support on node-redis: there the backtest routes answer 501.
+    const backtests = o.redis.cluster === true ? null : new BacktestQueue({ redis: o.redis, log });
+    if (backtests) stack.defer('backtest queue', () => backtests.close());
+    const results = new CommandResults(hub, log);
+    stack.defer('command results', () => results.close());
+    const devLogin = !settings.production && !settings.botToken && isLoopbackHost(host);
+    const ctx: ApiContext = {
+      settings,
+      redis,
+      db: o.db,
+      log,
+      auth: new Authenticator({
+        sessions: new SessionStore(redis, settings.sessionTtlS),
+        db: o.db,
+        production: settings.production,
+        ttlS: settings.sessionTtlS,
+        devLogin,
+      }),
+      links: new ChatLinks(redis, settings.linkTtlS),
+      bot: new BotUsername({
+        username: settings.botUsername,
+        token: settings.botToken,
+        apiRoot: settings.telegramApiRoot,
+        log,
+      }),
+      hub,
+      results,
+      liveMetrics,
+      limits: { ...DEFAULT_LIVE_LIMITS, ...o.live },
+      registry: o.registry ?? new Registry(),
+      liveRegistry,
+      commandWaitMs: o.commandWaitMs ?? 2000,
+      clients: new Set<LiveClient>(),
+      backtests,
+    };
+    // Bus-wide stream health (pending, lag, dead letters) on /metrics, for alerts and dashboards.
+    BusHealthMetrics.register(ctx.registry, redis, { log, policy: CATALOG_POLICY });
+    hub.start();
+    const http = await ApiServer.listen(ctx, {
+      host,
+      port: o.port ?? DEFAULT_API_PORT,
+      publicDir: o.publicDir === undefined ? defaultPublicDir() : o.publicDir,
+    });
+    stack.use(http, 'api http server');
+    return http;
+  });
+  if (server.devLogin)
+    log.warn('development sign-in is on: loopback requests without a session are the local user');
+  if (settings.sessionSecretGenerated)
+    log.warn('SESSION_SECRET is not set: sessions are signed with a random key and end at restart');
+  if (!settings.webhookSecret)
+    log.info('TELEGRAM_WEBHOOK_SECRET is not set: /telegram/webhook is off (no chat confirmation)');
+  log.info({ host, port: server.port, redis: describeRedis(o.redis) }, 'api listening');
+  const close = (): Promise<void> => stack.close();
+  return {
+    server,
+    url: server.url,
+    host: server.host,
+    port: server.port,
+    devLogin: server.devLogin,
+    liveMetrics: server.liveMetrics,
+    get liveClients() {
+      return server.liveClients;
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
