@@ -93,10 +93,14 @@ export class BacktestWorker {
     );
   }
 
-  /** Wait for the jobs in hand, then stop. Idempotent. */
+  /**
+   * Wait for the jobs in hand, then stop. Idempotent. With Redis unreachable the jobs in hand cannot
+   * finish (their progress and results go through Redis) and BullMQ's graceful close would wait for
+   * ever on its connections, so the worker is closed at once instead.
+   */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      await this.worker.close().catch(() => undefined);
+      await this.worker.close(!this.client.isReady).catch(() => undefined);
       await closeRedis(this.client).catch(() => undefined);
     })();
     return this.closing;

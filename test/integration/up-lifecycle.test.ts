@@ -232,9 +232,7 @@ describe('marketbus up lifecycle', () => {
     }
   }, 300_000);
 
-  // Skipped: up gives up as it should, but then the BullMQ backtest worker's close() waits for ever on
-  // the dead Redis (its blocking connection), so up does not exit; see the report of this change.
-  it.skip('a redis-server that keeps dying past the limit stops up, non-zero, with the reason', async () => {
+  it('a redis-server that keeps dying past the limit stops up, non-zero, with the reason', async () => {
     const up = spawnUp(['--port', '0', '--speed', '600', '--redis-max-restarts', '2']);
     const { redisUrl } = await untilUp(up);
     const redis = await connectRedis({ url: redisUrl }, silentLogger);
