@@ -58,8 +58,8 @@ export function resolveMarketData(raw: unknown, o: FeedOverrides): MarketDataCon
 }
 
 /**
- * Where the feed publishes. An explicit Redis (flag, env, or seed 002's `live_feed.redis_streams`)
- * wins; a config file without that section disables publishing (seed 002's rule); with no config file
+ * Where the feed publishes. An explicit Redis (flag, env, or `market_data.live_feed.redis_streams`)
+ * wins; a config file without that section disables publishing (a config that names no Redis for the feed means ingest-only); with no config file
  * at all the feed publishes to the command's Redis target.
  */
 export function feedRedisOptions(
@@ -106,7 +106,7 @@ export interface FeedOptions {
    */
   readonly candleSinks?: readonly ((c: Candle) => void)[];
   /**
-   * Every closed 1m candle is written here through a batching buffer (seed 002: history is the truth).
+   * Every closed 1m candle is written here through a batching buffer (the history store is the truth: docs/contracts.md).
    * The store stays open when the feed closes (its owner closes it).
    * @defaultValue none (no history written)
    */

@@ -1,6 +1,6 @@
 /**
  * Which stores a process uses: the relational database (PostgreSQL `DATABASE_URL`, else embedded PGlite)
- * always, and for candle history ClickHouse when `CLICKHOUSE_URL` is set (production, seed 004), else
+ * always, and for candle history ClickHouse when `CLICKHOUSE_URL` is set (production), else
  * the relational database.
  */
 import type { Logger } from '../util/log.js';

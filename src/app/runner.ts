@@ -35,7 +35,7 @@ export interface RunnerRuntimeOptions {
   /**
    * How notices are sent.
    * @defaultValue `MARKETBUS_NOTIFY_MODE`, else `telegram` in production (NODE_ENV=production), else
-   * `log_only` (seed 004)
+   * `log_only`
    */
   readonly notifyMode?: NotifyMode;
   /** @defaultValue `TELEGRAM_BOT_TOKEN` */
@@ -80,7 +80,7 @@ export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntim
         : defaultNotifyMode());
   const token = o.botToken ?? process.env.TELEGRAM_BOT_TOKEN;
   const apiRoot = o.telegramApiRoot ?? process.env.TELEGRAM_API_ROOT;
-  // Built first: telegram mode without a token stops the runner at start (seed 004's fail-fast).
+  // Built first: telegram mode without a token stops the runner at start (fail fast).
   const notifier = createTelegramNotifier({
     mode,
     ...(token ? { botToken: token } : {}),

@@ -1,6 +1,6 @@
 /**
  * Wiring of the trimmer: retention for streams that no longer get writes, and idle consumers removed
- * (seed 001), on its own Redis connection so it can be stopped apart from the services it trims for.
+ * on its own Redis connection so it can be stopped apart from the services it trims for.
  */
 import {
   closeRedis,

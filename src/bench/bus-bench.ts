@@ -2,7 +2,7 @@
  * The benchmark behind `marketbus bench --json`: marketbus's producer and consumer against the plain
  * node-redis client doing the same work, in one run against one redis-server.
  *
- * - publish: entries/s of XADD (15-field candles of seed 002, explicit IDs `<ts_open ms>-0`, MAXLEN ~ 10080)
+ * - publish: entries/s of XADD (15-field contract candles, explicit IDs `<ts_open ms>-0`, MAXLEN ~ 10080)
  *   over `streams` streams, raw pipelined batches of 500 vs `StreamProducer.publishMany` of the same batches;
  * - consume: entries/s of XREADGROUP (one call over all streams, COUNT 100) plus one XACK per stream and
  *   batch, raw loop vs `StreamConsumer` with a no-op handler, until every entry is acked;

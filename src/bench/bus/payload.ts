@@ -2,7 +2,7 @@
 import type { XAddOptions } from '@redis/client/dist/lib/commands/XADD.js';
 import { mulberry32 } from '../../util/prng.js';
 
-/** Candle retention of seed 002 (7 days of 1m candles), applied by both sides. */
+/** Candle retention by default (7 days of 1m candles, docs/contracts.md), applied by both sides. */
 const MAXLEN = 10_080;
 export const RAW_TRIM: XAddOptions = {
   TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: MAXLEN },
@@ -27,7 +27,7 @@ export function benchStreamNames(count: number): string[] {
  * explicit IDs ascend (an explicit ID at or below the stream top would be a duplicate, not an add).
  */
 export function makeCandles(count: number, names: readonly string[]): BenchItem[] {
-  const rand = mulberry32(2); // seed 002's payload
+  const rand = mulberry32(2); // a fixed RNG seed: the same payloads every run
   const items = new Array<BenchItem>(count);
   for (let k = 0; k < count; k++) {
     const s = k % names.length;
@@ -42,7 +42,7 @@ export function makeCandles(count: number, names: readonly string[]): BenchItem[
   return items;
 }
 
-/** One 1m candle with the 15 fields of seed 002, all strings. */
+/** One 1m candle with the 15 contract fields (docs/contracts.md), all strings. */
 function candle(stream: string, s: number, tsOpen: number, k: number, rand: () => number): BenchItem {
   const symbol = `S${s}`;
   const open = 100 + s + rand() * 10;
