@@ -18,6 +18,11 @@ import { streamsCommand } from './commands/streams.js';
 import { upCommand } from './commands/up.js';
 import { backtesterCommand } from './commands/backtester.js';
 
+/** The commands that run services: they end when nothing is left open, not by `process.exit`. */
+const serviceCommands = new WeakSet<Command>();
+/** The command whose action ran (set by the preAction hook), e.g. `up`, or `tail` under `streams`. */
+let actionCommand: Command | undefined;
+
 export function buildProgram(): Command {
   const program = new Command('marketbus')
     .description('live market data to trading strategies over Redis Streams')
@@ -29,11 +34,10 @@ export function buildProgram(): Command {
     .option('--config <file>', 'YAML config file')
     .showHelpAfterError()
     .exitOverride();
-  program.addCommand(upCommand());
-  program.addCommand(feedCommand());
-  program.addCommand(runnerCommand());
-  program.addCommand(backtesterCommand());
-  program.addCommand(apiCommand());
+  for (const service of [upCommand(), feedCommand(), runnerCommand(), backtesterCommand(), apiCommand()]) {
+    serviceCommands.add(service);
+    program.addCommand(service);
+  }
   program.addCommand(historyCommand());
   program.addCommand(streamsCommand());
   program.addCommand(dlqCommand());
@@ -47,6 +51,9 @@ export function buildProgram(): Command {
     }
   };
   inherit(program);
+  program.hook('preAction', (_program, action) => {
+    actionCommand = action;
+  });
   return program;
 }
 
@@ -75,9 +82,8 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 // closes what it started. Should a handle stay open anyway (a bug), it is named on stderr and the
 // process ends after a grace period, instead of hanging or being hidden by an immediate exit.
 // One-shot commands still exit at once (their clients' leftover reconnect timers and sockets).
-const SERVICES = new Set(['up', 'feed', 'runner', 'api', 'backtester']);
 process.exitCode = await main(process.argv);
-if (!SERVICES.has(process.argv[2] ?? '')) process.exit();
+if (actionCommand === undefined || !serviceCommands.has(actionCommand)) process.exit();
 const lingering = setTimeout(() => {
   const open = process.getActiveResourcesInfo().filter((r) => r !== 'Timeout');
   const err = new MarketbusError(

@@ -23,6 +23,7 @@
  */
 import { Umzug, type RunnableMigration, type UmzugStorage } from 'umzug';
 import { silentLogger, type Logger } from '../util/log.js';
+import { InvalidArgumentError } from '../util/errors.js';
 import { stringColumn, type SqlDatabase, type SqlExecutor } from './executor.js';
 
 /** Table that records applied migrations (one row per migration name). */
@@ -55,7 +56,8 @@ export function migrationOrder(migrations: readonly SqlMigration[]): SqlMigratio
   const sorted = [...migrations].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (let i = 1; i < sorted.length; i++) {
     const name = sorted[i]?.name;
-    if (name === sorted[i - 1]?.name) throw new TypeError(`migration ${String(name)} is registered twice`);
+    if (name === sorted[i - 1]?.name)
+      throw new InvalidArgumentError('migrations', `migration ${String(name)} is registered twice`);
   }
   return sorted;
 }

@@ -3,12 +3,18 @@
  * it names a zone, or epoch numbers in s, ms, µs or ns told by magnitude, between 2000-01-01 and
  * 2100-01-01). A value that cannot be used is a RowError: the row is reported as invalid and skipped.
  */
+import { MarketbusError } from '../../../util/errors.js';
 import { WIRE_NAME, type Field, type Getter } from './fields.js';
 
 const MIN_TS = Date.UTC(2000, 0, 1);
 const MAX_TS = Date.UTC(2100, 0, 1);
 
-export class RowError extends Error {}
+/** A row of a replayed file that cannot be used (reported as `invalid`, never thrown out of the source). */
+export class RowError extends MarketbusError {
+  constructor(message: string) {
+    super('DECODE_FAILED', message);
+  }
+}
 
 export function present(v: unknown): boolean {
   return v !== undefined && v !== null && !(typeof v === 'string' && v.trim() === '');
