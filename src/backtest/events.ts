@@ -10,7 +10,7 @@
  * The full result (every trade and signal) is in the store (`GET /backtests/:id`, `backtest.get`).
  */
 import { streams } from '../contracts/catalog.js';
-import { ENVELOPE_SCHEMA_VERSION, makeEnvelope } from '../bus/codec.js';
+import { envelopeFields, makeEnvelope } from '../bus/codec.js';
 import type { RedisClient } from '../bus/connection.js';
 import type { BacktestRecord } from './store.js';
 import { publishOnce } from '../commands/reply-once.js';
@@ -61,16 +61,7 @@ export async function publishBacktestFinished(redis: RedisClient, b: BacktestRec
     redis,
     streams.serviceResults(backtestingService.name),
     `backtest-finished:${b.id}`,
-    {
-      schema_version: ENVELOPE_SCHEMA_VERSION,
-      type: env.type,
-      id: env.id,
-      source: env.source,
-      time: env.time,
-      correlation_id: env.correlationId,
-      payload: JSON.stringify(payload),
-      backtest_id: b.id,
-    },
+    { ...envelopeFields(env), backtest_id: b.id },
   );
   return r.added;
 }

@@ -112,6 +112,22 @@ export function makeEnvelope<P>(
   };
 }
 
+/**
+ * The wire fields of an envelope, payload as JSON text, without checking the payload (callers that
+ * add fields of their own, e.g. `reply_to`, spread these first).
+ */
+export function envelopeFields(e: Envelope<unknown>): Record<string, string> {
+  return {
+    schema_version: ENVELOPE_SCHEMA_VERSION,
+    type: e.type,
+    id: e.id,
+    source: e.source,
+    time: e.time,
+    correlation_id: e.correlationId,
+    payload: JSON.stringify(e.payload),
+  };
+}
+
 /** A codec for envelopes whose payload `payloadSchema` validates (on encode and decode). */
 export function envelopeCodec<P extends JsonValue>(payloadSchema: z.ZodType<P>): Codec<Envelope<P>> {
   return {
@@ -119,15 +135,7 @@ export function envelopeCodec<P extends JsonValue>(payloadSchema: z.ZodType<P>):
       const checked = payloadSchema.safeParse(e.payload);
       if (!checked.success)
         throw new DecodeError(`payload of ${e.type} does not match its schema`, zodIssues(checked.error));
-      return {
-        schema_version: ENVELOPE_SCHEMA_VERSION,
-        type: e.type,
-        id: e.id,
-        source: e.source,
-        time: e.time,
-        correlation_id: e.correlationId,
-        payload: JSON.stringify(checked.data),
-      };
+      return envelopeFields({ ...e, payload: checked.data });
     },
     decode(fields) {
       checkSchemaVersion(fields, [ENVELOPE_SCHEMA_VERSION]);

@@ -18,7 +18,7 @@
  */
 import { describeStream } from '../contracts/catalog.js';
 import {
-  ENVELOPE_SCHEMA_VERSION,
+  envelopeFields,
   envelopeCodec,
   jsonValue,
   makeEnvelope,
@@ -49,13 +49,7 @@ export function encodeCommand(
   expiresAt: number | null,
 ): Record<string, string> {
   return {
-    schema_version: ENVELOPE_SCHEMA_VERSION,
-    type: env.type,
-    id: env.id,
-    source: env.source,
-    time: env.time,
-    correlation_id: env.correlationId,
-    payload: JSON.stringify(env.payload),
+    ...envelopeFields(env),
     reply_to: replyTo,
     expires_at: expiresAt === null ? '' : new Date(expiresAt).toISOString(),
   };
@@ -96,13 +90,7 @@ export function encodeReply(
 ): Record<string, string> {
   const env = makeEnvelope(`${cmd.type}.${kind}`, source, payload, { correlationId: replyCorrelation(cmd) });
   return {
-    schema_version: ENVELOPE_SCHEMA_VERSION,
-    type: env.type,
-    id: env.id,
-    source: env.source,
-    time: env.time,
-    correlation_id: env.correlationId,
-    payload: JSON.stringify(payload),
+    ...envelopeFields(env),
     command_id: cmd.id,
   };
 }

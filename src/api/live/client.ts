@@ -376,14 +376,17 @@ export class LiveClient {
       this.queueBytes -= Buffer.byteLength(text);
       this.write(text);
     }
-    if (this.queuedMessages === 0) {
-      this.queue = [];
-      this.queueHead = 0;
-      this.queueBytes = 0;
-      const waiters = this.drainWaiters;
-      this.drainWaiters = [];
-      for (const w of waiters) w();
-    }
+    if (this.queuedMessages === 0) this.emptyQueue();
+  }
+
+  /** Drop what is queued and wake whoever waits for the queue to drain. */
+  private emptyQueue(): void {
+    this.queue = [];
+    this.queueHead = 0;
+    this.queueBytes = 0;
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
   }
 
   private drained(): Promise<void> {
@@ -429,12 +432,7 @@ export class LiveClient {
     this.closed = true;
     clearInterval(this.heartbeat);
     for (const sub of [...this.subs.values()]) this.drop(sub);
-    this.queue = [];
-    this.queueHead = 0;
-    this.queueBytes = 0;
-    const waiters = this.drainWaiters;
-    this.drainWaiters = [];
-    for (const w of waiters) w();
+    this.emptyQueue();
     this.d.metrics.clients.dec();
     this.d.metrics.disconnects.inc({ reason: why });
     this.d.onClosed(this);
