@@ -37,23 +37,25 @@ export interface FeedOverrides {
 /** Merge flags into the raw `market_data` section, then validate (errors name `market_data.<key>`). */
 export function resolveMarketData(raw: unknown, o: FeedOverrides): MarketDataConfig {
   const base = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-  const sources = (typeof base.sources === 'object' && base.sources !== null ? base.sources : {}) as Record<
-    string,
-    Record<string, unknown> | undefined
-  >;
+  const sources = (
+    typeof base['sources'] === 'object' && base['sources'] !== null ? base['sources'] : {}
+  ) as Record<string, Record<string, unknown> | undefined>;
   const merged: Record<string, unknown> = { ...base };
   const source = o.replay ? 'replay' : o.source;
-  if (source) merged.source = source;
-  if (o.instruments) merged.instruments = [...o.instruments];
+  if (source) merged['source'] = source;
+  if (o.instruments) merged['instruments'] = [...o.instruments];
   const nextSources: Record<string, unknown> = { ...sources };
   if (o.speed !== undefined) {
     // --speed belongs to the source that runs (simulated needs > 0; replay takes 0 = as fast as possible).
-    const which = (merged.source ?? 'simulated') === 'replay' ? 'replay' : 'simulated';
+    const which = (merged['source'] ?? 'simulated') === 'replay' ? 'replay' : 'simulated';
     nextSources[which] = { ...sources[which], speed: o.speed };
   }
   if (o.replay)
-    nextSources.replay = { ...(nextSources.replay as Record<string, unknown> | undefined), file: o.replay };
-  merged.sources = nextSources;
+    nextSources['replay'] = {
+      ...(nextSources['replay'] as Record<string, unknown> | undefined),
+      file: o.replay,
+    };
+  merged['sources'] = nextSources;
   return validateConfig(marketDataSchema, merged, 'market_data');
 }
 

@@ -43,7 +43,8 @@ export function resolveRedisTarget(opts: {
 }): RedisTarget {
   const env = opts.env ?? process.env;
   if (opts.flag) return { options: { url: opts.flag, ...clusterOptionsFromEnv(env) }, origin: 'flag' };
-  if (env.REDIS_URL) return { options: { url: env.REDIS_URL, ...clusterOptionsFromEnv(env) }, origin: 'env' };
+  if (env['REDIS_URL'])
+    return { options: { url: env['REDIS_URL'], ...clusterOptionsFromEnv(env) }, origin: 'env' };
   if (opts.section) return { options: redisOptionsFromSection(opts.section), origin: 'config' };
   const embedded = embeddedUrl(opts.dataDir);
   if (embedded) return { options: { url: embedded }, origin: 'embedded' };
@@ -56,7 +57,7 @@ export function wantsEmbeddedRedis(
   section: RedisSection | undefined,
   env = process.env,
 ): boolean {
-  return !flag && !env.REDIS_URL && !section;
+  return !flag && !env['REDIS_URL'] && !section;
 }
 
 function urlFile(dataDir: string): string {

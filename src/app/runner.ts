@@ -73,13 +73,13 @@ export interface RunnerRuntime extends AsyncDisposable {
 export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntime> {
   const mode =
     o.notifyMode ??
-    (process.env.MARKETBUS_NOTIFY_MODE === 'telegram'
+    (process.env['MARKETBUS_NOTIFY_MODE'] === 'telegram'
       ? 'telegram'
-      : process.env.MARKETBUS_NOTIFY_MODE === 'log_only'
+      : process.env['MARKETBUS_NOTIFY_MODE'] === 'log_only'
         ? 'log_only'
         : defaultNotifyMode());
-  const token = o.botToken ?? process.env.TELEGRAM_BOT_TOKEN;
-  const apiRoot = o.telegramApiRoot ?? process.env.TELEGRAM_API_ROOT;
+  const token = o.botToken ?? process.env['TELEGRAM_BOT_TOKEN'];
+  const apiRoot = o.telegramApiRoot ?? process.env['TELEGRAM_API_ROOT'];
   // Built first: telegram mode without a token stops the runner at start (seed 004's fail-fast).
   const notifier = createTelegramNotifier({
     mode,

@@ -83,11 +83,11 @@ export class BacktestQueue {
   async counts(): Promise<BacktestQueueCounts> {
     const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     return {
-      waiting: c.waiting ?? 0,
-      active: c.active ?? 0,
-      delayed: c.delayed ?? 0,
-      failed: c.failed ?? 0,
-      completed: c.completed ?? 0,
+      waiting: c['waiting'] ?? 0,
+      active: c['active'] ?? 0,
+      delayed: c['delayed'] ?? 0,
+      failed: c['failed'] ?? 0,
+      completed: c['completed'] ?? 0,
     };
   }
 

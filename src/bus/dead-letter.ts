@@ -52,7 +52,7 @@ export interface DeadLetterOptions {
    * added.
    * @defaultValue `DEFAULT_STREAM_POLICY` (dead-letter streams kept at `DEAD_LETTER_RETENTION`)
    */
-  readonly policy?: StreamPolicy;
+  readonly policy?: StreamPolicy | undefined;
   /** Clock for MINID retention, ms since epoch. @defaultValue `Date.now` */
   readonly now?: () => number;
 }
@@ -78,22 +78,22 @@ export function decodeDeadLetter(e: StreamEntry): DeadLetter {
   const f = e.fields;
   let fields: Record<string, string> = {};
   try {
-    const parsed: unknown = JSON.parse(f.fields ?? '{}');
+    const parsed: unknown = JSON.parse(f['fields'] ?? '{}');
     if (parsed && typeof parsed === 'object') fields = parsed as Record<string, string>;
   } catch {
     // keep the dead letter listable even if its copy of the fields is damaged
   }
   return {
     dlqId: e.id,
-    stream: f.stream ?? '',
-    entryId: f.entry_id ?? '',
-    group: f.group ?? '',
-    consumer: f.consumer ?? '',
-    deliveries: Number(f.deliveries ?? 0),
-    reason: f.reason ?? '',
-    error: f.error ?? '',
-    errorCode: f.error_code ?? '',
-    failedAt: f.failed_at ?? '',
+    stream: f['stream'] ?? '',
+    entryId: f['entry_id'] ?? '',
+    group: f['group'] ?? '',
+    consumer: f['consumer'] ?? '',
+    deliveries: Number(f['deliveries'] ?? 0),
+    reason: f['reason'] ?? '',
+    error: f['error'] ?? '',
+    errorCode: f['error_code'] ?? '',
+    failedAt: f['failed_at'] ?? '',
     fields,
   };
 }

@@ -213,7 +213,7 @@ function ping(port: number): Promise<boolean> {
 export function findExecutable(name: string): string | undefined {
   const candidates = name.includes('/')
     ? [name]
-    : [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].map((d) =>
+    : [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].map((d) =>
         join(d, name),
       );
   for (const c of candidates) {

@@ -128,15 +128,15 @@ export async function readServiceStatus(
   const out = new Map<string, InstanceStatus>();
   for (const e of entries) {
     const f = e.fields;
-    const instance = f.instance ?? '';
+    const instance = f['instance'] ?? '';
     if (instance === '' || out.has(instance)) continue;
-    const time = Date.parse(f.time ?? '');
-    const interval = Number(f.interval_ms ?? 5000);
+    const time = Date.parse(f['time'] ?? '');
+    const interval = Number(f['interval_ms'] ?? 5000);
     out.set(instance, {
       instance,
-      state: f.state ?? '',
+      state: f['state'] ?? '',
       time,
-      alive: f.state === 'running' && Number.isFinite(time) && now - time <= 3 * interval,
+      alive: f['state'] === 'running' && Number.isFinite(time) && now - time <= 3 * interval,
       fields: f,
     });
   }

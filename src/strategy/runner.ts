@@ -167,6 +167,6 @@ export class RunnerService {
 function timeframeOf(run: ActiveRun): Timeframe {
   const spec = run.strategy.spec;
   const tf =
-    typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>).timeframe : undefined;
+    typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>)['timeframe'] : undefined;
   return tf === '5m' ? '5m' : '1m';
 }
