@@ -28,10 +28,10 @@ import { ServiceStack } from './stack.js';
 
 /** Command-line overrides of `market_data` (the feed's flags). */
 export interface FeedOverrides {
-  readonly source?: 'simulated' | 'replay' | 'binance';
-  readonly instruments?: readonly string[];
-  readonly speed?: number;
-  readonly replay?: string;
+  readonly source?: 'simulated' | 'replay' | 'binance' | undefined;
+  readonly instruments?: readonly string[] | undefined;
+  readonly speed?: number | undefined;
+  readonly replay?: string | undefined;
 }
 
 /** Merge flags into the raw `market_data` section, then validate (errors name `market_data.<key>`). */
@@ -78,7 +78,7 @@ export function feedRedisOptions(
       host: rs.host,
       port: rs.port,
       db: rs.db,
-      ...(password !== undefined ? { password } : {}),
+      password,
       connectTimeoutMs: rs.connect_timeout_s * 1000,
       commandTimeoutMs: rs.socket_timeout_s * 1000,
     };
@@ -112,7 +112,7 @@ export interface FeedOptions {
    * The store stays open when the feed closes (its owner closes it).
    * @defaultValue none (no history written)
    */
-  readonly history?: CandleStore;
+  readonly history?: CandleStore | undefined;
 }
 
 export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
@@ -151,7 +151,7 @@ export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
             waitReplicas: opts.redis?.waitReplicas ?? 0,
           })
         : null,
-      ...(redis ? { redis } : {}),
+      redis: redis ?? undefined,
       metrics: new FeedMetrics(opts.registry),
       log,
       priceSnapIntervalMs: md.price_snap_interval_seconds * 1000,

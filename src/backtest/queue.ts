@@ -24,11 +24,11 @@ export interface BacktestJobResult {
 export interface BacktestQueueOptions {
   readonly redis: RedisConnectionOptions;
   /** Default `backtests`. */
-  readonly queueName?: string;
+  readonly queueName?: string | undefined;
   /** Attempts per backtest (1 = no retry). Default 3. */
-  readonly attempts?: number;
+  readonly attempts?: number | undefined;
   /** First retry delay, ms; doubles per attempt. Default 2000. */
-  readonly backoffMs?: number;
+  readonly backoffMs?: number | undefined;
   readonly log?: Logger;
 }
 

@@ -26,9 +26,9 @@ export interface RedisConnectionOptions {
   readonly port?: number;
   /** Database index. Default 0. */
   readonly db?: number;
-  readonly username?: string;
+  readonly username?: string | undefined;
   /** The password itself (already read from the environment variable that the config names). */
-  readonly password?: string;
+  readonly password?: string | undefined;
   /** Use TLS with host/port (a `rediss://` URL implies it). Default false. */
   readonly tls?: boolean;
   /** TCP (and TLS) connect timeout, ms. Default 2000. */

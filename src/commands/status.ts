@@ -32,10 +32,10 @@ export interface HeartbeatOptions {
   readonly commands: readonly string[];
   readonly counts: () => Readonly<CommandCounts>;
   /** Extra flat fields (e.g. job queue counts); a failure is logged and the beat goes out without them. */
-  readonly extra?: () => Promise<Readonly<Record<string, string>>>;
+  readonly extra?: (() => Promise<Readonly<Record<string, string>>>) | undefined;
   /** Default 5000. */
-  readonly intervalMs?: number;
-  readonly log?: Logger;
+  readonly intervalMs?: number | undefined;
+  readonly log?: Logger | undefined;
 }
 
 export class Heartbeat {

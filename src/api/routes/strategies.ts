@@ -116,7 +116,7 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const env = await withTimeout(
       sendStrategyCommand(ctx.redis, type, {
         strategy_id: strategyId,
-        ...(runId ? { run_id: runId } : {}),
+        run_id: runId || undefined,
       }),
       2000,
       'strategy command',

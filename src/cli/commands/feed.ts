@@ -64,10 +64,10 @@ export function feedOverrides(f: FeedFlags, env: NodeJS.ProcessEnv = process.env
       .filter(Boolean);
   const speed = f.speed ?? (envSpeed ? Number(envSpeed) : undefined);
   return {
-    ...(source ? { source } : {}),
-    ...(instruments && instruments.length > 0 ? { instruments } : {}),
-    ...(speed !== undefined ? { speed } : {}),
-    ...(f.replay ? { replay: f.replay } : {}),
+    source: source || undefined,
+    instruments: instruments && instruments.length > 0 ? instruments : undefined,
+    speed,
+    replay: f.replay || undefined,
   };
 }
 
@@ -117,7 +117,7 @@ export function feedCommand(): Command {
               redis: feedRedisOptions(md, target, Boolean(flags.config)),
               registry,
               log,
-              ...(stores ? { history: stores.candles } : {}),
+              history: stores?.candles,
             }),
             'feed',
           );

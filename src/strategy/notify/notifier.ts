@@ -59,7 +59,7 @@ export interface TelegramNotifierOptions {
    * Root URL of the Bot API server, without the `/bot<token>` part. Default `https://api.telegram.org`;
    * a local Bot API server or a test fake otherwise. A trailing `/` is removed.
    */
-  readonly apiRoot?: string;
+  readonly apiRoot?: string | undefined;
   /**
    * The CONFIRMED chat of a user (`identity_telegram_channels` with `is_confirmed = true`; with several,
    * the most recently confirmed), or `null` when there is none. Called by the worker, never by
