@@ -35,7 +35,7 @@ const { values } = parseArgs({
     days: { type: 'string', default: '30' },
     runs: { type: 'string', default: '3' },
     'page-size': { type: 'string', default: '5000' },
-    'database-url': { type: 'string', default: process.env.DATABASE_URL ?? '' },
+    'database-url': { type: 'string', default: process.env['DATABASE_URL'] ?? '' },
   },
 });
 const M = 60_000;
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
       `SELECT result->'summary'->>'signals' AS s FROM backtests WHERE id = $1`,
       [rec.id],
     );
-    return { ms, signals: Number(rows[0]?.s) };
+    return { ms, signals: Number(rows[0]?.['s']) };
   };
 
   // warm-up

@@ -340,16 +340,16 @@ async function main(o: SoakOptions, abort: AbortSignal, children: Children): Pro
         rss[name] = rssMiB(pid);
         cpuOf(name, cpuSeconds(pid));
       }
-      rss.postgres_pss = treePssMiB(pgServer.pid);
+      rss['postgres_pss'] = treePssMiB(pgServer.pid);
       cpuOf('postgres', treeCpuSeconds(pgServer.pid));
-      rss.coordinator = rssMiB(process.pid);
+      rss['coordinator'] = rssMiB(process.pid);
       const row: Row = {
         t: Math.round(t * 10) / 10,
         measuring: atWarmupEnd !== undefined,
         rss_mib: rss,
         cpu_pct: cpu,
-        redis_used_memory_mib: (c.redis_used_memory ?? NaN) / 2 ** 20,
-        redis_used_memory_rss_mib: (c.redis_used_memory_rss ?? NaN) / 2 ** 20,
+        redis_used_memory_mib: (c['redis_used_memory'] ?? NaN) / 2 ** 20,
+        redis_used_memory_rss_mib: (c['redis_used_memory_rss'] ?? NaN) / 2 ** 20,
         redis_entries: entries,
         prev: prev.c,
         cur: c,

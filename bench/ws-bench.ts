@@ -145,13 +145,13 @@ class Receiver {
   constructor(private readonly seen: Deliveries) {}
 
   take(stream: string, fields: Readonly<Record<string, string>>, receivedAt: number): void {
-    const seq = Number(fields.seq);
+    const seq = Number(fields['seq']);
     const prev = this.lastSeq.get(stream);
     if (prev !== undefined && seq <= prev) this.seen.disorder++;
     this.lastSeq.set(stream, seq);
-    if (fields.warm !== '0') return;
+    if (fields['warm'] !== '0') return;
     this.count++;
-    this.seen.samples.push(receivedAt - Number(fields.sent_at));
+    this.seen.samples.push(receivedAt - Number(fields['sent_at']));
   }
 }
 
@@ -221,12 +221,12 @@ async function wsChild(cfg: Extract<ChildConfig, { role: 'ws' }>): Promise<void>
       const receivedAt = epochNow();
       const m: unknown = JSON.parse(data.toString('utf8'));
       if (!isObject(m)) return;
-      if (m.op === undefined && typeof m.stream === 'string' && isObject(m.fields)) {
-        receiver.take(m.stream, m.fields as Record<string, string>, receivedAt);
-      } else if (m.op === 'subscribed') {
+      if (m['op'] === undefined && typeof m['stream'] === 'string' && isObject(m['fields'])) {
+        receiver.take(m['stream'], m['fields'] as Record<string, string>, receivedAt);
+      } else if (m['op'] === 'subscribed') {
         subscribed++;
         if (subscribed === STREAMS.length) onSubscribed?.();
-      } else if (m.op === 'error') {
+      } else if (m['op'] === 'error') {
         send({ type: 'failed', error: `server error: ${JSON.stringify(m)}` });
       }
     });

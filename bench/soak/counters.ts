@@ -51,10 +51,10 @@ export async function readCounters(e: Endpoints, redis: Client): Promise<Counter
     api_ws_queue_high_water_bytes: api.sum('live_ws_send_queue_high_water_bytes'),
     // Redis.
     redis_commands: info.total_commands_processed,
-    redis_xadd_calls: info.calls.xadd ?? 0,
-    redis_script_calls: (info.calls.evalsha ?? 0) + (info.calls.eval ?? 0),
-    redis_xread_calls: info.calls.xread ?? 0,
-    redis_xreadgroup_calls: info.calls.xreadgroup ?? 0,
+    redis_xadd_calls: info.calls['xadd'] ?? 0,
+    redis_script_calls: (info.calls['evalsha'] ?? 0) + (info.calls['eval'] ?? 0),
+    redis_xread_calls: info.calls['xread'] ?? 0,
+    redis_xreadgroup_calls: info.calls['xreadgroup'] ?? 0,
     redis_used_memory: info.used_memory,
     redis_used_memory_rss: info.used_memory_rss,
   };

@@ -218,16 +218,16 @@ async function wsProbe(cfg: Extract<ProbeConfig, { role: 'ws' }>): Promise<void>
     ws.on('message', (data: Buffer) => {
       const at = Date.now();
       const m = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-      if (m.op === undefined && typeof m.stream === 'string' && typeof m.id === 'string') {
-        const fields = (m.fields ?? {}) as Record<string, string>;
-        const last = sock.lastIds.get(m.stream);
-        if (last !== undefined && compareStreamIds(m.id, last) <= 0) tally.disorder++;
-        sock.lastIds.set(m.stream, m.id);
+      if (m['op'] === undefined && typeof m['stream'] === 'string' && typeof m['id'] === 'string') {
+        const fields = (m['fields'] ?? {}) as Record<string, string>;
+        const last = sock.lastIds.get(m['stream']);
+        if (last !== undefined && compareStreamIds(m['id'], last) <= 0) tally.disorder++;
+        sock.lastIds.set(m['stream'], m['id']);
         if (tally.measuring) sock.count++;
-        tally.take(channelOf(m.stream), at - publishedAt(m.stream, m.id, fields));
-      } else if (m.op === 'subscribed') {
+        tally.take(channelOf(m['stream']), at - publishedAt(m['stream'], m['id'], fields));
+      } else if (m['op'] === 'subscribed') {
         if (++subscribed === c.subscribe.length) onSubscribed?.();
-      } else if (m.op === 'error') {
+      } else if (m['op'] === 'error') {
         tally.serverErrors++;
         tally.firstServerError ??= JSON.stringify(m);
         onFailed?.(new Error(`server error while subscribing: ${JSON.stringify(m)}`));
@@ -301,8 +301,8 @@ async function strategyProbe(cfg: Extract<ProbeConfig, { role: 'strategy' }>): P
     onBatch: (stream, entries) => {
       if (stream.startsWith('md.candles.')) {
         for (const e of entries) {
-          const key = `${e.fields.instrument_key ?? ''}|${e.fields.ts_open ?? ''}`;
-          ingested.set(key, Date.parse(e.fields.ingested_at ?? ''));
+          const key = `${e.fields['instrument_key'] ?? ''}|${e.fields['ts_open'] ?? ''}`;
+          ingested.set(key, Date.parse(e.fields['ingested_at'] ?? ''));
         }
         // Bounded: a candle whose outputs never come (a strategy still warming up) is forgotten later.
         if (ingested.size > 20_000) for (const k of [...ingested.keys()].slice(0, 10_000)) ingested.delete(k);
@@ -311,11 +311,11 @@ async function strategyProbe(cfg: Extract<ProbeConfig, { role: 'strategy' }>): P
       for (const e of entries) {
         let p: Record<string, unknown>;
         try {
-          p = JSON.parse(e.fields.payload ?? '') as Record<string, unknown>;
+          p = JSON.parse(e.fields['payload'] ?? '') as Record<string, unknown>;
         } catch {
           continue;
         }
-        const key = `${String(p.instrument_key)}|${String(p.ts_open)}`;
+        const key = `${String(p['instrument_key'])}|${String(p['ts_open'])}`;
         const at = ingested.get(key);
         if (at === undefined) {
           if (tally.measuring) unmatched++;

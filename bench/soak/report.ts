@@ -117,13 +117,13 @@ export function buildReport(run: Run) {
   const secs = (run.end.at - run.warmupEnd.at) / 1000;
   const per = (name: string): number | null => round(rate(a, b, name, secs), 1);
   const diff = (name: string): number => (b[name] ?? 0) - (a[name] ?? 0);
-  const ws = run.finals.ws;
-  const raw = run.finals.raw;
-  const strategy = run.finals.strategy;
+  const ws = run.finals['ws'];
+  const raw = run.finals['raw'];
+  const strategy = run.finals['strategy'];
   const measured = run.rows.filter((r) => r.measuring);
 
   // Redis memory per instrument and per entry.
-  const used = b.redis_used_memory ?? Number.NaN;
+  const used = b['redis_used_memory'] ?? Number.NaN;
   const byKind = new Map<string, StreamMemory[]>();
   for (const m of run.memorySamples) {
     const kind = m.stream.startsWith('md.candles.1m.')
@@ -156,9 +156,9 @@ export function buildReport(run: Run) {
   ) as Record<string, { bytes_per_entry: number | null; mean_bytes: number }>;
   // Full retention: 7 days of 1m candles (10,080), their 5m bars (2,016), 1,200 price snapshots.
   const full =
-    (kinds.candles_1m?.bytes_per_entry ?? 0) * 10_080 +
-    (kinds.candles_5m?.bytes_per_entry ?? 0) * 2016 +
-    (kinds.prices?.bytes_per_entry ?? 0) * 1200;
+    (kinds['candles_1m']?.bytes_per_entry ?? 0) * 10_080 +
+    (kinds['candles_5m']?.bytes_per_entry ?? 0) * 2016 +
+    (kinds['prices']?.bytes_per_entry ?? 0) * 1200;
 
   // Flatness: each service's RSS over the second half of the run; Redis per entry it holds.
   const criterion: FlatCriterion = { maxSlopeMiBPerMin: o.flatMiBPerMin, maxSlopePctPerMin: o.flatPctPerMin };
@@ -184,7 +184,7 @@ export function buildReport(run: Run) {
   });
   const info = {
     'redis-server rss': flatVerdict(
-      series((r) => r.rss_mib.redis),
+      series((r) => r.rss_mib['redis']),
       0,
       o.duration,
       criterion,
@@ -196,7 +196,7 @@ export function buildReport(run: Run) {
       criterion,
     ),
     'postgres pss': flatVerdict(
-      series((r) => r.rss_mib.postgres_pss),
+      series((r) => r.rss_mib['postgres_pss']),
       0,
       o.duration,
       criterion,
@@ -308,14 +308,14 @@ export function buildReport(run: Run) {
     },
     errors: {
       feed_publish_errors: diff('feed_publish_errors'),
-      feed_outbox_dropped: b.feed_outbox_dropped ?? null,
-      feed_outbox_depth_end: b.feed_outbox_depth ?? null,
-      feed_queue_depth_end: b.feed_queue_depth ?? null,
+      feed_outbox_dropped: b['feed_outbox_dropped'] ?? null,
+      feed_outbox_depth_end: b['feed_outbox_depth'] ?? null,
+      feed_queue_depth_end: b['feed_queue_depth'] ?? null,
       feed_price_snapshot_errors: diff('feed_price_errors'),
-      history_write_errors: b.feed_history_errors ?? null,
-      history_dropped: b.feed_history_dropped ?? null,
-      runner_step_errors: b.runner_step_errors ?? null,
-      runner_output_errors: b.runner_output_errors ?? null,
+      history_write_errors: b['feed_history_errors'] ?? null,
+      history_dropped: b['feed_history_dropped'] ?? null,
+      runner_step_errors: b['runner_step_errors'] ?? null,
+      runner_output_errors: b['runner_output_errors'] ?? null,
       log_error_lines: run.logErrors,
     },
     redis_memory: {
@@ -376,10 +376,10 @@ export function buildReport(run: Run) {
       color: COLORS[s] ?? '#000',
       points: series((r) => r.rss_mib[s]),
     })),
-    { name: 'redis-server RSS', color: COLORS.redis ?? '#000', points: series((r) => r.rss_mib.redis) },
+    { name: 'redis-server RSS', color: COLORS['redis'] ?? '#000', points: series((r) => r.rss_mib['redis']) },
     {
       name: 'Redis used_memory',
-      color: COLORS.redis_used ?? '#000',
+      color: COLORS['redis_used'] ?? '#000',
       dashed: true,
       points: series((r) => r.redis_used_memory_mib),
     },
@@ -388,7 +388,7 @@ export function buildReport(run: Run) {
     title: `marketbus soak: memory over ${Math.round(o.duration / 60)} min (${pass ? 'flat: PASS' : 'flat: FAIL'})`,
     subtitle:
       `${run.instruments} instruments at ${o.speed}x, ${run.strategies} strategies, ${run.clients} WebSocket clients; ` +
-      `${String(run.machine.cpus)} cores, ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
+      `${String(run.machine['cpus'])} cores, ${run.startedAt.slice(0, 16).replace('T', ' ')} UTC`,
     yLabel: 'MiB',
     markers: [
       { t: o.warmup, label: 'warm-up over' },

@@ -45,7 +45,7 @@ export function idMs(id: string): number {
  */
 export function publishedAt(stream: string, id: string, fields: Readonly<Record<string, string>>): number {
   if (stream.startsWith('md.candles.')) {
-    const at = fields.ingested_at;
+    const at = fields['ingested_at'];
     return at === undefined ? Number.NaN : Date.parse(at);
   }
   return idMs(id);

@@ -35,7 +35,7 @@ async function request(
   o: { cookie?: string; json?: unknown } = {},
 ): Promise<{ status: number; body: Record<string, unknown>; setCookie: string[] }> {
   const headers: Record<string, string> = {};
-  if (o.cookie) headers.cookie = o.cookie;
+  if (o.cookie) headers['cookie'] = o.cookie;
   if (o.json !== undefined) headers['content-type'] = 'application/json';
   const res = await fetch(`${base}${path}`, {
     method,
@@ -68,9 +68,9 @@ export async function signInUsers(base: string, botToken: string, count: number)
     const pair = r.setCookie
       .map((c) => c.split(';')[0] ?? '')
       .find((c) => c.startsWith('marketbus_session='));
-    if (r.status !== 200 || !pair || typeof r.body.user_id !== 'string')
+    if (r.status !== 200 || !pair || typeof r.body['user_id'] !== 'string')
       throw new Error(`sign-in of soak user ${i} failed: ${r.status} ${JSON.stringify(r.body)}`);
-    users.push({ userId: r.body.user_id, cookie: pair });
+    users.push({ userId: r.body['user_id'], cookie: pair });
   }
   return users;
 }
@@ -104,7 +104,7 @@ export async function createStrategies(
         signal_template: t.text,
       },
     });
-    const id = created.body.strategy_id;
+    const id = created.body['strategy_id'];
     if (created.status !== 201 || typeof id !== 'string')
       throw new Error(`creating strategy ${i} failed: ${created.status} ${JSON.stringify(created.body)}`);
     const started = await request(base, 'POST', `/strategies/${id}/run`, { cookie: user.cookie });
@@ -123,8 +123,10 @@ export async function waitRunning(base: string, users: readonly SoakUser[], expe
     running = 0;
     for (const u of users) {
       const r = await request(base, 'GET', '/strategies', { cookie: u.cookie });
-      const list = Array.isArray(r.body.strategies) ? (r.body.strategies as Record<string, unknown>[]) : [];
-      running += list.filter((s) => s.status === 'running').length;
+      const list = Array.isArray(r.body['strategies'])
+        ? (r.body['strategies'] as Record<string, unknown>[])
+        : [];
+      running += list.filter((s) => s['status'] === 'running').length;
     }
     if (running >= expected) return;
     await sleep(500);

@@ -93,11 +93,11 @@ export class CommandResults {
 function outcome(type: string, p: Readonly<Record<string, unknown>>): CommandOutcome {
   const text = (v: unknown): string | null => (typeof v === 'string' ? v : null);
   if (type.endsWith('.error'))
-    return { ok: false, status: text(p.code) ?? 'error', runId: null, error: text(p.message) };
+    return { ok: false, status: text(p['code']) ?? 'error', runId: null, error: text(p['message']) };
   return {
-    ok: p.ok === true,
-    status: text(p.status) ?? 'unknown',
-    runId: text(p.run_id),
-    error: text(p.error),
+    ok: p['ok'] === true,
+    status: text(p['status']) ?? 'unknown',
+    runId: text(p['run_id']),
+    error: text(p['error']),
   };
 }

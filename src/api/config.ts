@@ -58,7 +58,7 @@ function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
 
 /** Read and check the settings; throws ConfigError naming the first bad or missing key. */
 export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettings {
-  const production = env.NODE_ENV === 'production';
+  const production = env['NODE_ENV'] === 'production';
   const botToken = nonEmpty(env, 'TELEGRAM_BOT_TOKEN');
   let sessionSecret = nonEmpty(env, 'SESSION_SECRET');
   if (production) {

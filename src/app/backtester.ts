@@ -32,7 +32,7 @@ export interface BacktesterOptions {
    * Consumer name in `backtesting.workers`.
    * @defaultValue `<hostname>-<pid>`
    */
-  readonly instanceId?: string;
+  readonly instanceId?: string | undefined;
   /**
    * Serve `mgmt:backtesting:commands`.
    * @defaultValue true
@@ -136,9 +136,9 @@ export async function startBacktester(o: BacktesterOptions): Promise<Backtester>
     const queue = new BacktestQueue({
       redis: o.redis,
       log: o.log,
-      ...(o.queueName ? { queueName: o.queueName } : {}),
-      ...(o.attempts !== undefined ? { attempts: o.attempts } : {}),
-      ...(o.backoffMs !== undefined ? { backoffMs: o.backoffMs } : {}),
+      queueName: o.queueName || undefined,
+      attempts: o.attempts,
+      backoffMs: o.backoffMs,
     });
     stack.defer('backtest queue', () => queue.close());
     if (o.globalConcurrency !== undefined) await queue.setGlobalConcurrency(o.globalConcurrency);
@@ -168,9 +168,9 @@ export async function startBacktester(o: BacktesterOptions): Promise<Backtester>
         {
           source: 'backtester',
           log: o.log,
-          ...(o.instanceId ? { consumer: o.instanceId } : {}),
-          ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
-          ...(o.claimMinIdleMs !== undefined ? { claimMinIdleMs: o.claimMinIdleMs } : {}),
+          consumer: o.instanceId || undefined,
+          heartbeatMs: o.heartbeatMs,
+          claimMinIdleMs: o.claimMinIdleMs,
           statusFields: async () => {
             // Bounded: BullMQ's commands wait as long as Redis is away, and the last heartbeat of
             // close() must not wait with them.

@@ -28,32 +28,34 @@ import { ServiceStack } from './stack.js';
 
 /** Command-line overrides of `market_data` (the feed's flags). */
 export interface FeedOverrides {
-  readonly source?: 'simulated' | 'replay' | 'binance';
-  readonly instruments?: readonly string[];
-  readonly speed?: number;
-  readonly replay?: string;
+  readonly source?: 'simulated' | 'replay' | 'binance' | undefined;
+  readonly instruments?: readonly string[] | undefined;
+  readonly speed?: number | undefined;
+  readonly replay?: string | undefined;
 }
 
 /** Merge flags into the raw `market_data` section, then validate (errors name `market_data.<key>`). */
 export function resolveMarketData(raw: unknown, o: FeedOverrides): MarketDataConfig {
   const base = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
-  const sources = (typeof base.sources === 'object' && base.sources !== null ? base.sources : {}) as Record<
-    string,
-    Record<string, unknown> | undefined
-  >;
+  const sources = (
+    typeof base['sources'] === 'object' && base['sources'] !== null ? base['sources'] : {}
+  ) as Record<string, Record<string, unknown> | undefined>;
   const merged: Record<string, unknown> = { ...base };
   const source = o.replay ? 'replay' : o.source;
-  if (source) merged.source = source;
-  if (o.instruments) merged.instruments = [...o.instruments];
+  if (source) merged['source'] = source;
+  if (o.instruments) merged['instruments'] = [...o.instruments];
   const nextSources: Record<string, unknown> = { ...sources };
   if (o.speed !== undefined) {
     // --speed belongs to the source that runs (simulated needs > 0; replay takes 0 = as fast as possible).
-    const which = (merged.source ?? 'simulated') === 'replay' ? 'replay' : 'simulated';
+    const which = (merged['source'] ?? 'simulated') === 'replay' ? 'replay' : 'simulated';
     nextSources[which] = { ...sources[which], speed: o.speed };
   }
   if (o.replay)
-    nextSources.replay = { ...(nextSources.replay as Record<string, unknown> | undefined), file: o.replay };
-  merged.sources = nextSources;
+    nextSources['replay'] = {
+      ...(nextSources['replay'] as Record<string, unknown> | undefined),
+      file: o.replay,
+    };
+  merged['sources'] = nextSources;
   return validateConfig(marketDataSchema, merged, 'market_data');
 }
 
@@ -76,7 +78,7 @@ export function feedRedisOptions(
       host: rs.host,
       port: rs.port,
       db: rs.db,
-      ...(password !== undefined ? { password } : {}),
+      password,
       connectTimeoutMs: rs.connect_timeout_s * 1000,
       commandTimeoutMs: rs.socket_timeout_s * 1000,
     };
@@ -110,7 +112,7 @@ export interface FeedOptions {
    * The store stays open when the feed closes (its owner closes it).
    * @defaultValue none (no history written)
    */
-  readonly history?: CandleStore;
+  readonly history?: CandleStore | undefined;
 }
 
 export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
@@ -149,7 +151,7 @@ export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
             waitReplicas: opts.redis?.waitReplicas ?? 0,
           })
         : null,
-      ...(redis ? { redis } : {}),
+      redis: redis ?? undefined,
       metrics: new FeedMetrics(opts.registry),
       log,
       priceSnapIntervalMs: md.price_snap_interval_seconds * 1000,

@@ -18,8 +18,8 @@ export interface StoreSelection {
 
 export function storeSelectionFromEnv(dataDir: string, env: NodeJS.ProcessEnv = process.env): StoreSelection {
   return {
-    clickhouseUrl: env.CLICKHOUSE_URL || undefined,
-    databaseUrl: env.DATABASE_URL || undefined,
+    clickhouseUrl: env['CLICKHOUSE_URL'] || undefined,
+    databaseUrl: env['DATABASE_URL'] || undefined,
     dataDir,
   };
 }

@@ -26,8 +26,8 @@ export function redisOptionsFromSection(s: RedisSection): RedisConnectionOptions
   const password = passwordFromEnv(s.password_env, 'redis.password_env');
   return {
     ...(s.url ? { url: s.url } : { host: s.host, port: s.port, db: s.db, tls: s.tls }),
-    ...(s.username ? { username: s.username } : {}),
-    ...(password !== undefined ? { password } : {}),
+    username: s.username || undefined,
+    password,
     connectTimeoutMs: s.connect_timeout_s * 1000,
     commandTimeoutMs: s.socket_timeout_s * 1000,
     ...(s.cluster ? { cluster: true, clusterNodes: s.cluster_nodes } : {}),
@@ -43,7 +43,8 @@ export function resolveRedisTarget(opts: {
 }): RedisTarget {
   const env = opts.env ?? process.env;
   if (opts.flag) return { options: { url: opts.flag, ...clusterOptionsFromEnv(env) }, origin: 'flag' };
-  if (env.REDIS_URL) return { options: { url: env.REDIS_URL, ...clusterOptionsFromEnv(env) }, origin: 'env' };
+  if (env['REDIS_URL'])
+    return { options: { url: env['REDIS_URL'], ...clusterOptionsFromEnv(env) }, origin: 'env' };
   if (opts.section) return { options: redisOptionsFromSection(opts.section), origin: 'config' };
   const embedded = embeddedUrl(opts.dataDir);
   if (embedded) return { options: { url: embedded }, origin: 'embedded' };
@@ -56,7 +57,7 @@ export function wantsEmbeddedRedis(
   section: RedisSection | undefined,
   env = process.env,
 ): boolean {
-  return !flag && !env.REDIS_URL && !section;
+  return !flag && !env['REDIS_URL'] && !section;
 }
 
 function urlFile(dataDir: string): string {
@@ -144,7 +145,7 @@ export async function startEmbeddedRedis(o: EmbeddedRedisOptions): Promise<Embed
   const server = await RedisServer.start({
     dir,
     persistence: 'aof',
-    ...(o.binary ? { binary: o.binary } : {}),
+    binary: o.binary || undefined,
     // fsync before each reply: a server killed hard must not lose entries the feed saw acknowledged
     // (it does not publish them again), or a restart would leave gaps in the candle streams.
     extraArgs: ['--appendfsync', 'always'],

@@ -49,7 +49,7 @@ export interface RunnerRuntimeOptions {
    * Lease owner and consumer name.
    * @defaultValue `<hostname>-<pid>-<random>`
    */
-  readonly instanceId?: string;
+  readonly instanceId?: string | undefined;
   /**
    * Lease time to live of an instrument's strategies on this instance, ms.
    * @defaultValue 10000
@@ -73,18 +73,18 @@ export interface RunnerRuntime extends AsyncDisposable {
 export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntime> {
   const mode =
     o.notifyMode ??
-    (process.env.MARKETBUS_NOTIFY_MODE === 'telegram'
+    (process.env['MARKETBUS_NOTIFY_MODE'] === 'telegram'
       ? 'telegram'
-      : process.env.MARKETBUS_NOTIFY_MODE === 'log_only'
+      : process.env['MARKETBUS_NOTIFY_MODE'] === 'log_only'
         ? 'log_only'
         : defaultNotifyMode());
-  const token = o.botToken ?? process.env.TELEGRAM_BOT_TOKEN;
-  const apiRoot = o.telegramApiRoot ?? process.env.TELEGRAM_API_ROOT;
+  const token = o.botToken ?? process.env['TELEGRAM_BOT_TOKEN'];
+  const apiRoot = o.telegramApiRoot ?? process.env['TELEGRAM_API_ROOT'];
   // Built first: telegram mode without a token stops the runner at start (fail fast).
   const notifier = createTelegramNotifier({
     mode,
-    ...(token ? { botToken: token } : {}),
-    ...(apiRoot ? { apiRoot } : {}),
+    botToken: token || undefined,
+    apiRoot: apiRoot || undefined,
     chatFor: (userId) => confirmedChat(o.db, userId),
     registry: o.registry,
     log: o.log,
@@ -101,9 +101,9 @@ export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntim
       notifier,
       metrics: new RunnerMetrics(o.registry),
       log: o.log,
-      ...(o.instanceId ? { instanceId: o.instanceId } : {}),
-      ...(o.leaseTtlMs ? { leaseTtlMs: o.leaseTtlMs } : {}),
-      ...(o.syncIntervalMs ? { syncIntervalMs: o.syncIntervalMs } : {}),
+      instanceId: o.instanceId || undefined,
+      leaseTtlMs: o.leaseTtlMs || undefined,
+      syncIntervalMs: o.syncIntervalMs || undefined,
     });
     stack.defer('runner', () => closeOrCut(() => runner.close(), redis));
     await runner.start();

@@ -5,6 +5,7 @@
  * One Redis command connection plus one for the relay's shared blocking read, whatever the number of
  * clients.
  */
+import { withDefaults } from '../util/defaults.js';
 import { Registry } from 'prom-client';
 import {
   closeRedis,
@@ -116,7 +117,7 @@ export async function startApi(o: StartApiOptions): Promise<ApiService> {
       redis,
       metrics: liveMetrics,
       log,
-      ...(o.live?.blockMs !== undefined ? { blockMs: o.live.blockMs } : {}),
+      blockMs: o.live?.blockMs,
     });
     stack.defer('live relay', () => hub.close());
     // BullMQ has no cluster support on node-redis: there the backtest routes answer 501.
@@ -147,7 +148,7 @@ export async function startApi(o: StartApiOptions): Promise<ApiService> {
       hub,
       results,
       liveMetrics,
-      limits: { ...DEFAULT_LIVE_LIMITS, ...o.live },
+      limits: withDefaults(DEFAULT_LIVE_LIMITS, o.live ?? {}),
       registry: o.registry ?? new Registry(),
       liveRegistry,
       commandWaitMs: o.commandWaitMs ?? 2000,

@@ -47,7 +47,7 @@ export interface CreateBacktestInput {
   readonly from: number | string | Date;
   readonly to: number | string | Date;
   /** When given, the strategy must belong to this user (else NotFoundError). */
-  readonly userId?: string;
+  readonly userId?: string | undefined;
   /** Default a new UUID. The same id again returns the existing backtest (idempotent). */
   readonly id?: string;
   /** Carried by the announcement of its end. Default the backtest id. */
@@ -143,7 +143,7 @@ export function backtestHandlers(deps: BacktestDeps): CommandHandlers<typeof bac
         strategyId: p.strategy_id,
         from: p.from,
         to: p.to,
-        ...(p.user_id !== undefined ? { userId: p.user_id } : {}),
+        userId: p.user_id,
         id: backtestIdForCommand(ctx.command.id),
         correlationId: ctx.command.correlationId || ctx.command.id,
       });

@@ -24,11 +24,11 @@ export interface BacktestJobResult {
 export interface BacktestQueueOptions {
   readonly redis: RedisConnectionOptions;
   /** Default `backtests`. */
-  readonly queueName?: string;
+  readonly queueName?: string | undefined;
   /** Attempts per backtest (1 = no retry). Default 3. */
-  readonly attempts?: number;
+  readonly attempts?: number | undefined;
   /** First retry delay, ms; doubles per attempt. Default 2000. */
-  readonly backoffMs?: number;
+  readonly backoffMs?: number | undefined;
   readonly log?: Logger;
 }
 
@@ -83,11 +83,11 @@ export class BacktestQueue {
   async counts(): Promise<BacktestQueueCounts> {
     const c = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed');
     return {
-      waiting: c.waiting ?? 0,
-      active: c.active ?? 0,
-      delayed: c.delayed ?? 0,
-      failed: c.failed ?? 0,
-      completed: c.completed ?? 0,
+      waiting: c['waiting'] ?? 0,
+      active: c['active'] ?? 0,
+      delayed: c['delayed'] ?? 0,
+      failed: c['failed'] ?? 0,
+      completed: c['completed'] ?? 0,
     };
   }
 

@@ -40,23 +40,23 @@ const time = (v: unknown): number => (v instanceof Date ? v.getTime() : new Date
 const timeOrNull = (v: unknown): number | null => (v === null || v === undefined ? null : time(v));
 
 function row(r: SqlRow): BacktestRecord {
-  const raw = r.result;
+  const raw = r['result'];
   const parsed: unknown = typeof raw === 'string' ? JSON.parse(raw) : raw;
   return {
-    id: text(r.id),
-    strategyId: text(r.strategy_id),
-    userId: text(r.user_id),
-    status: text(r.status) as BacktestStatus,
-    progress: Number(r.progress),
-    from: time(r.from_ts),
-    to: time(r.to_ts),
-    attempts: Number(r.attempts),
-    cancelRequested: r.cancel_requested === true,
-    correlationId: text(r.correlation_id),
-    error: r.error === null || r.error === undefined ? null : text(r.error),
-    createdAt: time(r.created_at),
-    startedAt: timeOrNull(r.started_at),
-    finishedAt: timeOrNull(r.finished_at),
+    id: text(r['id']),
+    strategyId: text(r['strategy_id']),
+    userId: text(r['user_id']),
+    status: text(r['status']) as BacktestStatus,
+    progress: Number(r['progress']),
+    from: time(r['from_ts']),
+    to: time(r['to_ts']),
+    attempts: Number(r['attempts']),
+    cancelRequested: r['cancel_requested'] === true,
+    correlationId: text(r['correlation_id']),
+    error: r['error'] === null || r['error'] === undefined ? null : text(r['error']),
+    createdAt: time(r['created_at']),
+    startedAt: timeOrNull(r['started_at']),
+    finishedAt: timeOrNull(r['finished_at']),
     result:
       parsed !== null && typeof parsed === 'object' ? (parsed as Readonly<Record<string, unknown>>) : null,
   };
@@ -155,13 +155,13 @@ export async function recordProgress(db: SqlExecutor, id: string, fraction: numb
     `UPDATE backtests SET progress = $2 WHERE id = $1 AND status = 'running' RETURNING cancel_requested`,
     [id, Math.min(1, Math.max(0, fraction))],
   );
-  return rows[0] ? rows[0].cancel_requested === true : null;
+  return rows[0] ? rows[0]['cancel_requested'] === true : null;
 }
 
 export async function cancelRequested(db: SqlExecutor, id: string): Promise<boolean> {
   const { rows } = await db.query(`SELECT cancel_requested, status FROM backtests WHERE id = $1`, [id]);
   const r = rows[0];
-  return !r || r.cancel_requested === true || r.status !== 'running';
+  return !r || r['cancel_requested'] === true || r['status'] !== 'running';
 }
 
 /** running | queued -> done | failed | cancelled, with the result. False when it had finished already. */

@@ -25,7 +25,7 @@ export function zodIssues(err: z.ZodError): string[] {
 
 /** Check `schema_version` before the schema runs, so an unknown version says so instead of listing field errors. */
 export function checkSchemaVersion(fields: Fields, supported: readonly string[]): void {
-  const v = fields.schema_version;
+  const v = fields['schema_version'];
   if (v === undefined) throw new DecodeError('missing schema_version', ['schema_version: required']);
   if (!supported.includes(v)) throw new SchemaVersionError(v, supported);
 }

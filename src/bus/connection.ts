@@ -26,9 +26,9 @@ export interface RedisConnectionOptions {
   readonly port?: number;
   /** Database index. Default 0. */
   readonly db?: number;
-  readonly username?: string;
+  readonly username?: string | undefined;
   /** The password itself (already read from the environment variable that the config names). */
-  readonly password?: string;
+  readonly password?: string | undefined;
   /** Use TLS with host/port (a `rediss://` URL implies it). Default false. */
   readonly tls?: boolean;
   /** TCP (and TLS) connect timeout, ms. Default 2000. */
@@ -76,14 +76,14 @@ export interface RedisConnectionOptions {
 export function clusterOptionsFromEnv(
   env: NodeJS.ProcessEnv = process.env,
 ): Pick<RedisConnectionOptions, 'cluster' | 'clusterNodes'> {
-  const flag = env.REDIS_CLUSTER?.trim().toLowerCase();
+  const flag = env['REDIS_CLUSTER']?.trim().toLowerCase();
   if (flag === undefined || flag === '' || flag === 'false' || flag === '0') return {};
   if (flag !== 'true' && flag !== '1')
     throw new ConfigError(
       'REDIS_CLUSTER',
-      `expected true or false, got ${JSON.stringify(env.REDIS_CLUSTER)}`,
+      `expected true or false, got ${JSON.stringify(env['REDIS_CLUSTER'])}`,
     );
-  const nodes = (env.REDIS_CLUSTER_NODES ?? '')
+  const nodes = (env['REDIS_CLUSTER_NODES'] ?? '')
     .split(',')
     .map((n) => n.trim())
     .filter((n) => n !== '');
@@ -96,7 +96,7 @@ export function redisOptionsFromEnv(
   base: RedisConnectionOptions = {},
   env: NodeJS.ProcessEnv = process.env,
 ): RedisConnectionOptions {
-  const url = env.REDIS_URL?.trim();
+  const url = env['REDIS_URL']?.trim();
   return url ? { ...base, url, ...clusterOptionsFromEnv(env) } : base;
 }
 

@@ -12,6 +12,7 @@ import { DecodeError } from './errors.js';
 import type { Logger } from '../util/log.js';
 import { Backoff, backoffDelay } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import type { Fields } from './codec.js';
 import { isCluster, type RedisClient, duplicateRedis } from './connection.js';
 import { IdleWait, readPlan, readRound } from './slot-read.js';
@@ -27,7 +28,7 @@ import {
   type StreamEntry,
 } from './replies.js';
 import { sendCommand } from './raw-command.js';
-import type { StreamPolicy } from './stream-policy.js';
+import { DEFAULT_STREAM_POLICY, type StreamPolicy } from './stream-policy.js';
 
 /** The default consumer name within a group: `<hostname>-<pid>`. */
 export function defaultConsumerName(): string {
@@ -48,53 +49,122 @@ export interface Delivery<T = Fields> {
 export interface ConsumerOptions<T = Fields> {
   /** Consumer group name, e.g. `strategy.ma_cross`. */
   readonly group: string;
-  /** Consumer name within the group. Default `<hostname>-<pid>`. */
-  readonly consumer?: string;
+  /**
+   * Consumer name within the group.
+   * @defaultValue `<hostname>-<pid>`
+   */
+  readonly consumer?: string | undefined;
   /** Streams to read, all in one XREADGROUP. */
   readonly streams: readonly string[];
-  /** Where a group created by this consumer starts: `$` (new entries, default), `0` (all), or an ID. */
+  /**
+   * Where a group created by this consumer starts: `$` (new entries), `0` (all), or an entry ID.
+   * @defaultValue `$`
+   */
   readonly startId?: string;
-  /** XREADGROUP BLOCK, ms. Default 2000. */
+  /**
+   * XREADGROUP BLOCK, ms.
+   * @defaultValue 2000
+   */
   readonly blockMs?: number;
-  /** Most entries read per stream per XREADGROUP. Default 100. */
-  readonly batchSize?: number;
-  /** Most entries handed to handlers and not yet acknowledged; reading waits above it. Default 10000. */
-  readonly maxInFlight?: number;
+  /**
+   * Most entries read per stream per XREADGROUP, entries.
+   * @defaultValue 100
+   */
+  readonly batchSize?: number | undefined;
+  /**
+   * Most entries handed to handlers and not yet acknowledged, entries; reading waits above it.
+   * @defaultValue 10000
+   */
+  readonly maxInFlight?: number | undefined;
   /**
    * Keep each stream strictly in ID order: after a failure the stream's later entries wait (pending)
-   * until the failed one succeeds or is dead-lettered. Default false (later entries go on).
+   * until the failed one succeeds or is dead-lettered. `false`: later entries go on.
+   * @defaultValue false
    */
   readonly ordered?: boolean;
-  /** How often entries idle in other (dead) consumers are looked for, ms. Default 5000. */
+  /**
+   * How often entries idle in other (dead) consumers are looked for, ms.
+   * @defaultValue 5000
+   */
   readonly claimIntervalMs?: number;
-  /** Idle time after which another consumer's pending entry is reclaimed, ms. Default 60000 (1 min). */
+  /**
+   * Idle time after which another consumer's pending entry is reclaimed, ms (60000 = 1 min).
+   * @defaultValue 60000
+   */
   readonly claimMinIdleMs?: number;
-  /** Most entries reclaimed per cycle, over all streams (XAUTOCLAIM COUNT). Default 100. */
+  /**
+   * Most entries reclaimed per cycle, over all streams (XAUTOCLAIM COUNT), entries.
+   * @defaultValue 100
+   */
   readonly claimBatchSize?: number;
-  /** Deliveries after which a failing entry moves to the dead-letter stream. Default 5. */
+  /**
+   * Deliveries after which a failing entry moves to the dead-letter stream, deliveries.
+   * @defaultValue 5
+   */
   readonly maxDeliveries?: number;
-  /** Delay before the first retry of a failed entry, ms; doubles per delivery. Default 1000. */
+  /**
+   * Delay before the first retry of a failed entry, ms; doubles per delivery.
+   * @defaultValue 1000
+   */
   readonly retryBaseMs?: number;
-  /** Largest delay between retries, ms. Default 60000. */
+  /**
+   * Largest delay between retries, ms.
+   * @defaultValue 60000
+   */
   readonly retryMaxMs?: number;
-  /** How often this consumer's own failed entries are checked for a due retry, ms. Default 250. */
+  /**
+   * How often this consumer's own failed entries are checked for a due retry, ms.
+   * @defaultValue 250
+   */
   readonly retryIntervalMs?: number;
-  /** How long `close()` waits for running handlers before leaving their entries pending, ms. Default 10000. */
+  /**
+   * How long `close()` waits for running handlers before leaving their entries pending, ms.
+   * @defaultValue 10000
+   */
   readonly closeTimeoutMs?: number;
-  /** Turn fields into a value; a throw (DecodeError) sends the entry straight to the dead-letter stream. */
+  /**
+   * Turn fields into a value; a throw (DecodeError) sends the entry straight to the dead-letter stream.
+   * @defaultValue none (the value is `fields` itself)
+   */
   readonly decode?: (fields: Fields, stream: string) => T;
   /** Called once per entry; entries of one stream are handled one after another, in ID order. */
   readonly handler?: (delivery: Delivery<T>) => Promise<void> | void;
   /** Called with all entries of one stream read together; all succeed or all are retried. */
   readonly batchHandler?: (deliveries: readonly Delivery<T>[]) => Promise<void> | void;
-  readonly metrics?: BusMetrics;
-  readonly log?: Logger;
+  /**
+   * Counts acknowledged, claimed, failed and dead-lettered entries per stream and group.
+   * @defaultValue none (not counted)
+   */
+  readonly metrics?: BusMetrics | undefined;
+  /**
+   * Where retries, dead letters and Redis failures are logged.
+   * @defaultValue none (not logged)
+   */
+  readonly log?: Logger | undefined;
   /**
    * Gives the retention of the dead-letter streams this consumer writes.
    * @defaultValue `DEFAULT_STREAM_POLICY` (dead-letter streams kept at `DEAD_LETTER_RETENTION`)
    */
   readonly policy?: StreamPolicy;
 }
+
+/** The defaults of {@link ConsumerOptions}, applied by the `StreamConsumer` constructor. */
+export const CONSUMER_DEFAULTS = Object.freeze({
+  startId: '$',
+  blockMs: 2000,
+  batchSize: 100,
+  maxInFlight: 10_000,
+  ordered: false,
+  claimIntervalMs: 5000,
+  claimMinIdleMs: 60_000,
+  claimBatchSize: 100,
+  maxDeliveries: 5,
+  retryBaseMs: 1000,
+  retryMaxMs: 60_000,
+  retryIntervalMs: 250,
+  closeTimeoutMs: 10_000,
+  policy: DEFAULT_STREAM_POLICY,
+} satisfies Partial<ConsumerOptions>);
 
 export interface DeadLetterEvent {
   readonly stream: string;
@@ -128,24 +198,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
   readonly group: string;
   readonly consumer: string;
   readonly streams: readonly string[];
-  private readonly o: Required<
-    Pick<
-      ConsumerOptions<T>,
-      | 'startId'
-      | 'blockMs'
-      | 'batchSize'
-      | 'maxInFlight'
-      | 'ordered'
-      | 'claimIntervalMs'
-      | 'claimMinIdleMs'
-      | 'claimBatchSize'
-      | 'maxDeliveries'
-      | 'retryBaseMs'
-      | 'retryMaxMs'
-      | 'retryIntervalMs'
-      | 'closeTimeoutMs'
-    >
-  >;
+  private readonly o: WithDefaults<ConsumerOptions<T>, typeof CONSUMER_DEFAULTS>;
   private reader: RedisClient | undefined;
   private readerId: number | undefined;
   private state: 'new' | 'running' | 'closing' | 'closed' = 'new';
@@ -177,21 +230,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
     this.group = opts.group;
     this.consumer = opts.consumer ?? defaultConsumerName();
     this.streams = [...new Set(opts.streams)];
-    this.o = {
-      startId: opts.startId ?? '$',
-      blockMs: opts.blockMs ?? 2000,
-      batchSize: opts.batchSize ?? 100,
-      maxInFlight: opts.maxInFlight ?? 10_000,
-      ordered: opts.ordered ?? false,
-      claimIntervalMs: opts.claimIntervalMs ?? 5000,
-      claimMinIdleMs: opts.claimMinIdleMs ?? 60_000,
-      claimBatchSize: opts.claimBatchSize ?? 100,
-      maxDeliveries: opts.maxDeliveries ?? 5,
-      retryBaseMs: opts.retryBaseMs ?? 1000,
-      retryMaxMs: opts.retryMaxMs ?? 60_000,
-      retryIntervalMs: opts.retryIntervalMs ?? 250,
-      closeTimeoutMs: opts.closeTimeoutMs ?? 10_000,
-    };
+    this.o = withDefaults(CONSUMER_DEFAULTS, opts);
     // Entries this consumer left pending before a restart under the same name are retried first.
     for (const s of this.streams) this.suspect.add(s);
   }
@@ -453,7 +492,7 @@ export class StreamConsumer<T = Fields> extends EventEmitter<ConsumerEvents> {
         error,
         fields,
       },
-      { policy: this.opts.policy },
+      { policy: this.o.policy },
     );
     this.opts.metrics?.entriesDeadLettered.inc({ stream, group: this.group, reason });
     this.opts.log?.warn(

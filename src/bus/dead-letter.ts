@@ -3,6 +3,7 @@
  * (one MULTI; the hash tag keeps both keys in one Cluster slot), carrying where it came from and why.
  * Dead letters can be listed, replayed and purged.
  */
+import { withDefaults } from '../util/defaults.js';
 import { errorMessage } from '../util/errors.js';
 import { DeadLetterReplayRefusedError } from './errors.js';
 import type { RedisClient } from './connection.js';
@@ -52,10 +53,19 @@ export interface DeadLetterOptions {
    * added.
    * @defaultValue `DEFAULT_STREAM_POLICY` (dead-letter streams kept at `DEAD_LETTER_RETENTION`)
    */
-  readonly policy?: StreamPolicy;
-  /** Clock for MINID retention, ms since epoch. @defaultValue `Date.now` */
+  readonly policy?: StreamPolicy | undefined;
+  /**
+   * Clock for MINID retention, ms since epoch.
+   * @defaultValue `Date.now`
+   */
   readonly now?: () => number;
 }
+
+/** The defaults of {@link DeadLetterOptions}, applied by `moveToDeadLetter`. */
+export const DEAD_LETTER_DEFAULTS = Object.freeze({
+  policy: DEFAULT_STREAM_POLICY,
+  now: Date.now,
+} satisfies Partial<DeadLetterOptions>);
 
 export function encodeDeadLetter(d: DeadLetterInput, now = new Date()): Record<string, string> {
   const code =
@@ -78,22 +88,22 @@ export function decodeDeadLetter(e: StreamEntry): DeadLetter {
   const f = e.fields;
   let fields: Record<string, string> = {};
   try {
-    const parsed: unknown = JSON.parse(f.fields ?? '{}');
+    const parsed: unknown = JSON.parse(f['fields'] ?? '{}');
     if (parsed && typeof parsed === 'object') fields = parsed as Record<string, string>;
   } catch {
     // keep the dead letter listable even if its copy of the fields is damaged
   }
   return {
     dlqId: e.id,
-    stream: f.stream ?? '',
-    entryId: f.entry_id ?? '',
-    group: f.group ?? '',
-    consumer: f.consumer ?? '',
-    deliveries: Number(f.deliveries ?? 0),
-    reason: f.reason ?? '',
-    error: f.error ?? '',
-    errorCode: f.error_code ?? '',
-    failedAt: f.failed_at ?? '',
+    stream: f['stream'] ?? '',
+    entryId: f['entry_id'] ?? '',
+    group: f['group'] ?? '',
+    consumer: f['consumer'] ?? '',
+    deliveries: Number(f['deliveries'] ?? 0),
+    reason: f['reason'] ?? '',
+    error: f['error'] ?? '',
+    errorCode: f['error_code'] ?? '',
+    failedAt: f['failed_at'] ?? '',
     fields,
   };
 }
@@ -102,13 +112,14 @@ export function decodeDeadLetter(e: StreamEntry): DeadLetter {
 export async function moveToDeadLetter(
   client: RedisClient,
   d: DeadLetterInput,
-  o: DeadLetterOptions = {},
+  options: DeadLetterOptions = {},
 ): Promise<string> {
   const dlq = deadLetterStream(d.stream);
-  const retention = (o.policy ?? DEFAULT_STREAM_POLICY).retention(dlq);
+  const o = withDefaults(DEAD_LETTER_DEFAULTS, options);
+  const retention = o.policy.retention(dlq);
   const replies = await client
     .multi()
-    .xAdd(dlq, '*', encodeDeadLetter(d), trimOptions(retention, (o.now ?? Date.now)()))
+    .xAdd(dlq, '*', encodeDeadLetter(d), trimOptions(retention, o.now()))
     .xAck(d.stream, d.group, d.entryId)
     .exec();
   const id = replies[0];
@@ -116,12 +127,21 @@ export async function moveToDeadLetter(
 }
 
 export interface DeadLetterQuery {
-  /** Only dead letters of this consumer group. @defaultValue every group */
-  readonly group?: string;
-  /** Most dead letters returned. @defaultValue 100 (replay: 10000; purge with a filter: all matching) */
-  readonly count?: number;
-  /** Only these dead-letter IDs. @defaultValue every ID */
-  readonly ids?: readonly string[];
+  /**
+   * Only dead letters of this consumer group.
+   * @defaultValue every group
+   */
+  readonly group?: string | undefined;
+  /**
+   * Most dead letters returned, entries (replay: `REPLAY_DEFAULTS.count`; purge with a filter: all matching).
+   * @defaultValue 100
+   */
+  readonly count?: number | undefined;
+  /**
+   * Only these dead-letter IDs.
+   * @defaultValue every ID
+   */
+  readonly ids?: readonly string[] | undefined;
 }
 
 /** Dead letters of a stream, oldest first. */
@@ -152,14 +172,23 @@ export async function listDeadLetters(
 }
 
 export interface ReplayOptions extends DeadLetterQuery {
-  /** Stream to add the entries to. @defaultValue the stream they came from */
-  readonly to?: string;
+  /**
+   * Stream to add the entries to.
+   * @defaultValue the stream they came from
+   */
+  readonly to?: string | undefined;
   /**
    * Gives the target's ID mode: a `deterministic` target is refused.
    * @defaultValue `DEFAULT_STREAM_POLICY` (every stream `auto`)
    */
   readonly policy?: StreamPolicy;
 }
+
+/** The defaults of {@link ReplayOptions} (`count`: 10000, not the listing's 100), applied by `replayDeadLetters`. */
+export const REPLAY_DEFAULTS = Object.freeze({
+  count: 10_000,
+  policy: DEFAULT_STREAM_POLICY,
+} satisfies Partial<ReplayOptions>);
 
 /**
  * Add dead letters back to a stream (with new automatic IDs) and remove them from the dead-letter
@@ -169,16 +198,17 @@ export interface ReplayOptions extends DeadLetterQuery {
 export async function replayDeadLetters(
   client: RedisClient,
   stream: string,
-  opts: ReplayOptions = {},
+  options: ReplayOptions = {},
 ): Promise<number> {
+  const opts = withDefaults(REPLAY_DEFAULTS, options);
   const target = opts.to ?? stream;
-  if ((opts.policy ?? DEFAULT_STREAM_POLICY).idMode(target) === 'deterministic') {
+  if (opts.policy.idMode(target) === 'deterministic') {
     throw new DeadLetterReplayRefusedError(
       `${target} uses IDs derived from its data; replaying with new IDs would break its order. Replay to another stream with --to`,
     );
   }
   const dlq = deadLetterStream(stream);
-  const letters = (await listDeadLetters(client, stream, { ...opts, count: opts.count ?? 10_000 })).filter(
+  const letters = (await listDeadLetters(client, stream, opts)).filter(
     (d) => Object.keys(d.fields).length > 0,
   );
   for (const d of letters) {

@@ -3,6 +3,7 @@
  * An explicit ID equal to or older than the stream's top is not an error but a typed `duplicate`
  * result (duplicates and out-of-order IDs are counted no-ops, not failures).
  */
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { errorMessage } from '../util/errors.js';
 import { RedisPermissionError, RedisUnavailableError } from './errors.js';
 import type { RedisClient } from './connection.js';
@@ -66,19 +67,30 @@ export interface ProducerOptions {
   readonly waitReplicas?: number;
 }
 
+/** The defaults of {@link ProducerOptions}, applied by the `StreamProducer` constructor. */
+export const PRODUCER_DEFAULTS = Object.freeze({
+  policy: DEFAULT_STREAM_POLICY,
+  batchSize: 500,
+  timeoutMs: 2000,
+  now: Date.now,
+  waitReplicas: 0,
+} satisfies Partial<ProducerOptions>);
+
 export class StreamProducer {
   private readonly retentionCache = new Map<string, Retention | null>();
   private readonly batchSize: number;
   private readonly now: () => number;
   private readonly policy: StreamPolicy;
+  private readonly opts: WithDefaults<ProducerOptions, typeof PRODUCER_DEFAULTS>;
 
   constructor(
     private readonly client: RedisClient,
-    private readonly opts: ProducerOptions = {},
+    opts: ProducerOptions = {},
   ) {
-    this.batchSize = Math.max(1, opts.batchSize ?? 500);
-    this.now = opts.now ?? Date.now;
-    this.policy = opts.policy ?? DEFAULT_STREAM_POLICY;
+    this.opts = withDefaults(PRODUCER_DEFAULTS, opts);
+    this.batchSize = Math.max(1, this.opts.batchSize);
+    this.now = this.opts.now;
+    this.policy = this.opts.policy;
   }
 
   /** Add one entry. Throws RedisUnavailableError when Redis fails; a duplicate ID is a result, not an error. */
@@ -127,13 +139,13 @@ export class StreamProducer {
     batch: readonly PublishItem[],
     settled: readonly PromiseSettledResult<string>[],
   ): Promise<Map<string, Error>> {
-    const want = this.opts.waitReplicas ?? 0;
+    const want = this.opts.waitReplicas;
     const failed = new Map<string, Error>();
     if (want <= 0) return failed;
     const written = [
       ...new Set(batch.filter((_it, i) => settled[i]?.status === 'fulfilled').map((it) => it.stream)),
     ];
-    const timeoutMs = this.opts.timeoutMs ?? 2000;
+    const timeoutMs = this.opts.timeoutMs;
     await Promise.all(
       nodeGroups(this.client, written).map(async (group) => {
         let why: Error | undefined;
@@ -157,7 +169,7 @@ export class StreamProducer {
 
   /** Settle a batch; past the timeout, what has no reply yet counts as failed. */
   private async settle(pending: Promise<string>[]): Promise<PromiseSettledResult<string>[]> {
-    const timeoutMs = this.opts.timeoutMs ?? 2000;
+    const timeoutMs = this.opts.timeoutMs;
     if (timeoutMs <= 0) return Promise.allSettled(pending);
     const results: (PromiseSettledResult<string> | undefined)[] = [];
     const all = Promise.all(

@@ -16,7 +16,7 @@ export interface RedisServerOptions {
   /** `aof` keeps every write (appendonly yes, fsync everysec); `none` keeps nothing across restarts. Default `aof`. */
   readonly persistence?: 'aof' | 'none';
   /** Executable to run. Default `redis-server` from PATH. */
-  readonly binary?: string;
+  readonly binary?: string | undefined;
   /** How long to wait for the server to answer PING, ms. Default 10000. */
   readonly startTimeoutMs?: number;
   /** Extra `--name value` arguments passed through, e.g. `['--maxmemory', '64mb']`. */
@@ -213,7 +213,7 @@ function ping(port: number): Promise<boolean> {
 export function findExecutable(name: string): string | undefined {
   const candidates = name.includes('/')
     ? [name]
-    : [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].map((d) =>
+    : [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].map((d) =>
         join(d, name),
       );
   for (const c of candidates) {

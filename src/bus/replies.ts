@@ -158,8 +158,8 @@ export function parseEntry(
     return { id, fields: v[1] === null || v[1] === undefined ? null : parseFields(v[1], cmd, raw) };
   }
   const d = dict(v, cmd, raw);
-  const id = str(d.id, cmd, raw);
-  const m = d.message ?? d.fields;
+  const id = str(d['id'], cmd, raw);
+  const m = d['message'] ?? d['fields'];
   return { id, fields: m === null || m === undefined ? null : parseFields(m, cmd, raw) };
 }
 
@@ -199,7 +199,7 @@ export function parseReadReply(v: unknown, cmd = 'XREADGROUP'): ReadGroupReply[]
       if (Array.isArray(item) && item.length === 2) pairs.push([item[0], item[1]]);
       else {
         const d = dict(item, cmd, v);
-        pairs.push([d.name ?? d.stream, d.messages ?? d.entries]);
+        pairs.push([d['name'] ?? d['stream'], d['messages'] ?? d['entries']]);
       }
     }
   } else {
@@ -222,9 +222,9 @@ export function parseAutoClaim(v: unknown): AutoClaimResult {
     [next, list, deleted] = v as unknown[];
   } else {
     const d = dict(v, cmd, v);
-    next = d.nextId;
-    list = d.messages;
-    deleted = d.deletedMessages;
+    next = d['nextId'];
+    list = d['messages'];
+    deleted = d['deletedMessages'];
   }
   const { entries, deletedIds } = splitEntries(arr(list ?? [], cmd, v), cmd, v);
   // 6.2 reports a deleted entry as nil in the list without its ID; >= 7 lists the IDs separately.
@@ -240,13 +240,13 @@ export function parseStreamInfo(v: unknown): StreamInfo {
   const first = d['first-entry'];
   const last = d['last-entry'];
   return {
-    length: num(d.length, cmd, v),
+    length: num(d['length'], cmd, v),
     lastGeneratedId: str(d['last-generated-id'], cmd, v),
     firstEntryId: first === null || first === undefined ? null : parseEntry(first, cmd, v).id,
     lastEntryId: last === null || last === undefined ? null : parseEntry(last, cmd, v).id,
     entriesAdded: numOrNull(d['entries-added'], cmd, v),
     maxDeletedEntryId: strOrNull(d['max-deleted-entry-id'], cmd, v),
-    groups: num(d.groups ?? 0, cmd, v),
+    groups: num(d['groups'] ?? 0, cmd, v),
   };
 }
 
@@ -256,12 +256,12 @@ export function parseGroups(v: unknown): GroupInfo[] {
   return arr(v ?? [], cmd, v).map((g) => {
     const d = dict(g, cmd, v);
     return {
-      name: str(d.name, cmd, v),
-      consumers: num(d.consumers, cmd, v),
-      pending: num(d.pending, cmd, v),
+      name: str(d['name'], cmd, v),
+      consumers: num(d['consumers'], cmd, v),
+      pending: num(d['pending'], cmd, v),
       lastDeliveredId: str(d['last-delivered-id'], cmd, v),
       entriesRead: numOrNull(d['entries-read'], cmd, v),
-      lag: numOrNull(d.lag, cmd, v),
+      lag: numOrNull(d['lag'], cmd, v),
     };
   });
 }
@@ -271,11 +271,11 @@ export function parseConsumers(v: unknown): ConsumerInfo[] {
   const cmd = 'XINFO CONSUMERS';
   return arr(v ?? [], cmd, v).map((c) => {
     const d = dict(c, cmd, v);
-    const inactive = numOrNull(d.inactive, cmd, v);
+    const inactive = numOrNull(d['inactive'], cmd, v);
     return {
-      name: str(d.name, cmd, v),
-      pending: num(d.pending, cmd, v),
-      idleMs: num(d.idle, cmd, v),
+      name: str(d['name'], cmd, v),
+      pending: num(d['pending'], cmd, v),
+      idleMs: num(d['idle'], cmd, v),
       inactiveMs: inactive === null || inactive < 0 ? null : inactive,
     };
   });
@@ -293,10 +293,10 @@ export function parsePendingSummary(v: unknown): PendingSummary {
     [count, minId, maxId, consumers] = v as unknown[];
   } else {
     const d = dict(v, cmd, v);
-    count = d.pending;
-    minId = d.firstId;
-    maxId = d.lastId;
-    consumers = d.consumers;
+    count = d['pending'];
+    minId = d['firstId'];
+    maxId = d['lastId'];
+    consumers = d['consumers'];
   }
   const list: { name: string; pending: number }[] = [];
   if (consumers instanceof Map) {
@@ -308,8 +308,8 @@ export function parsePendingSummary(v: unknown): PendingSummary {
       else {
         const d = dict(c, cmd, v);
         list.push({
-          name: str(d.name, cmd, v),
-          pending: num(d.deliveriesCounter ?? d.pending ?? d.count, cmd, v),
+          name: str(d['name'], cmd, v),
+          pending: num(d['deliveriesCounter'] ?? d['pending'] ?? d['count'], cmd, v),
         });
       }
     }
@@ -337,10 +337,10 @@ export function parsePendingEntries(v: unknown): PendingEntry[] {
     }
     const d = dict(item, cmd, v);
     return {
-      id: str(d.id, cmd, v),
-      consumer: str(d.consumer, cmd, v),
-      idleMs: num(d.millisecondsSinceLastDelivery ?? d.idle, cmd, v),
-      deliveries: num(d.deliveriesCounter ?? d.deliveries, cmd, v),
+      id: str(d['id'], cmd, v),
+      consumer: str(d['consumer'], cmd, v),
+      idleMs: num(d['millisecondsSinceLastDelivery'] ?? d['idle'], cmd, v),
+      deliveries: num(d['deliveriesCounter'] ?? d['deliveries'], cmd, v),
     };
   });
 }

@@ -48,7 +48,7 @@ export interface SendOptions {
   /** Callback stream, a catalog `<name>:mgmt:results`. Default the service's. */
   readonly replyTo?: string;
   /** Default the command id. */
-  readonly correlationId?: string;
+  readonly correlationId?: string | undefined;
   /** The command id (a requester retrying the same command reuses it; the service answers it once). */
   readonly commandId?: string;
   /** `source` of the command. Default the client's (`api` for one-shot calls). */
@@ -276,7 +276,7 @@ export class CommandClient {
         source: opts.source ?? this.source,
         producer: this.producer,
         expiresAt: (opts.expire ?? true) ? deadline : null,
-        ...(opts.correlationId !== undefined ? { correlationId: opts.correlationId } : {}),
+        correlationId: opts.correlationId,
       });
     } catch (err) {
       forget();

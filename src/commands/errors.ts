@@ -40,7 +40,11 @@ export class CommandFailedError extends MarketbusError {
     service: string,
     commandType: string,
     commandId: string,
-    remote: { readonly code: string; readonly message: string; readonly issues?: readonly string[] },
+    remote: {
+      readonly code: string;
+      readonly message: string;
+      readonly issues?: readonly string[] | undefined;
+    },
   ) {
     super('COMMAND_FAILED', `${service} ${commandType} failed [${remote.code}]: ${remote.message}`);
     this.service = service;

@@ -82,18 +82,18 @@ export interface CommandOutcome {
   readonly type: string;
   readonly commandId: string;
   /** Error code of error replies. */
-  readonly code?: ErrorCode;
+  readonly code?: ErrorCode | undefined;
 }
 
 export interface ServeOptions {
   /** Consumer name (instance) within `<service>.workers`. Default `<hostname>-<pid>`. */
-  readonly consumer?: string;
+  readonly consumer?: string | undefined;
   /** `source` of replies. Default the service name. */
   readonly source?: string;
   /** XREADGROUP BLOCK, ms. Default 1000. */
   readonly blockMs?: number;
   /** Idle time after which a command held by another (dead) instance is reclaimed, ms. Default 30000. */
-  readonly claimMinIdleMs?: number;
+  readonly claimMinIdleMs?: number | undefined;
   /** How often reclaimable commands are looked for, ms. Default 2000. */
   readonly claimIntervalMs?: number;
   /** Deliveries of a failing command before it is answered HANDLER_FAILED and dead-lettered. Default 3. */
@@ -101,12 +101,12 @@ export interface ServeOptions {
   /** First retry delay of a failed handler, ms (doubles per delivery). Default 500. */
   readonly retryBaseMs?: number;
   /** Heartbeat interval on `<service>:status`, ms. Default 5000. */
-  readonly heartbeatMs?: number;
+  readonly heartbeatMs?: number | undefined;
   /** Extra heartbeat fields. */
   readonly statusFields?: () => Promise<Readonly<Record<string, string>>>;
   /** Called after each command (logging, tests). Must not throw. */
   readonly onOutcome?: (o: CommandOutcome) => void;
-  readonly metrics?: BusMetrics;
+  readonly metrics?: BusMetrics | undefined;
   readonly log?: Logger;
 }
 
@@ -156,8 +156,8 @@ export class CommandServer<S extends ServiceSpec = ServiceSpec> extends StreamCo
       maxDeliveries,
       retryBaseMs: o.retryBaseMs ?? 500,
       retryMaxMs: 30_000,
-      ...(o.metrics ? { metrics: o.metrics } : {}),
-      ...(o.log ? { log: o.log } : {}),
+      metrics: o.metrics,
+      log: o.log,
       decode: (fields) => decodeCommand(fields, names.results),
       // A bug guard: the consumer starts only in start(), after the constructor set ref.handle.
       handler: (d) => (ref.handle ? ref.handle(d) : Promise.reject(new Error('command server not ready'))),
@@ -178,9 +178,9 @@ export class CommandServer<S extends ServiceSpec = ServiceSpec> extends StreamCo
       instance: this.consumer,
       commands: Object.keys(service.commands),
       counts: () => this.tally,
-      ...(o.statusFields ? { extra: o.statusFields } : {}),
-      ...(o.heartbeatMs !== undefined ? { intervalMs: o.heartbeatMs } : {}),
-      ...(o.log ? { log: o.log } : {}),
+      extra: o.statusFields,
+      intervalMs: o.heartbeatMs,
+      log: o.log,
     });
     ref.handle = (d) => this.handle(d);
   }
@@ -299,7 +299,7 @@ export class CommandServer<S extends ServiceSpec = ServiceSpec> extends StreamCo
       kind,
       type: cmd.type,
       commandId: cmd.id,
-      ...(code !== undefined ? { code } : {}),
+      code,
     });
   }
 }

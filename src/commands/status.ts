@@ -32,10 +32,10 @@ export interface HeartbeatOptions {
   readonly commands: readonly string[];
   readonly counts: () => Readonly<CommandCounts>;
   /** Extra flat fields (e.g. job queue counts); a failure is logged and the beat goes out without them. */
-  readonly extra?: () => Promise<Readonly<Record<string, string>>>;
+  readonly extra?: (() => Promise<Readonly<Record<string, string>>>) | undefined;
   /** Default 5000. */
-  readonly intervalMs?: number;
-  readonly log?: Logger;
+  readonly intervalMs?: number | undefined;
+  readonly log?: Logger | undefined;
 }
 
 export class Heartbeat {
@@ -128,15 +128,15 @@ export async function readServiceStatus(
   const out = new Map<string, InstanceStatus>();
   for (const e of entries) {
     const f = e.fields;
-    const instance = f.instance ?? '';
+    const instance = f['instance'] ?? '';
     if (instance === '' || out.has(instance)) continue;
-    const time = Date.parse(f.time ?? '');
-    const interval = Number(f.interval_ms ?? 5000);
+    const time = Date.parse(f['time'] ?? '');
+    const interval = Number(f['interval_ms'] ?? 5000);
     out.set(instance, {
       instance,
-      state: f.state ?? '',
+      state: f['state'] ?? '',
       time,
-      alive: f.state === 'running' && Number.isFinite(time) && now - time <= 3 * interval,
+      alive: f['state'] === 'running' && Number.isFinite(time) && now - time <= 3 * interval,
       fields: f,
     });
   }

@@ -62,15 +62,15 @@ export function encodeCommand(
  */
 export function decodeCommand(fields: Fields, defaultReplyTo: string): IncomingCommand {
   const envelope = anyEnvelope.decode(fields);
-  const replyTo = fields.reply_to || defaultReplyTo;
+  const replyTo = fields['reply_to'] || defaultReplyTo;
   if (!isResultsStream(replyTo)) {
     throw new DecodeError(`reply_to ${JSON.stringify(replyTo.slice(0, 120))} is not a results stream`, [
       'reply_to: expected <service>:mgmt:results',
     ]);
   }
   let expiresAt: number | null = null;
-  if (fields.expires_at) {
-    expiresAt = Date.parse(fields.expires_at);
+  if (fields['expires_at']) {
+    expiresAt = Date.parse(fields['expires_at']);
     if (!Number.isFinite(expiresAt))
       throw new DecodeError('invalid expires_at', ['expires_at: expected an ISO-8601 time or empty']);
   }
@@ -116,5 +116,5 @@ export function decodeReply(fields: Fields): IncomingReply | null {
     : envelope.type.endsWith('.error')
       ? 'error'
       : 'other';
-  return { kind, commandId: fields.command_id || envelope.correlationId, envelope };
+  return { kind, commandId: fields['command_id'] || envelope.correlationId, envelope };
 }

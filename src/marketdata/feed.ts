@@ -29,7 +29,7 @@ export interface FeedServiceOptions {
   /** Publishes candles, snapshots and status; null disables publishing (no `live_feed.redis_streams`). */
   readonly producer: StreamProducer | null;
   /** Used to prime the publish gate from the streams' last IDs. */
-  readonly redis?: RedisClient;
+  readonly redis?: RedisClient | undefined;
   readonly metrics: FeedMetrics;
   readonly log: Logger;
   /** Snapshot cycle, ms (config `price_snap_interval_seconds`). Default 3000. */

@@ -21,7 +21,7 @@ export function createSource(md: MarketDataConfig, log: Logger): BuiltSource {
         source: createSimulatedSource({
           instruments: md.instruments.map((i) => ({
             instrumentKey: i.key,
-            ...(i.market_id !== undefined ? { marketId: i.market_id } : {}),
+            marketId: i.market_id,
           })),
           seed: md.sources.simulated.seed,
           speed: md.sources.simulated.speed,
@@ -44,12 +44,8 @@ export function createSource(md: MarketDataConfig, log: Logger): BuiltSource {
           file,
           speed: md.sources.replay.speed,
           onProgress: bar,
-          ...(only
-            ? {
-                instrumentKey: only.key,
-                ...(only.market_id !== undefined ? { marketId: only.market_id } : {}),
-              }
-            : {}),
+          instrumentKey: only?.key,
+          marketId: only?.market_id,
         }),
         dispose: () => bar.stop(),
       };

@@ -109,7 +109,7 @@ export function createCommandConsumer(d: {
     consumer: d.consumer,
     source: 'strategy-runner',
     blockMs: d.blockMs ?? 1000,
-    ...(d.metrics ? { metrics: d.metrics } : {}),
+    metrics: d.metrics,
     log: d.log,
   });
 }

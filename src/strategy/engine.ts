@@ -192,7 +192,7 @@ function makeRule(t: SignalTemplate): Rule {
         step(close) {
           rsi.add(close);
           const now = { rsi: rsi.getResult() };
-          const p = prev.rsi ?? null;
+          const p = prev['rsi'] ?? null;
           const signal =
             toSignal(cross(p, t.lower, now.rsi, t.lower), 'buy', null) ??
             toSignal(cross(p, t.upper, now.rsi, t.upper), null, 'sell');
@@ -216,8 +216,8 @@ function makeRule(t: SignalTemplate): Rule {
           };
           const p = prev;
           const signal =
-            toSignal(cross(p.close ?? null, p.bb_upper ?? null, close, now.bb_upper), 'buy', null) ??
-            toSignal(cross(p.close ?? null, p.bb_lower ?? null, close, now.bb_lower), null, 'sell');
+            toSignal(cross(p['close'] ?? null, p['bb_upper'] ?? null, close, now.bb_upper), 'buy', null) ??
+            toSignal(cross(p['close'] ?? null, p['bb_lower'] ?? null, close, now.bb_lower), null, 'sell');
           prev = now;
           const { close: _close, ...indicators } = now;
           return { indicators, signal };

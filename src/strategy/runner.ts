@@ -31,11 +31,11 @@ export interface RunnerOptions {
   readonly metrics: RunnerMetrics;
   readonly log: Logger;
   /** This instance's name (lease owner, consumer name). Default `<hostname>-<pid>-<random>`. */
-  readonly instanceId?: string;
+  readonly instanceId?: string | undefined;
   /** How often active runs are read and leases taken or renewed, ms. Default 1000. */
-  readonly syncIntervalMs?: number;
+  readonly syncIntervalMs?: number | undefined;
   /** Lease lifetime, ms: how long a dead instance keeps its instruments. Default 10000. */
-  readonly leaseTtlMs?: number;
+  readonly leaseTtlMs?: number | undefined;
   /** Handle commands on `mgmt:strategy:commands`. Default true. */
   readonly commands?: boolean;
   /** XREADGROUP BLOCK of candle subscriptions and commands, ms. Default 1000. */
@@ -167,6 +167,6 @@ export class RunnerService {
 function timeframeOf(run: ActiveRun): Timeframe {
   const spec = run.strategy.spec;
   const tf =
-    typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>).timeframe : undefined;
+    typeof spec === 'object' && spec !== null ? (spec as Record<string, unknown>)['timeframe'] : undefined;
   return tf === '5m' ? '5m' : '1m';
 }

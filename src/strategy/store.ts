@@ -60,7 +60,7 @@ function runRow(r: SqlRow): RunRecord {
     status: str(r, 'status') as RunStatus,
     startedAt: time(r, 'started_at'),
     stoppedAt: timeOrNull(r, 'stopped_at'),
-    error: r.error === null || r.error === undefined ? null : str(r, 'error'),
+    error: r['error'] === null || r['error'] === undefined ? null : str(r, 'error'),
   };
 }
 

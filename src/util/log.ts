@@ -7,7 +7,7 @@ export type Logger = PinoLogger;
  * Level from `LOG_LEVEL` (default `info`; tests default to `warn`).
  */
 export function createLogger(name: string, level?: string): Logger {
-  const lvl = level ?? process.env.LOG_LEVEL ?? (process.env.VITEST ? 'warn' : 'info');
+  const lvl = level ?? process.env['LOG_LEVEL'] ?? (process.env['VITEST'] ? 'warn' : 'info');
   return pino({ name, level: lvl, base: { svc: name } }, pino.destination(2));
 }
 

@@ -83,13 +83,18 @@ export class HttpClient {
     o: { json?: unknown; body?: string; headers?: Record<string, string> } = {},
   ): Promise<HttpResult<T>> {
     const headers: Record<string, string> = { ...o.headers };
-    if (this.cookie) headers.cookie = this.cookie;
+    if (this.cookie) headers['cookie'] = this.cookie;
     let body: string | undefined = o.body;
     if (o.json !== undefined) {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(o.json);
     }
-    const res = await fetch(`${this.base}${path}`, { method, headers, body, redirect: 'manual' });
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers,
+      body: body ?? null,
+      redirect: 'manual',
+    });
     const setCookie = res.headers.getSetCookie();
     for (const c of setCookie) {
       const [pair = ''] = c.split(';');

@@ -42,7 +42,7 @@ export class ClickHouseServer {
   ) {}
 
   static async start(opts: ClickHouseServerOptions = {}): Promise<ClickHouseServer> {
-    const name = opts.binary ?? process.env.CLICKHOUSE_SERVER_BIN ?? 'clickhouse-server';
+    const name = opts.binary ?? process.env['CLICKHOUSE_SERVER_BIN'] ?? 'clickhouse-server';
     const binary = findExecutable(name);
     if (binary === undefined) {
       throw new Error(

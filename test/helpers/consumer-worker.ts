@@ -15,7 +15,7 @@ const env = (k: string): string => {
 };
 const group = env('GROUP');
 const consumerName = env('CONSUMER');
-const delay = Number(process.env.DELAY_MS ?? '0');
+const delay = Number(process.env['DELAY_MS'] ?? '0');
 const redis = await connectRedis(redisOptionsFromEnv({ url: env('REDIS_URL') }));
 const c = new StreamConsumer(redis, {
   group,
@@ -25,7 +25,7 @@ const c = new StreamConsumer(redis, {
   blockMs: 200,
   batchSize: 20,
   claimIntervalMs: 200,
-  claimMinIdleMs: Number(process.env.CLAIM_MIN_IDLE_MS ?? '1000'),
+  claimMinIdleMs: Number(process.env['CLAIM_MIN_IDLE_MS'] ?? '1000'),
   handler: async (d) => {
     if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     await redis

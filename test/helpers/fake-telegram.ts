@@ -193,12 +193,12 @@ export class FakeTelegram {
   }
 
   private sendMessage(res: ServerResponse, params: Record<string, unknown>): void {
-    const chatId = chatIdOf(params.chat_id);
+    const chatId = chatIdOf(params['chat_id']);
     if (chatId === null) {
       send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: chat_id is empty' });
       return;
     }
-    const text = typeof params.text === 'string' ? params.text : '';
+    const text = typeof params['text'] === 'string' ? params['text'] : '';
     if (text.trim() === '') {
       send(res, 400, { ok: false, error_code: 400, description: 'Bad Request: message text is empty' });
       return;

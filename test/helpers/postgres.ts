@@ -50,7 +50,7 @@ afterAll(async () => {
 
 /** A PostgreSQL for this test file, cleaned up after it. */
 export async function startPostgres(): Promise<TestPostgres> {
-  const envUrl = process.env.TEST_DATABASE_URL?.trim();
+  const envUrl = process.env['TEST_DATABASE_URL']?.trim();
   const found = envUrl ? envServer(envUrl) : ((await localServer()) ?? (await privateCluster()));
   const pgServer: TestPostgres = { ...found, drop: () => found.dispose() };
   started.push(pgServer);
@@ -166,7 +166,7 @@ async function closedPort(): Promise<number> {
 }
 
 async function localServer(): Promise<Found | undefined> {
-  const noLocal = process.env.TEST_PG_NO_LOCAL === '1';
+  const noLocal = process.env['TEST_PG_NO_LOCAL'] === '1';
   const hosts: { host: string; port: number }[] = noLocal
     ? [{ host: '127.0.0.1', port: await closedPort() }]
     : [

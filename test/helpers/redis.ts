@@ -14,7 +14,7 @@ import { LocalRedisCluster } from './redis-cluster.js';
  * Redis Cluster of three masters with a replica each: `startRedis()` then starts one per call.
  */
 export const TEST_TOPOLOGY: 'standalone' | 'cluster' =
-  process.env.MARKETBUS_TEST_REDIS === 'cluster' ? 'cluster' : 'standalone';
+  process.env['MARKETBUS_TEST_REDIS'] === 'cluster' ? 'cluster' : 'standalone';
 
 /** What a test talks to: one redis-server, or a whole local cluster with the same kill/restart. */
 export type TestRedis = RedisServer | LocalRedisCluster;

@@ -17,7 +17,7 @@ const env = (k: string): string => {
 const redis = await connectRedis(redisOptionsFromEnv({ url: env('REDIS_URL') }));
 const store = createPostgresStore({ url: env('DATABASE_URL') });
 const out = env('OUT');
-const delay = Number(process.env.DELAY_MS ?? '0');
+const delay = Number(process.env['DELAY_MS'] ?? '0');
 process.stdout.write('ready\n');
 for await (const { candle } of subscribeCandles({
   redis,

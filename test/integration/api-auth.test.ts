@@ -82,7 +82,7 @@ describe('Telegram login', () => {
     expect(cookie).not.toMatch(/Secure/i); // not production
     const me = await c.get('/auth/current-user');
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ user_id: res.body.user_id, telegram_id: 411001, dev_login: false });
+    expect(me.body).toMatchObject({ user_id: res.body['user_id'], telegram_id: 411001, dev_login: false });
 
     // the same Telegram account signs in again: same user, fields updated
     const again = client();
@@ -90,7 +90,7 @@ describe('Telegram login', () => {
       '/auth/telegram/login',
       signedLoginPayload(BOT_TOKEN, { username: 'roe_renamed' }),
     );
-    expect(second.body).toMatchObject({ user_id: res.body.user_id, username: 'roe_renamed' });
+    expect(second.body).toMatchObject({ user_id: res.body['user_id'], username: 'roe_renamed' });
   });
 
   it('accepts numbers as the widget sends them (id and auth_date as JSON numbers)', async () => {
@@ -98,17 +98,17 @@ describe('Telegram login', () => {
     const res = await client().post('/auth/telegram/login', {
       ...p,
       id: 5550001,
-      auth_date: Number(p.auth_date),
+      auth_date: Number(p['auth_date']),
     });
     expect(res.status, res.text).toBe(200);
-    expect(res.body.telegram_id).toBe(5550001);
+    expect(res.body['telegram_id']).toBe(5550001);
   });
 
   it('refuses a forged hash, another bot, a changed field, a stale or future auth_date, and malformed payloads', async () => {
     const good = signedLoginPayload(BOT_TOKEN);
     const forged = await client().post('/auth/telegram/login', { ...good, hash: 'a'.repeat(64) });
     expect(forged.status).toBe(401);
-    expect(forged.body.code).toBe('telegram_bad_hash');
+    expect(forged.body['code']).toBe('telegram_bad_hash');
     const otherBot = await client().post('/auth/telegram/login', signedLoginPayload('999:other-bot'));
     expect(otherBot.status).toBe(401);
     const tampered = await client().post('/auth/telegram/login', { ...good, id: '411002' });
@@ -122,10 +122,10 @@ describe('Telegram login', () => {
       signedLoginPayload(BOT_TOKEN, {}, now - 86_401),
     );
     expect(stale.status).toBe(401);
-    expect(stale.body.code).toBe('telegram_stale');
+    expect(stale.body['code']).toBe('telegram_stale');
     const future = await client().post('/auth/telegram/login', signedLoginPayload(BOT_TOKEN, {}, now + 3600));
     expect(future.status).toBe(401);
-    expect(future.body.code).toBe('telegram_future');
+    expect(future.body['code']).toBe('telegram_future');
     const nearlyStale = await client().post(
       '/auth/telegram/login',
       signedLoginPayload(BOT_TOKEN, {}, now - 86_000),
@@ -137,7 +137,7 @@ describe('Telegram login', () => {
       'x',
       { ...good, hash: 'zz' },
       { ...good, first_name: { a: 1 } },
-      { hash: good.hash },
+      { hash: good['hash'] },
     ]) {
       const r = await client().post('/auth/telegram/login', bad);
       expect(r.status, JSON.stringify(bad)).toBe(400);
@@ -238,17 +238,17 @@ describe('chat link through the bot', () => {
     // forwarded to someone else: refused, and the token still works for its owner
     const foreign = await hook(update(`/start ${link.body.token}`, 700002, 700002));
     expect(foreign.status).toBe(200);
-    expect(String(foreign.body.text)).toMatch(/another Telegram account/);
+    expect(String(foreign.body['text'])).toMatch(/another Telegram account/);
     expect(await confirmedChat(db.sql, me.user_id)).toBeNull();
 
     const ok = await hook(update(`/start ${link.body.token}`, 600001, 600001));
     expect(ok.status).toBe(200);
     expect(ok.body).toMatchObject({ method: 'sendMessage', chat_id: 600001 });
     expect(await confirmedChat(db.sql, me.user_id)).toBe(600001);
-    expect((await c.get('/auth/current-user')).body.chat_confirmed).toBe(true);
+    expect((await c.get('/auth/current-user')).body['chat_confirmed']).toBe(true);
 
     const reused = await hook(update(`/start ${link.body.token}`, 600001, 600001));
-    expect(String(reused.body.text)).toMatch(/invalid or has expired/);
+    expect(String(reused.body['text'])).toMatch(/invalid or has expired/);
     // other updates are acknowledged and ignored
     expect((await hook({ update_id: 5, edited_message: {} })).body).toEqual({ ok: true });
     expect((await hook(update('hello', 1, 1))).body).toEqual({ ok: true });
@@ -360,7 +360,7 @@ describe('bad input', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(broken.status).toBe(400);
-    expect(typeof broken.body.error).toBe('string');
+    expect(typeof broken.body['error']).toBe('string');
     const form = await client().request('POST', '/auth/telegram/login', {
       body: 'id=1',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },

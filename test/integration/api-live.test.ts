@@ -135,7 +135,9 @@ describe('live relay', () => {
     });
     const prices = s.entries(`md.prices.${k}`);
     expect(prices.map((m) => m.id)).toEqual(priceIds);
-    expect(prices.map((m) => m.fields?.bid)).toEqual(Array.from({ length: 100 }, (_, i) => String(100 + i)));
+    expect(prices.map((m) => m.fields?.['bid'])).toEqual(
+      Array.from({ length: 100 }, (_, i) => String(100 + i)),
+    );
     expect(prices.every((m) => m.channel === 'prices')).toBe(true);
 
     // unsubscribe: nothing more from that stream
@@ -188,7 +190,7 @@ describe('live relay', () => {
     // publish while the backlog is being sent: these must come after it, once
     for (let i = 1201; i <= 1210; i++) live.push(await redis.xAdd(stream, '*', priceFields(k, i)));
     const caught = await again.next((m) => m.op === 'caught_up');
-    expect(caught.replayed).toBeGreaterThan(0);
+    expect(caught['replayed']).toBeGreaterThan(0);
     live.push(await redis.xAdd(stream, '*', priceFields(k, 1211)));
     await again.until(() => again.entries().length === missed.length + live.length, 10_000, 'all entries');
     expect(again.entries().map((m) => m.id)).toEqual([...missed, ...live]);
@@ -235,11 +237,11 @@ describe('live relay', () => {
     await a.until(() => a.entries().length >= 2, 5000, "alice's entries");
     await b.until(() => b.entries().length >= 1, 5000, "bob's entries");
     await new Promise((r) => setTimeout(r, 200));
-    expect(a.entries().map((m) => [m.channel, m.fields?.who])).toEqual([
+    expect(a.entries().map((m) => [m.channel, m.fields?.['who']])).toEqual([
       ['events', 'alice'],
       ['metrics', 'alice'],
     ]);
-    expect(b.entries().map((m) => [m.channel, m.fields?.who])).toEqual([['events', 'bob']]);
+    expect(b.entries().map((m) => [m.channel, m.fields?.['who']])).toEqual([['events', 'bob']]);
     a.close();
     b.close();
   });
@@ -282,10 +284,12 @@ describe('live relay', () => {
       else s.send(msg);
       const r = await s.next((m) => m.op === 'error', 5000, at);
       expect(r.code, JSON.stringify(msg).slice(0, 100)).toBe(code);
-      expect(typeof r.message).toBe('string');
+      expect(typeof r['message']).toBe('string');
     }
     s.ws.send(Buffer.from([1, 2, 3]), { binary: true });
-    await s.next((m) => m.op === 'error' && m.code === 'bad_request' && String(m.message).includes('binary'));
+    await s.next(
+      (m) => m.op === 'error' && m.code === 'bad_request' && String(m['message']).includes('binary'),
+    );
     const at = s.messages.length;
     s.send({ op: 'unsubscribe', channel: 'prices', instrument: 'binance:spot:NEVER' });
     expect((await s.next((m) => m.op === 'error', 5000, at)).code).toBe('not_subscribed');
@@ -464,7 +468,7 @@ describe('live relay under a slow client', () => {
     const s = await LiveSocket.open(hbApi.url, c.cookie);
     let frames = 0;
     s.ws.on('ping', () => frames++);
-    await s.next((m) => m.op === 'ping' && typeof m.ts === 'number');
+    await s.next((m) => m.op === 'ping' && typeof m['ts'] === 'number');
     await s.until(() => frames >= 2, 5000, 'ping frames');
     const raw = await RawWebSocket.open('127.0.0.1', hbApi.port, '/api/v1/live/ws', c.cookie);
     raw.pause();

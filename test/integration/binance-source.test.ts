@@ -703,7 +703,7 @@ describe('binance source against a local fake Binance', () => {
     const payload = (): Record<string, unknown> => f.klinePayload('BTCUSDT', T0, true);
     const withK = (patch: Record<string, unknown>): Record<string, unknown> => {
       const p = payload();
-      return { ...p, k: { ...(p.k as Record<string, unknown>), ...patch } };
+      return { ...p, k: { ...(p['k'] as Record<string, unknown>), ...patch } };
     };
     f.sendRaw('this is not JSON');
     f.sendToStream('btcusdt@kline_1m', withK({ c: 'abc' }));

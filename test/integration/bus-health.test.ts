@@ -95,7 +95,7 @@ describe('trimmer', () => {
     const r = await trimOnce(redis, { policy: CATALOG_POLICY, idleConsumerMs: 10 });
     expect(r.trimmed).toBeGreaterThanOrEqual(200); // MINID ~ removes whole nodes of the 30-day-old part
     const left = await redis.xRange(stream, '-', '+');
-    expect(left.filter((e) => e.message.new === '1')).toHaveLength(3);
+    expect(left.filter((e) => e.message['new'] === '1')).toHaveLength(3);
     expect(r.consumersRemoved).toBeGreaterThanOrEqual(1);
     const consumers = parseConsumers(await sendCommand(redis, ['XINFO', 'CONSUMERS', stream, 'g']));
     expect(consumers).toHaveLength(0);

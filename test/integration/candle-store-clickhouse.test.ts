@@ -113,9 +113,9 @@ describe('ClickHouse candle store', () => {
     const [parts] = await jsonRows(
       `SELECT count() AS n FROM system.parts WHERE database = '${name}' AND table = '${CANDLES_TABLE}' AND active`,
     );
-    expect(Number(parts?.n)).toBe(3);
+    expect(Number(parts?.['n'])).toBe(3);
     const [raw] = await jsonRows(`SELECT count() AS n FROM ${table} WHERE instrument_key = ${sqlString(k)}`);
-    expect(Number(raw?.n)).toBe(7);
+    expect(Number(raw?.['n'])).toBe(7);
 
     const expected = [candle(k, 0, 'rest', 200), candle(k, 1, 'replay', 300), candle(k, 2, 'rest', 200)];
     const check = async (): Promise<void> => {
@@ -133,7 +133,7 @@ describe('ClickHouse candle store', () => {
     const [merged] = await jsonRows(
       `SELECT count() AS n FROM ${table} WHERE instrument_key = ${sqlString(k)}`,
     );
-    expect(Number(merged?.n)).toBe(3);
+    expect(Number(merged?.['n'])).toBe(3);
     await check();
   });
 
@@ -187,7 +187,7 @@ describe('ClickHouse candle store', () => {
     ];
     for (const v of nasty) {
       const [row] = await jsonRows(`SELECT ${sqlString(v)} AS s`);
-      expect(row?.s).toBe(v);
+      expect(row?.['s']).toBe(v);
     }
     const s = store('conformance');
     await s.migrate();

@@ -36,7 +36,7 @@ async function migrationRows(db: SqlDatabase): Promise<{ name: unknown; applied_
   const { rows } = await db.query(
     `SELECT name, applied_at::text AS applied_at FROM ${MIGRATIONS_TABLE} ORDER BY name`,
   );
-  return rows.map((r) => ({ name: r.name, applied_at: r.applied_at }));
+  return rows.map((r) => ({ name: r['name'], applied_at: r['applied_at'] }));
 }
 
 /** A store on a PGlite the test can also query directly (what createPgliteStore builds inside). */

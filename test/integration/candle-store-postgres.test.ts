@@ -42,8 +42,8 @@ async function migrationRows(url: string): Promise<{ name: string; appliedAt: st
 describe('postgres candle store', () => {
   it('runs against a real PostgreSQL (TEST_PG_NO_LOCAL=1 forces the private initdb cluster)', async () => {
     const pgs = await postgres();
-    if (process.env.TEST_DATABASE_URL) expect(pgs.source).toBe('env');
-    else if (process.env.TEST_PG_NO_LOCAL === '1') expect(pgs.source).toBe('initdb');
+    if (process.env['TEST_DATABASE_URL']) expect(pgs.source).toBe('env');
+    else if (process.env['TEST_PG_NO_LOCAL'] === '1') expect(pgs.source).toBe('initdb');
     else expect(['local', 'initdb']).toContain(pgs.source);
     const client = new pg.Client({ connectionString: pgs.url });
     await client.connect();

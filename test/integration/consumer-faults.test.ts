@@ -94,7 +94,7 @@ describe('consumer faults', () => {
         streams: [stream],
         startId: '0',
         blockMs: 200,
-        handler: (d) => void seen.add(d.fields.n ?? ''),
+        handler: (d) => void seen.add(d.fields['n'] ?? ''),
       });
       c.on('groupRecreated', () => recreated++);
       await c.start();

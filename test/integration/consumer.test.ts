@@ -50,7 +50,7 @@ describe('StreamConsumer', () => {
       batchSize: 7,
       handler: (d) => {
         const list = seen.get(d.stream) ?? [];
-        list.push(Number(d.fields.n));
+        list.push(Number(d.fields['n']));
         seen.set(d.stream, list);
       },
     });
@@ -127,8 +127,8 @@ describe('StreamConsumer', () => {
       maxDeliveries: 3,
       metrics,
       handler: (d) => {
-        if (d.fields.n === '2') throw new Error('always fails');
-        ok.push(Number(d.fields.n));
+        if (d.fields['n'] === '2') throw new Error('always fails');
+        ok.push(Number(d.fields['n']));
       },
     });
     await publish(stream, 5);
@@ -157,8 +157,8 @@ describe('StreamConsumer', () => {
     const stream = `mgmt:${uniq()}:commands`;
     const values: number[] = [];
     const decode = (f: Fields): number => {
-      const n = Number(f.n);
-      if (!Number.isInteger(n)) throw new DecodeError('n is not an integer', [`n: ${f.n ?? ''}`]);
+      const n = Number(f['n']);
+      if (!Number.isInteger(n)) throw new DecodeError('n is not an integer', [`n: ${f['n'] ?? ''}`]);
       return n;
     };
     const c = consumer<number>({
@@ -199,7 +199,7 @@ describe('StreamConsumer', () => {
       ordered: true,
       retryBaseMs: 50,
       handler: (d) => {
-        const n = Number(d.fields.n);
+        const n = Number(d.fields['n']);
         if (n === 3 && failOnce) {
           failOnce = false;
           throw new Error('once');
@@ -256,7 +256,7 @@ describe('StreamConsumer', () => {
       streams: [stream],
       claimIntervalMs: 50,
       claimMinIdleMs: 50,
-      handler: (d) => void seen.push(d.fields.n ?? ''),
+      handler: (d) => void seen.push(d.fields['n'] ?? ''),
     });
     await c.start();
     await waitFor(() => seen.length === 3, 10_000, 'surviving entries');

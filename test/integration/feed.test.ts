@@ -81,7 +81,7 @@ describe('feed service', () => {
     }
     const status = await redis.xRevRange(streams.feedStatus('simulated'), '+', '-', { COUNT: 1 });
     expect(status?.[0]?.message).toMatchObject({ state: 'STREAM', source: 'simulated', market_open: 'true' });
-    const inst = JSON.parse(status?.[0]?.message.instruments ?? '{}') as Record<string, { state: string }>;
+    const inst = JSON.parse(status?.[0]?.message['instruments'] ?? '{}') as Record<string, { state: string }>;
     expect(inst['sim:spot:BTCUSDT']?.state).toBe('ok');
     expect(await metricSum(registry, 'redis_publish_total')).toBeGreaterThan(20);
     expect(await metricSum(registry, 'redis_publish_errors_total')).toBe(0);
@@ -162,7 +162,7 @@ describe('feed service', () => {
     const entries = await redis.xRange(streams.candles('1m', key), '-', '+');
     for (const l of lines) {
       const e = entries.find((x) => x.id === l.id);
-      expect(e?.message.close).toBe(l.close);
+      expect(e?.message['close']).toBe(l.close);
     }
     const pending = parsePendingSummary(
       await sendCommand(redis, ['XPENDING', streams.candles('1m', key), 'strategy.py_check']),

@@ -73,7 +73,7 @@ describe('marketbus history', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, string>);
     expect(rows).toHaveLength(90);
-    expect(rows.every((r) => r.source === 'rest')).toBe(true);
+    expect(rows.every((r) => r['source'] === 'rest')).toBe(true);
     expect(rows[0]).toMatchObject({
       instrument_key: 'binance:spot:BTCUSDT',
       ts_open: from,

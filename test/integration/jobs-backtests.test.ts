@@ -165,7 +165,9 @@ async function resultEvents(): Promise<
   { type: string; correlationId: string; payload: Record<string, unknown> }[]
 > {
   return (await redis.xRange(streams.serviceResults('backtesting'), '-', '+'))
-    .filter((e) => e.message.type?.startsWith('backtest.') && !e.message.type.startsWith('backtest.run'))
+    .filter(
+      (e) => e.message['type']?.startsWith('backtest.') && !e.message['type'].startsWith('backtest.run'),
+    )
     .map((e) => outputCodec.decode(e.message))
     .filter((e) => ['backtest.completed', 'backtest.failed', 'backtest.cancelled'].includes(e.type))
     .map((e) => ({ type: e.type, correlationId: e.correlationId, payload: e.payload }));
@@ -175,18 +177,18 @@ async function resultEvents(): Promise<
 async function liveSignals(runId: string): Promise<{ ts: number; signal: string }[]> {
   return (await redis.xRange(streams.strategyEvents(userId), '-', '+'))
     .map((e) => outputCodec.decode(e.message))
-    .filter((e) => e.type === 'signal' && e.payload.run_id === runId)
+    .filter((e) => e.type === 'signal' && e.payload['run_id'] === runId)
     .map((e) => {
-      const candle = e.payload.candle as { ts_open: string };
-      const signal = e.payload.signal;
+      const candle = e.payload['candle'] as { ts_open: string };
+      const signal = e.payload['signal'];
       return { ts: Date.parse(candle.ts_open), signal: typeof signal === 'string' ? signal : '' };
     });
 }
 
 async function lastLiveEquity(runId: string): Promise<number | undefined> {
   const entries = await redis.xRevRange(streams.strategyMetrics(userId), '+', '-', { COUNT: 10 });
-  const m = entries.map((e) => outputCodec.decode(e.message)).find((e) => e.payload.run_id === runId);
-  return m ? Number(m.payload.equity) : undefined;
+  const m = entries.map((e) => outputCodec.decode(e.message)).find((e) => e.payload['run_id'] === runId);
+  return m ? Number(m.payload['equity']) : undefined;
 }
 
 describe('backtests', () => {
@@ -241,14 +243,14 @@ describe('backtests', () => {
       expect(p[p.length - 1]).toBe(1);
     }
     const elapsed = Date.now() - t0;
-    expect(results.ema?.candles.warmup).toBe(26);
-    expect(results.rsi?.candles.warmup).toBe(15);
+    expect(results['ema']?.candles.warmup).toBe(26);
+    expect(results['rsi']?.candles.warmup).toBe(15);
     // announced on backtesting:mgmt:results with the run command's correlation id
     const events = await resultEvents();
     for (const s of [ema, rsi]) {
-      const e = events.find((x) => x.payload.backtest_id === ids[s.name]);
+      const e = events.find((x) => x.payload['backtest_id'] === ids[s.name]);
       expect(e).toMatchObject({ type: 'backtest.completed', correlationId: `corr-${s.name}` });
-      expect((e?.payload.summary as { signals: number }).signals).toBe(results[s.name]?.summary.signals);
+      expect((e?.payload['summary'] as { signals: number }).signals).toBe(results[s.name]?.summary.signals);
     }
 
     // The same candles through the live runner: runs that started at T0, the runner's subscription

@@ -59,7 +59,7 @@ async function responder(env: Record<string, string>): Promise<ChildProcess> {
 async function repliesTo(service: string, commandId: string): Promise<Record<string, string>[]> {
   return (await redis.xRange(streams.serviceResults(service), '-', '+'))
     .map((e) => e.message)
-    .filter((f) => f.command_id === commandId);
+    .filter((f) => f['command_id'] === commandId);
 }
 
 async function pendingCount(service: string): Promise<number> {
@@ -120,7 +120,7 @@ describe('command layer', () => {
     expect(await repliesTo(svc, commandId)).toHaveLength(1);
     await waitFor(
       async () =>
-        (await readServiceStatus(redis, svc)).find((s) => s.instance === 'b')?.fields.duplicates === '1',
+        (await readServiceStatus(redis, svc)).find((s) => s.instance === 'b')?.fields['duplicates'] === '1',
       5000,
       'b reports the skipped duplicate',
     );
@@ -161,8 +161,8 @@ describe('command layer', () => {
         'expired answer',
       );
       const [reply] = await repliesTo(svc, timeout.commandId);
-      expect(reply?.type).toBe('echo.say.error');
-      expect(JSON.parse(reply?.payload ?? '{}')).toMatchObject({ code: 'COMMAND_EXPIRED' });
+      expect(reply?.['type']).toBe('echo.say.error');
+      expect(JSON.parse(reply?.['payload'] ?? '{}')).toMatchObject({ code: 'COMMAND_EXPIRED' });
       expect(runs).toBe(0);
       expect(srv.counts.expired).toBe(1);
     } finally {
@@ -223,7 +223,7 @@ describe('command layer', () => {
       expect(errors[2]).toMatch(/accepts no command "echo\.nope"/);
       expect(errors[3]).toMatch(/invalid payload of echo\.say: text/);
       expect(errors[4]).toMatch(/reply_to .* is not a results stream/);
-      expect(dead[2]?.fields.type).toBe('echo.nope'); // the original entry travels with its reason
+      expect(dead[2]?.fields['type']).toBe('echo.nope'); // the original entry travels with its reason
       expect(await redis.exists(candleStream)).toBe(0); // nothing was written where reply_to pointed
 
       // a requester whose registry knows a command the service does not: a typed answer, no timeout
@@ -298,7 +298,7 @@ describe('command layer', () => {
       const stop = await request(redis, 'strategy', 'strategy.stop', { strategy_id: s.id });
       expect(stop).toMatchObject({ ok: true, run_id: 'run-1', status: 'stopped' });
       const status = await readServiceStatus(redis, 'strategy');
-      expect(status.find((x) => x.instance === 'runner-1')?.fields.commands).toBe(
+      expect(status.find((x) => x.instance === 'runner-1')?.fields['commands']).toBe(
         'strategy.run,strategy.stop',
       );
     } finally {

@@ -131,7 +131,7 @@ describe('command wire format', () => {
     });
     // a command without a correlation id is answered with its own id as correlation (as before)
     const bare = makeEnvelope('strategy.run', 'api', { strategy_id: 's' }, { id: 'c2' });
-    expect(encodeReply(bare, 'result', 'x', {}).correlation_id).toBe('c2');
+    expect(encodeReply(bare, 'result', 'x', {})['correlation_id']).toBe('c2');
     expect(decodeReply({ nope: '1' })).toBeNull();
   });
 

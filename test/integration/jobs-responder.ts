@@ -52,10 +52,11 @@ async function main(): Promise<void> {
       consumer: instance,
       blockMs: 200,
       claimIntervalMs: 200,
-      claimMinIdleMs: Number(process.env.CLAIM_MIN_IDLE_MS ?? '1000'),
+      claimMinIdleMs: Number(process.env['CLAIM_MIN_IDLE_MS'] ?? '1000'),
       heartbeatMs: 500,
       onOutcome: (o) => {
-        if (o.kind === 'replied' && process.env.DIE_AFTER_REPLY === '1') process.kill(process.pid, 'SIGKILL');
+        if (o.kind === 'replied' && process.env['DIE_AFTER_REPLY'] === '1')
+          process.kill(process.pid, 'SIGKILL');
       },
     },
   );

@@ -32,7 +32,7 @@ describe('addOnce (exactly-once outputs)', () => {
         retention: { kind: 'maxlen', maxLen: 1000 },
       }),
     ).not.toBeNull();
-    expect((await redis.xRange(s, '-', '+')).map((e) => e.message.a)).toEqual(['1', '2', '3']);
+    expect((await redis.xRange(s, '-', '+')).map((e) => e.message['a'])).toEqual(['1', '2', '3']);
   });
 
   it('addOnceMany: many outputs of one stream in one call, each deduplicated, in order', async () => {
@@ -49,7 +49,7 @@ describe('addOnce (exactly-once outputs)', () => {
       { key: 'b', seq: 2, fields: { n: 'b2' } },
     ]);
     expect(again.map((id) => id !== null)).toEqual([false, true]);
-    expect((await redis.xRange(s, '-', '+')).map((e) => e.message.n)).toEqual(['a1', 'b1', 'a2', 'b2']);
+    expect((await redis.xRange(s, '-', '+')).map((e) => e.message['n'])).toEqual(['a1', 'b1', 'a2', 'b2']);
   });
 
   it('survives a Redis that forgot its scripts (NOSCRIPT) by loading them again', async () => {

@@ -212,9 +212,9 @@ describe('deploy configs and compose file', () => {
       const s = services[name];
       expect(s, name).toBeDefined();
       expect(s?.build).toEqual({ context: '..', dockerfile: 'deploy/Dockerfile' });
-      const url = interpolate(s?.environment?.REDIS_URL ?? '', env);
+      const url = interpolate(s?.environment?.['REDIS_URL'] ?? '', env);
       expect(url, name).toBe(`redis://${user}:pw-${user}@redis:6379/0`);
-      expect(s?.environment?.REDIS_URL).toContain(`\${${passwordEnvVar(user)}:?`);
+      expect(s?.environment?.['REDIS_URL']).toContain(`\${${passwordEnvVar(user)}:?`);
     }
     // The scrape targets are the compose services and the ports their commands listen on.
     const portOf = (svc: string, flag: string): string => {
@@ -347,7 +347,7 @@ function startService(
     const v = interpolate(a, vars).replace(/^\/app\//, `${ROOT}/`);
     return replace[v] ?? v;
   });
-  const redisUrl = interpolate(svc.environment?.REDIS_URL ?? '', vars).replace(
+  const redisUrl = interpolate(svc.environment?.['REDIS_URL'] ?? '', vars).replace(
     '@redis:6379',
     `@127.0.0.1:${redisPort}`,
   );
@@ -448,9 +448,9 @@ describe('Prometheus scraping the running services (compose commands, ACL users)
     await waitLog(feed, /"msg":"metrics on \/metrics"/);
     await waitLog(runner, /"msg":"runner up"/);
     const apiPort = (await waitLog(api, /marketbus api on http:\/\/127\.0\.0\.1:(\d+)/))[1] ?? '';
-    metricsUrls.feed = `http://127.0.0.1:${feedPort}/metrics`;
-    metricsUrls.runner = `http://127.0.0.1:${runnerPort}/metrics`;
-    metricsUrls.api = `http://127.0.0.1:${apiPort}/metrics`;
+    metricsUrls['feed'] = `http://127.0.0.1:${feedPort}/metrics`;
+    metricsUrls['runner'] = `http://127.0.0.1:${runnerPort}/metrics`;
+    metricsUrls['api'] = `http://127.0.0.1:${apiPort}/metrics`;
 
     // deploy/prometheus/prometheus.yml with its targets pointed at the services, and 1 s intervals.
     const repo = promConfig();
@@ -518,8 +518,9 @@ describe('Prometheus scraping the running services (compose commands, ACL users)
         const t = await prom.api<{
           activeTargets: { labels: Record<string, string>; health: string; lastError: string }[];
         }>('/api/v1/targets');
-        expect(t.activeTargets.map((x) => x.labels.job).sort()).toEqual(jobs);
-        for (const x of t.activeTargets) expect(x.health, `${x.labels.job ?? ''}: ${x.lastError}`).toBe('up');
+        expect(t.activeTargets.map((x) => x.labels['job']).sort()).toEqual(jobs);
+        for (const x of t.activeTargets)
+          expect(x.health, `${x.labels['job'] ?? ''}: ${x.lastError}`).toBe('up');
       },
       { timeout: 30_000, interval: 500 },
     );
@@ -562,7 +563,7 @@ describe('Prometheus scraping the running services (compose commands, ACL users)
         async () => {
           const r = await query(q);
           expect(r.length, `${q} (${job})`).toBeGreaterThan(0);
-          expect(r[0]?.metric.job ?? `marketbus-${job}`).toBe(`marketbus-${job}`);
+          expect(r[0]?.metric['job'] ?? `marketbus-${job}`).toBe(`marketbus-${job}`);
         },
         { timeout: 30_000, interval: 500 },
       );
@@ -600,7 +601,7 @@ describe('Prometheus scraping the running services (compose commands, ACL users)
     await admin?.xAdd(stream, '*', { garbage: 'not an envelope' });
     await vi.waitFor(
       async () => {
-        const a = (await alerts()).find((x) => x.labels.alertname === 'MarketbusDeadLetters');
+        const a = (await alerts()).find((x) => x.labels['alertname'] === 'MarketbusDeadLetters');
         expect(a, 'MarketbusDeadLetters not active').toBeDefined();
         expect(a?.state).toBe('firing');
         expect(a?.labels).toMatchObject({ stream, kind: 'service-commands', severity: 'warning' });
@@ -621,12 +622,12 @@ describe('Prometheus scraping the running services (compose commands, ACL users)
     expect(purged.code, purged.stderr).toBe(0);
     await vi.waitFor(
       async () => {
-        expect((await alerts()).filter((x) => x.labels.alertname === 'MarketbusDeadLetters')).toEqual([]);
+        expect((await alerts()).filter((x) => x.labels['alertname'] === 'MarketbusDeadLetters')).toEqual([]);
       },
       { timeout: 30_000, interval: 500 },
     );
     // Nothing else fires on a healthy stack.
-    expect((await alerts()).map((a) => a.labels.alertname)).toEqual([]);
+    expect((await alerts()).map((a) => a.labels['alertname'])).toEqual([]);
     // And no service was refused anything by Redis while Prometheus watched (the API's stream health
     // included): every command they sent is within their ACL users' rights.
     const refused = ((await admin?.sendCommand(['ACL', 'LOG', '128'])) as unknown[][]).map((e) =>

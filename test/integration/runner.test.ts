@@ -98,10 +98,10 @@ interface Out {
 async function outputs(stream: string, runId: string): Promise<Out[]> {
   return (await redis.xRange(stream, '-', '+'))
     .map((e) => outputCodec.decode(e.message))
-    .filter((env) => env.payload.run_id === runId)
+    .filter((env) => env.payload['run_id'] === runId)
     .map((env) => {
-      const candle = env.payload.candle as { ts_open?: string } | null | undefined;
-      const tsText = typeof env.payload.ts_open === 'string' ? env.payload.ts_open : candle?.ts_open;
+      const candle = env.payload['candle'] as { ts_open?: string } | null | undefined;
+      const tsText = typeof env.payload['ts_open'] === 'string' ? env.payload['ts_open'] : candle?.ts_open;
       return {
         type: env.type,
         id: env.id,
@@ -139,7 +139,7 @@ async function checkRun(userId: string, runId: string, lastTs: number): Promise<
   expect(events.filter((e) => e.type === 'started')).toHaveLength(1);
   const signals = events
     .filter((e) => e.type === 'signal' && (e.ts ?? 0) <= lastTs)
-    .map((e) => ({ ts: e.ts, signal: e.payload.signal }));
+    .map((e) => ({ ts: e.ts, signal: e.payload['signal'] }));
   expect(signals).toEqual(expected);
   // every event once: no two entries with the same id
   expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
@@ -255,7 +255,7 @@ async function waitRun(strategyId: string): Promise<string | undefined> {
         `SELECT id FROM strategy_runs WHERE strategy_id = $1 AND status = 'running'`,
         [strategyId],
       );
-      id = rows[0] ? String(rows[0].id) : undefined;
+      id = rows[0] ? String(rows[0]['id']) : undefined;
       return id !== undefined;
     },
     10_000,

@@ -13,14 +13,14 @@ const RELEASED = ['0001_candles_1m', '0002_identity_and_strategies', '0003_backt
 
 async function recorded(db: SqlDatabase): Promise<unknown[]> {
   const { rows } = await db.query(`SELECT name FROM ${MIGRATIONS_TABLE} ORDER BY name`);
-  return rows.map((r) => r.name);
+  return rows.map((r) => r['name']);
 }
 
 async function tables(db: SqlDatabase): Promise<unknown[]> {
   const { rows } = await db.query(
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
   );
-  return rows.map((r) => r.table_name);
+  return rows.map((r) => r['table_name']);
 }
 
 describe('SQL migrations registered by each module', () => {

@@ -262,7 +262,7 @@ describe('telegram notifier', () => {
     await until(async () => (await metric(registry, SKIPPED, { reason: 'retry_after' })) === 1, 'skip');
     await fake.waitFor(() => fake.messages.length === 1, 5000, 'the other chat');
     expect(fake.messages[0]?.chatId).toBe(433003);
-    expect(fake.requests.filter((r) => r.params.chat_id === 411001)).toHaveLength(1);
+    expect(fake.requests.filter((r) => r.params['chat_id'] === 411001)).toHaveLength(1);
 
     await new Promise((r) => setTimeout(r, Math.max(0, 1100 - (Date.now() - pausedAt))));
     notifier.notify(ev({ type: 'trade_close', signal: undefined }));
@@ -352,14 +352,14 @@ describe('telegram notifier', () => {
       async () => (await metric(registry, SKIPPED, { reason: 'no_confirmed_chat' })) === 1,
       'skipped',
     );
-    const notice = lines().find((l) => l.msg === 'telegram notice (log_only)');
+    const notice = lines().find((l) => l['msg'] === 'telegram notice (log_only)');
     expect(notice).toMatchObject({
       chatId: 411001,
       userId: 'u-confirmed',
       type: 'signal',
       text: formatNotice(ev()),
     });
-    expect(lines().some((l) => l.userId === 'u-unconfirmed' && l.level === 40)).toBe(true);
+    expect(lines().some((l) => l['userId'] === 'u-unconfirmed' && l['level'] === 40)).toBe(true);
     await notifier.close();
     expect(fake.requests).toHaveLength(0);
   });

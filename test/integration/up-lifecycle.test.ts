@@ -111,7 +111,7 @@ function gaps(tsOpens: readonly number[]): string[] {
 async function streamOpens(redis: RedisClient): Promise<number[]> {
   const entries = await redis.xRange(STREAM, '-', '+');
   return entries.map((e) => {
-    const ts = Date.parse(e.message.ts_open ?? '');
+    const ts = Date.parse(e.message['ts_open'] ?? '');
     expect(ts, `ts_open of ${e.id}`).toBe(Number(e.id.split('-')[0]));
     return ts;
   });

@@ -23,7 +23,7 @@ describe('envelope codec', () => {
     );
     const fields = codec.encode(e);
     expect(Object.values(fields).every((v) => typeof v === 'string')).toBe(true);
-    expect(fields.schema_version).toBe('1');
+    expect(fields['schema_version']).toBe('1');
     expect(codec.decode(fields)).toEqual(e);
   });
 

@@ -26,7 +26,7 @@ describe.each(['resp2', 'resp3'] as const)('recorded Redis 7.0 replies over %s',
   const s = proto === 'resp2' ? 'rec:2' : 'rec:3';
 
   it('XREADGROUP', () => {
-    expect(parseReadReply(r.xreadgroup)).toEqual([
+    expect(parseReadReply(r['xreadgroup'])).toEqual([
       {
         stream: s,
         entries: [
@@ -37,29 +37,29 @@ describe.each(['resp2', 'resp3'] as const)('recorded Redis 7.0 replies over %s',
         deletedIds: [],
       },
     ]);
-    expect(parseReadReply(r.xreadgroup_empty)).toEqual([]);
+    expect(parseReadReply(r['xreadgroup_empty'])).toEqual([]);
   });
 
   it('XREADGROUP of history with an entry deleted while pending', () => {
-    const [batch] = parseReadReply(r.xreadgroup_history_deleted);
+    const [batch] = parseReadReply(r['xreadgroup_history_deleted']);
     expect(batch?.entries.map((e) => e.id)).toEqual(['1-0', '3-0']);
     expect(batch?.deletedIds).toEqual(['2-0']);
   });
 
   it('XPENDING summary and extended', () => {
-    expect(parsePendingSummary(r.xpending_summary)).toEqual({
+    expect(parsePendingSummary(r['xpending_summary'])).toEqual({
       count: 3,
       minId: '1-0',
       maxId: '3-0',
       consumers: [{ name: 'c1', pending: 3 }],
     });
-    expect(parsePendingSummary(r.xpending_summary_empty)).toEqual({
+    expect(parsePendingSummary(r['xpending_summary_empty'])).toEqual({
       count: 0,
       minId: null,
       maxId: null,
       consumers: [],
     });
-    const ext = parsePendingEntries(r.xpending_extended);
+    const ext = parsePendingEntries(r['xpending_extended']);
     expect(ext.map((p) => [p.id, p.consumer, p.deliveries])).toEqual([
       ['1-0', 'c1', 1],
       ['2-0', 'c1', 1],
@@ -69,19 +69,19 @@ describe.each(['resp2', 'resp3'] as const)('recorded Redis 7.0 replies over %s',
   });
 
   it('XAUTOCLAIM reports entries deleted while pending separately (Redis >= 7)', () => {
-    const a = parseAutoClaim(r.xautoclaim_deleted);
+    const a = parseAutoClaim(r['xautoclaim_deleted']);
     expect(a.nextId).toBe('0-0');
     expect(a.entries.map((e) => e.id)).toEqual(['1-0', '3-0']);
     expect(a.deletedIds).toEqual(['2-0']);
   });
 
   it('XCLAIM and XRANGE', () => {
-    expect(parseEntries(r.xclaim).entries).toEqual([{ id: '1-0', fields: { a: '1', b: 'x' } }]);
-    expect(parseEntries(r.xrange).entries.map((e) => e.id)).toEqual(['1-0', '3-0']);
+    expect(parseEntries(r['xclaim']).entries).toEqual([{ id: '1-0', fields: { a: '1', b: 'x' } }]);
+    expect(parseEntries(r['xrange']).entries.map((e) => e.id)).toEqual(['1-0', '3-0']);
   });
 
   it('XINFO STREAM, GROUPS, CONSUMERS', () => {
-    expect(parseStreamInfo(r.xinfo_stream)).toEqual({
+    expect(parseStreamInfo(r['xinfo_stream'])).toEqual({
       length: 2,
       lastGeneratedId: '3-0',
       firstEntryId: '1-0',
@@ -90,9 +90,9 @@ describe.each(['resp2', 'resp3'] as const)('recorded Redis 7.0 replies over %s',
       maxDeletedEntryId: '2-0',
       groups: 1,
     });
-    const [g] = parseGroups(r.xinfo_groups);
+    const [g] = parseGroups(r['xinfo_groups']);
     expect(g).toMatchObject({ name: 'g', consumers: 2, lastDeliveredId: '3-0', entriesRead: 3 });
-    const cs = parseConsumers(r.xinfo_consumers);
+    const cs = parseConsumers(r['xinfo_consumers']);
     expect(cs.map((c) => c.name).sort()).toEqual(['c1', 'c2']);
   });
 });

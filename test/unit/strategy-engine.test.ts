@@ -110,9 +110,11 @@ describe('strategy engine vs reference', () => {
 
   it('the integer walk has ties and zero-deviation windows', () => {
     const ma = referenceSignals({ kind: 'MA', fast: 1, slow: 2 }, integerWalk(4000, 9));
-    expect(ma.filter((x) => x.indicators.ma_fast === x.indicators.ma_slow).length).toBeGreaterThan(100);
+    expect(ma.filter((x) => x.indicators['ma_fast'] === x.indicators['ma_slow']).length).toBeGreaterThan(100);
     const bb = referenceSignals({ kind: 'BB', period: 2, k: 2 }, integerWalk(4000, 9));
-    expect(bb.filter((x) => x.indicators.bb_upper === x.indicators.bb_lower).length).toBeGreaterThan(100);
+    expect(bb.filter((x) => x.indicators['bb_upper'] === x.indicators['bb_lower']).length).toBeGreaterThan(
+      100,
+    );
   });
 
   // Exact ties on the previous candle (a cross needs previous <=, now >) and zero-loss RSI windows.

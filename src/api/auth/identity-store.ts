@@ -18,8 +18,8 @@ const s = (r: SqlRow, k: string): string | null => {
 
 function userRow(r: SqlRow): User {
   return {
-    id: String(r.id),
-    telegramId: r.telegram_id === null || r.telegram_id === undefined ? null : Number(r.telegram_id),
+    id: String(r['id']),
+    telegramId: r['telegram_id'] === null || r['telegram_id'] === undefined ? null : Number(r['telegram_id']),
     username: s(r, 'username'),
     firstName: s(r, 'first_name'),
     lastName: s(r, 'last_name'),
@@ -84,5 +84,5 @@ export async function confirmedChat(db: SqlExecutor, userId: string): Promise<nu
     'SELECT chat_id FROM identity_telegram_channels WHERE user_id = $1 AND is_confirmed ORDER BY confirmed_at DESC NULLS LAST LIMIT 1',
     [userId],
   );
-  return rows[0] ? Number(rows[0].chat_id) : null;
+  return rows[0] ? Number(rows[0]['chat_id']) : null;
 }

@@ -94,31 +94,35 @@ export function telegramLoginHash(fields: Readonly<Record<string, string>>, botT
 /** Verify a Login Widget payload; returns the identity or throws TelegramLoginError. */
 export function verifyTelegramLogin(input: unknown, botToken: string, o: VerifyOptions): TelegramIdentity {
   const fields = telegramLoginFields(input);
-  const hash = fields.hash;
+  const hash = fields['hash'];
   if (hash === undefined || !HASH_RE.test(hash))
     throw new TelegramLoginError('malformed', 'hash: expected 64 hex digits');
-  if (fields.id === undefined || fields.auth_date === undefined)
+  if (fields['id'] === undefined || fields['auth_date'] === undefined)
     throw new TelegramLoginError('malformed', 'id and auth_date are required');
   const expected = Buffer.from(telegramLoginHash(fields, botToken), 'hex');
   const given = Buffer.from(hash.toLowerCase(), 'hex');
   if (given.length !== expected.length || !timingSafeEqual(given, expected))
     throw new TelegramLoginError('bad_hash', 'the login data is not signed by this bot');
   // Signed: now the values can be read.
-  if (!/^\d{1,16}$/.test(fields.id) || !Number.isSafeInteger(Number(fields.id)) || Number(fields.id) <= 0)
+  if (
+    !/^\d{1,16}$/.test(fields['id']) ||
+    !Number.isSafeInteger(Number(fields['id'])) ||
+    Number(fields['id']) <= 0
+  )
     throw new TelegramLoginError('malformed', 'id: expected a positive integer');
-  if (!/^\d{1,12}$/.test(fields.auth_date))
+  if (!/^\d{1,12}$/.test(fields['auth_date']))
     throw new TelegramLoginError('malformed', 'auth_date: expected epoch seconds');
-  const authDate = Number(fields.auth_date);
+  const authDate = Number(fields['auth_date']);
   const now = o.nowS ?? Math.floor(Date.now() / 1000);
   if (now - authDate > o.maxAgeS)
     throw new TelegramLoginError('stale', `auth_date is older than ${o.maxAgeS} s: sign in again`);
   if (authDate - now > (o.skewS ?? 60)) throw new TelegramLoginError('future', 'auth_date is in the future');
   return {
-    telegramId: Number(fields.id),
-    username: fields.username ?? null,
-    firstName: fields.first_name ?? null,
-    lastName: fields.last_name ?? null,
-    photoUrl: fields.photo_url ?? null,
+    telegramId: Number(fields['id']),
+    username: fields['username'] ?? null,
+    firstName: fields['first_name'] ?? null,
+    lastName: fields['last_name'] ?? null,
+    photoUrl: fields['photo_url'] ?? null,
     authDate,
   };
 }

@@ -49,7 +49,7 @@ export interface LiveHubOptions {
   readonly metrics: LiveMetrics;
   readonly log: Logger;
   /** XREAD BLOCK, ms. Default 5000. */
-  readonly blockMs?: number;
+  readonly blockMs?: number | undefined;
   /** XREAD COUNT (per stream). Default 500. */
   readonly count?: number;
 }

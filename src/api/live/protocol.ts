@@ -128,7 +128,7 @@ export function parseClientMessage(text: string, userId: string): ClientRequest 
 
 function refOf(json: unknown): Ref {
   if (typeof json !== 'object' || json === null) return undefined;
-  const id = (json as Record<string, unknown>).id;
+  const id = (json as Record<string, unknown>)['id'];
   return (typeof id === 'string' && id.length <= 64) || typeof id === 'number' ? id : undefined;
 }
 

@@ -116,7 +116,7 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     const env = await withTimeout(
       sendStrategyCommand(ctx.redis, type, {
         strategy_id: strategyId,
-        ...(runId ? { run_id: runId } : {}),
+        run_id: runId || undefined,
       }),
       2000,
       'strategy command',
@@ -189,7 +189,7 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
         } catch {
           continue; // not ours to judge here; the stream's consumers dead-letter such entries
         }
-        if (env.payload.strategy_id !== s.id) continue;
+        if (env.payload['strategy_id'] !== s.id) continue;
         found.push(outputJson(e.id, env));
         if (found.length >= q.data.limit) break;
       }
@@ -209,7 +209,7 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
 }
 
 function outputJson(id: string, env: ReturnType<typeof outputCodec.decode>) {
-  const runId = env.payload.run_id;
+  const runId = env.payload['run_id'];
   return {
     id,
     type: env.type,

@@ -87,16 +87,25 @@ function parseWorkerMessage(v: unknown): WorkerMessage | null {
   if (typeof v !== 'object' || v === null) return null;
   const m = v as Record<string, unknown>;
   const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
-  switch (m.type) {
+  switch (m['type']) {
     case 'ready':
       return { type: 'ready' };
     case 'clock':
-      return isNum(m.seq) && isNum(m.now) ? { type: 'clock', seq: m.seq, now: m.now } : null;
+      return isNum(m['seq']) && isNum(m['now']) ? { type: 'clock', seq: m['seq'], now: m['now'] } : null;
     case 'failed':
-      return { type: 'failed', error: String(m.error) };
+      return { type: 'failed', error: String(m['error']) };
     case 'result':
-      return m.samples instanceof Float64Array && isNum(m.received) && isNum(m.invalid) && isNum(m.errors)
-        ? { type: 'result', samples: m.samples, received: m.received, invalid: m.invalid, errors: m.errors }
+      return m['samples'] instanceof Float64Array &&
+        isNum(m['received']) &&
+        isNum(m['invalid']) &&
+        isNum(m['errors'])
+        ? {
+            type: 'result',
+            samples: m['samples'],
+            received: m['received'],
+            invalid: m['invalid'],
+            errors: m['errors'],
+          }
         : null;
     default:
       return null;

@@ -146,7 +146,7 @@ async function startRaw(client: RedisClient, cfg: LatencyWorkerConfig, rec: Reco
       for (const s of reply ?? []) {
         const ids: string[] = [];
         for (const m of s.messages) {
-          rec.record(m.message.sent_at);
+          rec.record(m.message['sent_at']);
           ids.push(m.id);
         }
         // Not awaited: like StreamConsumer, the next read does not wait for the acks.
@@ -176,7 +176,7 @@ async function startMarketbus(
     consumer: CONSUMER_NAME,
     streams: cfg.streams,
     startId: '$',
-    handler: (d) => rec.record(d.fields.sent_at),
+    handler: (d) => rec.record(d.fields['sent_at']),
   });
   consumer.on('redisError', () => {
     rec.errors++;
@@ -189,11 +189,11 @@ function parseParentMessage(v: unknown): ParentMessage | null {
   if (typeof v !== 'object' || v === null || !('type' in v)) return null;
   const m = v as Record<string, unknown>;
   const num = (k: string): number | null => (typeof m[k] === 'number' && Number.isFinite(m[k]) ? m[k] : null);
-  if (m.type === 'clock') {
+  if (m['type'] === 'clock') {
     const seq = num('seq');
     return seq === null ? null : { type: 'clock', seq };
   }
-  if (m.type === 'finish') {
+  if (m['type'] === 'finish') {
     const expected = num('expected');
     const measureFrom = num('measureFrom');
     const timeoutMs = num('timeoutMs');

@@ -8,7 +8,7 @@ export interface BusBenchOptions {
    * started for the run and disposed at its end. Against a shared Redis the bench writes, and deletes
    * again, the streams `md.candles.1m.bench:spot:S<n>`.
    */
-  readonly redisUrl?: string;
+  readonly redisUrl?: string | undefined;
   /** Entries published, and consumed, per throughput run, spread round-robin over the streams. Count; default 100_000. */
   readonly entries?: number;
   /** Streams written and read (`md.candles.1m.bench:spot:S0` ...). Count; default 100. */

@@ -33,7 +33,7 @@ export function apiCommand(): Command {
         async (stack) => {
           // Only the relational database: the API reads no candle history.
           const db = openRelationalDb(
-            { databaseUrl: process.env.DATABASE_URL || undefined, dataDir: config.data_dir },
+            { databaseUrl: process.env['DATABASE_URL'] || undefined, dataDir: config.data_dir },
             log,
           );
           stack.defer('database', () => db.close());

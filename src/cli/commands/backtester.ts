@@ -52,7 +52,7 @@ export function backtesterCommand(): Command {
               attempts: o.attempts,
               worker: o.worker,
               service: o.service,
-              ...(o.instance ? { instanceId: o.instance } : {}),
+              instanceId: o.instance || undefined,
             }),
             'backtester',
           );

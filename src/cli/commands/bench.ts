@@ -21,7 +21,7 @@ export function benchCommand(): Command {
         // Loaded only for this command, so other commands start faster.
         const { runBusBench } = await import('../../bench/bus-bench.js');
         const result = await runBusBench({
-          ...(ctx.flags.redis ? { redisUrl: ctx.flags.redis } : {}),
+          redisUrl: ctx.flags.redis || undefined,
           entries: o.entries,
           streams: o.streams,
           latencySeconds: o.latencySeconds,

@@ -1,5 +1,10 @@
 import { Command } from 'commander';
-import { listDeadLetters, purgeDeadLetters, replayDeadLetters } from '../../bus/dead-letter.js';
+import {
+  listDeadLetters,
+  purgeDeadLetters,
+  replayDeadLetters,
+  type DeadLetterQuery,
+} from '../../bus/dead-letter.js';
 import { cliContext, parsePositiveInt, withRedis } from '../context.js';
 import { formatTable } from '../table.js';
 import { CATALOG_POLICY } from '../../contracts/catalog.js';
@@ -58,7 +63,7 @@ export function dlqCommand(): Command {
       await withRedis(cliContext(c), async (redis) => {
         const n = await replayDeadLetters(redis, stream, {
           ...query(o),
-          ...(o.to ? { to: o.to } : {}),
+          to: o.to || undefined,
           policy: CATALOG_POLICY,
         });
         process.stdout.write(`replayed ${n} dead letter(s) to ${o.to ?? stream}\n`);
@@ -76,10 +81,10 @@ export function dlqCommand(): Command {
   return cmd;
 }
 
-function query(o: DlqOptions): { group?: string; ids?: string[]; count?: number } {
+function query(o: DlqOptions): DeadLetterQuery {
   return {
-    ...(o.group ? { group: o.group } : {}),
-    ...(o.id ? { ids: o.id } : {}),
-    ...(o.count ? { count: o.count } : {}),
+    group: o.group || undefined,
+    ids: o.id || undefined,
+    count: o.count || undefined,
   };
 }

@@ -45,28 +45,29 @@ const SOURCES = ['simulated', 'replay', 'binance'] as const;
  * wins over the config file.
  */
 export function feedOverrides(f: FeedFlags, env: NodeJS.ProcessEnv = process.env): FeedOverrides {
-  const envSource = env.MARKETBUS_SOURCE?.trim();
+  const envSource = env['MARKETBUS_SOURCE']?.trim();
   if (envSource && !(SOURCES as readonly string[]).includes(envSource)) {
     throw new ConfigError(
       'MARKETBUS_SOURCE',
       `expected one of ${SOURCES.join(', ')}, got ${JSON.stringify(envSource)}`,
     );
   }
-  const envSpeed = env.MARKETBUS_SPEED?.trim();
+  const envSpeed = env['MARKETBUS_SPEED']?.trim();
   if (envSpeed && !(Number(envSpeed) >= 0))
     throw new ConfigError('MARKETBUS_SPEED', `expected a number >= 0, got ${JSON.stringify(envSpeed)}`);
   const source = f.fake ? 'simulated' : (f.source ?? (envSource as FeedFlags['source']));
   const instruments =
     f.instruments ??
-    env.MARKETBUS_INSTRUMENTS?.split(',')
+    env['MARKETBUS_INSTRUMENTS']
+      ?.split(',')
       .map((s) => s.trim())
       .filter(Boolean);
   const speed = f.speed ?? (envSpeed ? Number(envSpeed) : undefined);
   return {
-    ...(source ? { source } : {}),
-    ...(instruments && instruments.length > 0 ? { instruments } : {}),
-    ...(speed !== undefined ? { speed } : {}),
-    ...(f.replay ? { replay: f.replay } : {}),
+    source: source || undefined,
+    instruments: instruments && instruments.length > 0 ? instruments : undefined,
+    speed,
+    replay: f.replay || undefined,
   };
 }
 
@@ -74,7 +75,9 @@ export function feedOverrides(f: FeedFlags, env: NodeJS.ProcessEnv = process.env
 export function rawMarketData(file: string | undefined): unknown {
   if (!file) return {};
   const raw = readYaml(file);
-  return typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).market_data : undefined;
+  return typeof raw === 'object' && raw !== null
+    ? (raw as Record<string, unknown>)['market_data']
+    : undefined;
 }
 
 export function feedCommand(): Command {
@@ -114,7 +117,7 @@ export function feedCommand(): Command {
               redis: feedRedisOptions(md, target, Boolean(flags.config)),
               registry,
               log,
-              ...(stores ? { history: stores.candles } : {}),
+              history: stores?.candles,
             }),
             'feed',
           );

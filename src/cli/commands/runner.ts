@@ -36,7 +36,7 @@ export function runnerCommand(): Command {
               candles: stores.candles,
               registry,
               log,
-              ...(o.instance ? { instanceId: o.instance } : {}),
+              instanceId: o.instance || undefined,
             }),
             'runner',
           );

@@ -164,8 +164,9 @@ async function tailGroup(
     streams,
     startId: o.from,
     claimMinIdleMs: o.claimIdleMs,
-    ...(o.consumer ? { consumer: o.consumer } : {}),
-    ...(o.count !== undefined ? { maxInFlight: o.count, batchSize: Math.min(100, o.count) } : {}),
+    consumer: o.consumer || undefined,
+    maxInFlight: o.count,
+    batchSize: o.count === undefined ? undefined : Math.min(100, o.count),
     handler: async (d) => {
       // Past --count the entry is left pending (not acked) for the group's next reader.
       if (o.count !== undefined && printed >= o.count) throw new Error('tail --count reached');

@@ -313,7 +313,7 @@ function toCandle(raw: unknown, instrumentKey: string): Candle {
   const r = record(raw, 'candle row');
   const origin = stringField(r, 'source');
   if (!isOrigin(origin)) return badField(r, 'source');
-  const vq = r.volume_quote;
+  const vq = r['volume_quote'];
   return {
     instrumentKey,
     symbol: stringField(r, 'symbol'),

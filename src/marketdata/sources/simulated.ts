@@ -55,7 +55,7 @@ export interface SimulatedInstrument {
   /** `<exchange>:<market_type>:<SYMBOL>`; a `fx` market type follows FX hours. */
   readonly instrumentKey: string;
   /** Default: `stableMarketId(instrumentKey)`. Non-negative integer. */
-  readonly marketId?: number;
+  readonly marketId?: number | undefined;
   /** Starting mid price, > 0. Default by symbol: BTC… 60000, ETH… 3000, XAU… 2300, EUR… 1.08, else 100. */
   readonly startPrice?: number;
 }

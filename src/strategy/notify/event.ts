@@ -17,21 +17,21 @@ export interface NotifyEvent {
   /** e.g. `binance:spot:BTCUSDT`. */
   readonly instrumentKey: string;
   /** The strategy's name as its user knows it. */
-  readonly strategyName?: string;
+  readonly strategyName?: string | undefined;
   /** Candle timeframe, e.g. `1m`. */
-  readonly timeframe?: string;
+  readonly timeframe?: string | undefined;
   /** `signal`: what the strategy signalled, e.g. `buy` or `MA(20,50) cross up`. */
-  readonly signal?: string;
+  readonly signal?: string | undefined;
   /** `trade_*` (or `signal`): `long`, `short`, `buy`, `sell`. */
-  readonly side?: string;
+  readonly side?: string | undefined;
   /** Signal or fill price, in quote currency (decimal string or number). */
-  readonly price?: string | number;
+  readonly price?: string | number | undefined;
   /** Trade size, in base units. */
-  readonly quantity?: string | number;
+  readonly quantity?: string | number | undefined;
   /** `trade_close`: realised profit or loss, in quote currency. */
-  readonly pnl?: string | number;
+  readonly pnl?: string | number | undefined;
   /** `trade_close`: realised profit or loss, in percent of the entry. */
-  readonly pnlPct?: string | number;
+  readonly pnlPct?: string | number | undefined;
   /** `failed`: what went wrong (people-readable; long texts are cut). */
-  readonly error?: string;
+  readonly error?: string | undefined;
 }

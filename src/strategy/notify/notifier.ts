@@ -54,12 +54,12 @@ export interface TelegramNotifierOptions {
    * The bot's token (`123456:ABC...`), usually `process.env.TELEGRAM_BOT_TOKEN`. Required in `telegram`
    * mode: missing, empty or malformed is a ConfigError naming `TELEGRAM_BOT_TOKEN`. Ignored in `log_only`.
    */
-  readonly botToken?: string;
+  readonly botToken?: string | undefined;
   /**
    * Root URL of the Bot API server, without the `/bot<token>` part. Default `https://api.telegram.org`;
    * a local Bot API server or a test fake otherwise. A trailing `/` is removed.
    */
-  readonly apiRoot?: string;
+  readonly apiRoot?: string | undefined;
   /**
    * The CONFIRMED chat of a user (`identity_telegram_channels` with `is_confirmed = true`; with several,
    * the most recently confirmed), or `null` when there is none. Called by the worker, never by
@@ -120,7 +120,7 @@ const NOTIFIED: ReadonlySet<string> = new Set<string>(NOTIFIED_TYPES);
 
 /** `telegram` when `NODE_ENV=production`, else `log_only` (log-only is the embedded default). */
 export function defaultNotifyMode(env: NodeJS.ProcessEnv = process.env): NotifyMode {
-  return env.NODE_ENV === 'production' ? 'telegram' : 'log_only';
+  return env['NODE_ENV'] === 'production' ? 'telegram' : 'log_only';
 }
 
 /** Create the notifier (no I/O yet). Throws ConfigError for bad options, e.g. `telegram` without a token. */

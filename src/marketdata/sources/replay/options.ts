@@ -20,9 +20,9 @@ export interface ReplaySourceOptions {
   /** The file to replay (CSV or JSON lines, see `source.ts`). */
   readonly file: string;
   /** Instrument key of rows that carry none (required for CSV files without an `instrument_key` column). */
-  readonly instrumentKey?: string;
+  readonly instrumentKey?: string | undefined;
   /** `marketId` of candles whose row has no `market_id`. Default 0 (none). */
-  readonly marketId?: number;
+  readonly marketId?: number | undefined;
   /** Replay speed: N × real time between event times; 0 = as fast as possible. Default 1. */
   readonly speed?: number;
   /** Force a format instead of detecting it. Default `auto`. */

@@ -1,0 +1,81 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { withDefaults } from '../../src/util/defaults.js';
+import { CONSUMER_DEFAULTS } from '../../src/bus/consumer.js';
+import { DEAD_LETTER_DEFAULTS, REPLAY_DEFAULTS } from '../../src/bus/dead-letter.js';
+import { PRODUCER_DEFAULTS } from '../../src/bus/producer.js';
+import { DEFAULT_STREAM_POLICY } from '../../src/bus/stream-policy.js';
+
+describe('withDefaults', () => {
+  const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
+
+  it('keeps a default when the option is missing or undefined', () => {
+    const o: { a?: number | undefined; b?: string | undefined } = { a: undefined };
+    expect(withDefaults(defaults, o)).toEqual({ a: 1, b: 'x', nested: { p: 1, q: 2 } });
+  });
+
+  it('lets defined values override, falsy ones included; null is a value', () => {
+    const o: { a?: number; b?: string | null } = { a: 0, b: null };
+    expect(withDefaults(defaults, o)).toEqual({ a: 0, b: null, nested: { p: 1, q: 2 } });
+    expect(withDefaults({ b: 'x' }, { b: '' })).toEqual({ b: '' });
+  });
+
+  it('is shallow: an object option replaces its default whole', () => {
+    const o: { nested?: { p?: number; q?: number } } = { nested: { p: 5 } };
+    expect(withDefaults(defaults, o).nested).toEqual({ p: 5 });
+  });
+
+  it('keeps options without a default and changes neither input', () => {
+    const options = { a: 2, extra: 'e' };
+    const out = withDefaults({ a: 1 }, options);
+    expect(out).toEqual({ a: 2, extra: 'e' });
+    expect(options).toEqual({ a: 2, extra: 'e' });
+    expect(out).not.toBe(options);
+  });
+});
+
+/** `@defaultValue` of each field of `interface <name>` in a source file, as written (first line). */
+function documentedDefaults(file: string, name: string): Map<string, string> {
+  const src = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
+  const start = src.indexOf(`export interface ${name}`);
+  expect(start, `${name} in ${file}`).toBeGreaterThanOrEqual(0);
+  const body = src.slice(start, src.indexOf('\n}', start));
+  const out = new Map<string, string>();
+  for (const m of body.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*readonly (\w+)\?/g)) {
+    const tag = /@defaultValue\s+(.+)/.exec(m[1] ?? '');
+    if (tag?.[1] && m[2]) out.set(m[2], tag[1].trim());
+  }
+  return out;
+}
+
+/** What a documented default names: a number, `true`/`false`, a backquoted string or a known constant. */
+function parseDocumented(text: string): unknown {
+  const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, 'Date.now': Date.now };
+  const code = /^`([^`]+)`/.exec(text)?.[1];
+  if (code !== undefined && !/<\w+>/.test(code)) return code in named ? named[code] : code;
+  const word = text.split(/\s/)[0] ?? '';
+  if (word === 'true' || word === 'false') return word === 'true';
+  if (/^-?[\d_]+(\.\d+)?$/.test(word)) return Number(word.replace(/_/g, ''));
+  return text; // prose ("none (not counted)", "every group", `<hostname>-<pid>`): computed or none
+}
+
+describe('@defaultValue docs match the DEFAULTS constants', () => {
+  const cases: [string, string, Readonly<Record<string, unknown>>][] = [
+    ['src/bus/producer.ts', 'ProducerOptions', PRODUCER_DEFAULTS],
+    ['src/bus/consumer.ts', 'ConsumerOptions', CONSUMER_DEFAULTS],
+    ['src/bus/dead-letter.ts', 'DeadLetterOptions', DEAD_LETTER_DEFAULTS],
+    ['src/bus/dead-letter.ts', 'ReplayOptions', { policy: REPLAY_DEFAULTS.policy }],
+  ];
+  it.each(cases)('%s %s', (file, name, defaults) => {
+    const docs = documentedDefaults(file, name);
+    for (const [field, value] of Object.entries(defaults)) {
+      expect(docs.has(field), `${name}.${field} documents @defaultValue`).toBe(true);
+      expect(parseDocumented(docs.get(field) ?? ''), `${name}.${field}`).toBe(value);
+    }
+    // A documented value (not prose) must be in the constant, so it is applied, not only written down.
+    for (const [field, text] of docs) {
+      const parsed = parseDocumented(text);
+      if (parsed !== text) expect(Object.keys(defaults), `${name}.${field} in DEFAULTS`).toContain(field);
+    }
+  });
+});
