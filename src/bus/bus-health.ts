@@ -5,6 +5,7 @@
  * unhealthy. "Growing" needs two looks: pass the previous report (or let `busHealth` take two samples
  * `sampleMs` apart).
  */
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { sleep } from '../util/sleep.js';
 import type { RedisClient } from './connection.js';
 import { inspectStream, scanStreams, type StreamHealth } from './health.js';
@@ -42,20 +43,42 @@ export interface BusHealthOptions {
    * @defaultValue `DEFAULT_STREAM_POLICY` (no retention except dead letters, pattern `*`)
    */
   readonly policy?: StreamPolicy;
-  /** SCAN glob patterns of the streams to report. @defaultValue the policy's `patterns` */
+  /**
+   * SCAN glob patterns of the streams to report.
+   * @defaultValue the policy's `patterns`
+   */
   readonly patterns?: readonly string[];
-  /** An earlier report to compare against for the growing flags. @defaultValue none */
+  /**
+   * An earlier report to compare against for the growing flags.
+   * @defaultValue none
+   */
   readonly previous?: BusHealthReport;
   /**
    * Without `previous`: take a first sample, wait this long, and compare, ms; 0: no growth flags.
    * @defaultValue 0
    */
   readonly sampleMs?: number;
-  /** Oldest pending entry older than this is `pending-stuck`, ms. @defaultValue 300000 */
+  /**
+   * Oldest pending entry older than this is `pending-stuck`, ms.
+   * @defaultValue 300000
+   */
   readonly stuckPendingMs?: number;
-  /** A consumer idle this long while holding pending entries is `consumer-idle`, ms. @defaultValue 300000 */
+  /**
+   * A consumer idle this long while holding pending entries is `consumer-idle`, ms.
+   * @defaultValue 300000
+   */
   readonly idleConsumerMs?: number;
 }
+
+/** The defaults of {@link BusHealthOptions}, applied by `busHealth`. */
+export const BUS_HEALTH_DEFAULTS = Object.freeze({
+  policy: DEFAULT_STREAM_POLICY,
+  sampleMs: 0,
+  stuckPendingMs: 300_000,
+  idleConsumerMs: 300_000,
+} satisfies Partial<BusHealthOptions>);
+
+type ResolvedBusHealthOptions = WithDefaults<BusHealthOptions, typeof BUS_HEALTH_DEFAULTS>;
 
 async function sample(
   client: RedisClient,
@@ -72,13 +95,17 @@ async function sample(
   return out;
 }
 
-export async function busHealth(client: RedisClient, o: BusHealthOptions = {}): Promise<BusHealthReport> {
-  const policy = o.policy ?? DEFAULT_STREAM_POLICY;
+export async function busHealth(
+  client: RedisClient,
+  options: BusHealthOptions = {},
+): Promise<BusHealthReport> {
+  const o = withDefaults(BUS_HEALTH_DEFAULTS, options);
+  const policy = o.policy;
   const patterns = o.patterns ?? policy.patterns;
   let previous: readonly StreamHealth[] | undefined = o.previous?.streams;
-  if (!previous && (o.sampleMs ?? 0) > 0) {
+  if (!previous && o.sampleMs > 0) {
     previous = await sample(client, patterns, policy);
-    await sleep(o.sampleMs ?? 0);
+    await sleep(o.sampleMs);
   }
   const now = await sample(client, patterns, policy);
   const before = new Map((previous ?? []).map((s) => [s.stream, s]));
@@ -90,12 +117,12 @@ function report(
   s: StreamHealth,
   prev: StreamHealth | undefined,
   policy: StreamPolicy,
-  o: BusHealthOptions,
+  o: ResolvedBusHealthOptions,
 ): StreamReport {
   const flags: HealthFlag[] = [];
   if ((s.deadLetters ?? 0) > 0) flags.push({ kind: 'dead-letters', count: s.deadLetters ?? 0 });
-  const stuck = o.stuckPendingMs ?? 300_000;
-  const idle = o.idleConsumerMs ?? 300_000;
+  const stuck = o.stuckPendingMs;
+  const idle = o.idleConsumerMs;
   for (const g of s.groups) {
     const pg = prev?.groups.find((x) => x.name === g.name);
     if (pg && g.lag !== null && pg.lag !== null && g.lag > pg.lag)

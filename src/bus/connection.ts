@@ -2,6 +2,7 @@ import { createClient, createCluster } from 'redis';
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { backoffDelay } from '../util/backoff.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 
 /** The client type marketbus uses everywhere (node-redis 5, RESP2 by default, default modules). */
 /** A connection to one Redis server (or one node of a cluster). */
@@ -18,56 +19,119 @@ export function isCluster(r: RedisClient): r is RedisClusterClient {
 
 /** How to reach Redis. `url` wins over host/port/db/password when both are given. */
 export interface RedisConnectionOptions {
-  /** `redis://[user:pass@]host:port[/db]` or `rediss://` for TLS. */
+  /**
+   * `redis://[user:pass@]host:port[/db]` or `rediss://` for TLS.
+   * @defaultValue none (host/port/db)
+   */
   readonly url?: string;
-  /** Default `127.0.0.1`. */
+  /**
+   * Host name or address of the server (without `url`).
+   * @defaultValue `127.0.0.1`
+   */
   readonly host?: string;
-  /** Default 6379. */
+  /**
+   * TCP port of the server (without `url`).
+   * @defaultValue 6379
+   */
   readonly port?: number;
-  /** Database index. Default 0. */
+  /**
+   * Database index (without `url`); a cluster has only 0.
+   * @defaultValue 0
+   */
   readonly db?: number;
+  /**
+   * ACL user name.
+   * @defaultValue none (`default`)
+   */
   readonly username?: string | undefined;
-  /** The password itself (already read from the environment variable that the config names). */
+  /**
+   * The password itself (already read from the environment variable that the config names).
+   * @defaultValue none
+   */
   readonly password?: string | undefined;
-  /** Use TLS with host/port (a `rediss://` URL implies it). Default false. */
+  /**
+   * Use TLS with host/port (a `rediss://` URL implies it).
+   * @defaultValue false
+   */
   readonly tls?: boolean;
-  /** TCP (and TLS) connect timeout, ms. Default 2000. */
+  /**
+   * TCP (and TLS) connect timeout, ms.
+   * @defaultValue 2000
+   */
   readonly connectTimeoutMs?: number;
   /**
    * Longest wait for replies, ms, for components that bound their waits: the producer (per batch) and
    * the consumer's blocking read (on top of its block time). Not applied per command by the client,
-   * which would cost a timer per command. Default 2000.
+   * which would cost a timer per command; those components read it (with this default) themselves.
+   * @defaultValue 2000
    */
   readonly commandTimeoutMs?: number;
-  /** First reconnect delay, ms; doubles up to `reconnectMaxMs`, with jitter. Default 100. */
+  /**
+   * First reconnect delay, ms; doubles up to `reconnectMaxMs`, with jitter.
+   * @defaultValue 100
+   */
   readonly reconnectBaseMs?: number;
-  /** Largest reconnect delay, ms. Default 5000. */
+  /**
+   * Largest reconnect delay, ms.
+   * @defaultValue 5000
+   */
   readonly reconnectMaxMs?: number;
   /**
-   * Most commands queued while disconnected or waiting for replies; past it commands fail at once
-   * instead of growing memory. Default 100000.
+   * Most commands queued while disconnected or waiting for replies, commands; past it commands fail
+   * at once instead of growing memory.
+   * @defaultValue 100000
    */
   readonly maxQueuedCommands?: number;
   /**
    * Attempts to connect before `connect()` gives up when the server has never answered (a one-shot
-   * command should fail fast). Once connected, reconnects never give up. Default: never give up.
+   * command should fail fast), attempts. Once connected, reconnects never give up.
+   * @defaultValue none (never give up)
    */
   readonly initialConnectAttempts?: number;
-  /** CLIENT SETNAME, shown by CLIENT LIST. */
+  /**
+   * CLIENT SETNAME, shown by CLIENT LIST.
+   * @defaultValue none (no name)
+   */
   readonly clientName?: string;
   /**
    * Talk to a Redis Cluster: `url` (or host/port) is one seed node, `clusterNodes` more seeds. The
-   * client routes by key slot, follows MOVED/ASK and rediscovers the slots after a failover. Default false.
+   * client routes by key slot, follows MOVED/ASK and rediscovers the slots after a failover.
+   * @defaultValue false
    */
   readonly cluster?: boolean;
-  /** More seed nodes of the cluster (`redis://host:port` each), tried when the first is down. */
+  /**
+   * More seed nodes of the cluster (`redis://host:port` each), tried when the first is down.
+   * @defaultValue none (only the first seed)
+   */
   readonly clusterNodes?: readonly string[];
   /**
    * Replicas that must have a published batch before the feed counts it as written (WAIT; see
-   * ProducerOptions.waitReplicas). Default 0.
+   * ProducerOptions.waitReplicas), replicas; read by the feed with this default.
+   * @defaultValue 0
    */
   readonly waitReplicas?: number;
 }
+
+/**
+ * The defaults of {@link RedisConnectionOptions}, applied by `createRedisClient` and `describeRedis`
+ * (`commandTimeoutMs` and `waitReplicas` by the components that use them).
+ */
+export const REDIS_CONNECTION_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: 6379,
+  db: 0,
+  tls: false,
+  connectTimeoutMs: 2000,
+  commandTimeoutMs: 2000,
+  reconnectBaseMs: 100,
+  reconnectMaxMs: 5000,
+  maxQueuedCommands: 100_000,
+  cluster: false,
+  waitReplicas: 0,
+} satisfies Partial<RedisConnectionOptions>);
+
+/** Connection options with their defaults applied. */
+type ResolvedConnectionOptions = WithDefaults<RedisConnectionOptions, typeof REDIS_CONNECTION_DEFAULTS>;
 
 /**
  * Cluster settings from the environment: `REDIS_CLUSTER=true` (or `1`) makes the Redis URL a cluster
@@ -127,25 +191,26 @@ export function validateRedisUrl(url: string, key = 'redis.url'): URL {
 }
 
 /** A human-readable target with the password removed, for logs. */
-export function describeRedis(opts: RedisConnectionOptions): string {
+export function describeRedis(options: RedisConnectionOptions): string {
+  const opts = withDefaults(REDIS_CONNECTION_DEFAULTS, options);
   if (opts.url) {
     const u = validateRedisUrl(opts.url);
     u.password = u.password ? '***' : '';
     return u.toString();
   }
-  return `${opts.tls ? 'rediss' : 'redis'}://${opts.host ?? '127.0.0.1'}:${opts.port ?? 6379}/${opts.db ?? 0}`;
+  return `${opts.tls ? 'rediss' : 'redis'}://${opts.host}:${opts.port}/${opts.db}`;
 }
 
-function nodeClientOptions(opts: RedisConnectionOptions, everReady: () => boolean) {
-  const base = opts.reconnectBaseMs ?? 100;
-  const max = opts.reconnectMaxMs ?? 5000;
+function nodeClientOptions(opts: ResolvedConnectionOptions, everReady: () => boolean) {
+  const base = opts.reconnectBaseMs;
+  const max = opts.reconnectMaxMs;
   return {
     ...(opts.username !== undefined ? { username: opts.username } : {}),
     ...(opts.password !== undefined ? { password: opts.password } : {}),
     ...(opts.clientName ? { name: opts.clientName } : {}),
     socket: {
       ...(opts.tls && !opts.url ? { tls: true as const } : {}),
-      connectTimeout: opts.connectTimeoutMs ?? 2000,
+      connectTimeout: opts.connectTimeoutMs,
       reconnectStrategy: (retries: number, cause: Error) => {
         if (
           !everReady() &&
@@ -156,14 +221,14 @@ function nodeClientOptions(opts: RedisConnectionOptions, everReady: () => boolea
         return backoffDelay({ baseMs: base, maxMs: max, jitter: 0.5 }, retries + 1);
       },
     },
-    commandsQueueMaxLength: opts.maxQueuedCommands ?? 100_000,
+    commandsQueueMaxLength: opts.maxQueuedCommands,
     // CLIENT SETINFO is not in any service's ACL (Redis 7.0 does not know it, so rules cannot name it);
     // without this, Redis 7.2+ logs a refusal per connection.
     disableClientInfo: true,
   };
 }
 
-function createNodeClient(opts: RedisConnectionOptions) {
+function createNodeClient(opts: ResolvedConnectionOptions) {
   let everReady = false;
   const node = nodeClientOptions(opts, () => everReady);
   const client = createClient({
@@ -172,23 +237,22 @@ function createNodeClient(opts: RedisConnectionOptions) {
     ...(opts.db !== undefined && !opts.url ? { database: opts.db } : {}),
     socket: {
       ...node.socket,
-      ...(opts.url ? {} : { host: opts.host ?? '127.0.0.1', port: opts.port ?? 6379 }),
+      ...(opts.url ? {} : { host: opts.host, port: opts.port }),
     },
   });
   client.on('ready', () => (everReady = true));
   return client;
 }
 
-function seedUrls(opts: RedisConnectionOptions): string[] {
-  const first =
-    opts.url ?? `${opts.tls ? 'rediss' : 'redis'}://${opts.host ?? '127.0.0.1'}:${opts.port ?? 6379}`;
+function seedUrls(opts: ResolvedConnectionOptions): string[] {
+  const first = opts.url ?? `${opts.tls ? 'rediss' : 'redis'}://${opts.host}:${opts.port}`;
   return [first, ...(opts.clusterNodes ?? [])];
 }
 
 /** How often the slots are re-read while a cluster node errors, ms. */
 const CLUSTER_REFRESH_MS = 250;
 
-function createClusterClient(opts: RedisConnectionOptions) {
+function createClusterClient(opts: ResolvedConnectionOptions) {
   if (opts.db !== undefined && opts.db !== 0)
     throw new ConfigError('redis.db', 'Redis Cluster has only database 0');
   let everReady = false;
@@ -244,7 +308,8 @@ export function duplicateRedis(client: RedisClient, opts: { commandTimeoutMs?: n
  * 'error' event would otherwise crash the process). With `cluster: true` the URL (and `clusterNodes`)
  * are seeds of a Redis Cluster and the client follows the cluster's slots.
  */
-export function createRedisClient(opts: RedisConnectionOptions, log?: Logger): RedisClient {
+export function createRedisClient(options: RedisConnectionOptions, log?: Logger): RedisClient {
+  const opts = withDefaults(REDIS_CONNECTION_DEFAULTS, options);
   if (opts.url) validateRedisUrl(opts.url);
   const client: RedisClient = opts.cluster ? createClusterClient(opts) : createNodeClient(opts);
   let lastLogged = 0;

@@ -34,6 +34,7 @@ import { parseGroups } from './replies.js';
 import { DEAD_LETTER_PATTERN, deadLetterSource } from './keys.js';
 import { DEFAULT_STREAM_POLICY, type StreamPolicy } from './stream-policy.js';
 import { TimeoutError, errorMessage } from '../util/errors.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import type { Logger } from '../util/log.js';
 
 export interface BusHealthMetricsOptions {
@@ -43,15 +44,35 @@ export interface BusHealthMetricsOptions {
    * @defaultValue `DEFAULT_STREAM_POLICY` (pattern `*`, kind `other`, stream label = name)
    */
   readonly policy?: StreamPolicy;
-  /** A look younger than this is served again instead of asking Redis, ms. @defaultValue 5000 */
+  /**
+   * A look younger than this is served again instead of asking Redis, ms.
+   * @defaultValue 5000
+   */
   readonly maxAgeMs?: number;
-  /** Longest a scrape waits for a look; past it `bus_health_up` is 0 for that scrape, ms. @defaultValue 8000 */
+  /**
+   * Longest a scrape waits for a look; past it `bus_health_up` is 0 for that scrape, ms.
+   * @defaultValue 8000
+   */
   readonly timeoutMs?: number;
-  /** Streams inspected at once (their commands are pipelined), streams. @defaultValue 32 */
+  /**
+   * Streams inspected at once (their commands are pipelined), streams.
+   * @defaultValue 32
+   */
   readonly concurrency?: number;
-  /** Where failing and recovering looks are reported. @defaultValue none */
+  /**
+   * Where failing and recovering looks are reported.
+   * @defaultValue none
+   */
   readonly log?: Logger;
 }
+
+/** The defaults of {@link BusHealthMetricsOptions}, applied by the `BusHealthMetrics` constructor. */
+export const BUS_HEALTH_METRICS_DEFAULTS = Object.freeze({
+  policy: DEFAULT_STREAM_POLICY,
+  maxAgeMs: 5000,
+  timeoutMs: 8000,
+  concurrency: 32,
+} satisfies Partial<BusHealthMetricsOptions>);
 
 type StreamLabels = 'stream' | 'kind';
 type GroupLabels = 'stream' | 'kind' | 'group';
@@ -101,10 +122,7 @@ export class BusHealthMetrics {
   private readonly lag: Gauge<GroupLabels>;
   private readonly oldestPending: Gauge<GroupLabels>;
   private readonly consumers: Gauge<GroupLabels>;
-  private readonly maxAgeMs: number;
-  private readonly timeoutMs: number;
-  private readonly concurrency: number;
-  private readonly policy: StreamPolicy;
+  private readonly o: WithDefaults<BusHealthMetricsOptions, typeof BUS_HEALTH_METRICS_DEFAULTS>;
   private lastLookAt = 0;
   private inflight: Promise<void> | undefined;
   private failing = false;
@@ -125,12 +143,9 @@ export class BusHealthMetrics {
   private constructor(
     registry: Registry,
     private readonly redis: RedisClient,
-    private readonly o: BusHealthMetricsOptions,
+    options: BusHealthMetricsOptions,
   ) {
-    this.maxAgeMs = o.maxAgeMs ?? 5000;
-    this.timeoutMs = o.timeoutMs ?? 8000;
-    this.concurrency = o.concurrency ?? 32;
-    this.policy = o.policy ?? DEFAULT_STREAM_POLICY;
+    this.o = withDefaults(BUS_HEALTH_METRICS_DEFAULTS, options);
     const registers = [registry];
     // Every gauge waits for the same look, so one scrape shows one consistent picture.
     const collect = (): Promise<void> => this.refresh();
@@ -202,15 +217,15 @@ export class BusHealthMetrics {
   /** Take a look unless a recent one is at hand; never throws (a failure shows as `bus_health_up 0`). */
   refresh(): Promise<void> {
     if (this.inflight) return this.inflight;
-    if (Date.now() - this.lastLookAt < this.maxAgeMs) return Promise.resolve();
+    if (Date.now() - this.lastLookAt < this.o.maxAgeMs) return Promise.resolve();
     const run = async (): Promise<void> => {
       const started = performance.now();
       let timer: NodeJS.Timeout | undefined;
       try {
         const timeout = new Promise<never>((_, reject) => {
           timer = setTimeout(
-            () => reject(new TimeoutError('bus health look', this.timeoutMs)),
-            this.timeoutMs,
+            () => reject(new TimeoutError('bus health look', this.o.timeoutMs)),
+            this.o.timeoutMs,
           );
         });
         const look = this.look();
@@ -240,18 +255,18 @@ export class BusHealthMetrics {
 
   private async look(): Promise<{ streams: StreamSample[]; deadLetters: Map<string, number> }> {
     const names = new Set<string>();
-    for (const p of this.policy.patterns) {
+    for (const p of this.o.policy.patterns) {
       if (p === DEAD_LETTER_PATTERN) continue;
       for (const n of await scanStreams(this.redis, p)) names.add(n);
     }
     const dlqNames = await scanStreams(this.redis, DEAD_LETTER_PATTERN);
     const samples: StreamSample[] = [];
-    await forEachLimit([...names], this.concurrency, async (name) => {
+    await forEachLimit([...names], this.o.concurrency, async (name) => {
       const sample = await this.inspect(name);
       if (sample) samples.push(sample);
     });
     const deadLetters = new Map<string, number>();
-    await forEachLimit(dlqNames, this.concurrency, async (dlq) => {
+    await forEachLimit(dlqNames, this.o.concurrency, async (dlq) => {
       const source = deadLetterSource(dlq);
       if (source !== null) deadLetters.set(source, await this.redis.xLen(dlq));
     });
@@ -260,7 +275,7 @@ export class BusHealthMetrics {
 
   /** XLEN and XINFO GROUPS; the full inspection only when the stream has groups. */
   private async inspect(name: string): Promise<StreamSample | null> {
-    const { stream, kind } = streamLabels(this.policy, name);
+    const { stream, kind } = streamLabels(this.o.policy, name);
     const [length, groupsRaw] = await Promise.all([
       this.redis.xLen(name),
       sendCommand(this.redis, ['XINFO', 'GROUPS', name]),
@@ -318,7 +333,7 @@ export class BusHealthMetrics {
     }
     const dead = new Map<string, { kind: string; n: number }>();
     for (const [source, n] of deadLetters) {
-      const { stream, kind } = streamLabels(this.policy, source);
+      const { stream, kind } = streamLabels(this.o.policy, source);
       dead.set(stream, { kind, n: (dead.get(stream)?.n ?? 0) + n });
     }
     this.clearSeries();

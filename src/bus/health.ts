@@ -42,7 +42,10 @@ export interface StreamHealth {
 export const LAG_COUNT_CAP = 10_000;
 
 export interface InspectOptions {
-  /** Describes the stream (`StreamHealth.catalog`). @defaultValue none: `catalog` is null */
+  /**
+   * Describes the stream (`StreamHealth.catalog`).
+   * @defaultValue none: `catalog` is null
+   */
   readonly policy?: StreamPolicy;
 }
 

@@ -46,7 +46,10 @@ export interface ProducerOptions {
    * @defaultValue 500
    */
   readonly batchSize?: number;
-  /** Counts published, duplicate and failed entries per stream. @defaultValue none (not counted) */
+  /**
+   * Counts published, duplicate and failed entries per stream.
+   * @defaultValue none (not counted)
+   */
   readonly metrics?: BusMetrics;
   /**
    * Longest wait for one batch's replies, ms; entries without a reply by then are `error` outcomes
@@ -55,7 +58,10 @@ export interface ProducerOptions {
    * @defaultValue 2000
    */
   readonly timeoutMs?: number;
-  /** Clock for MINID retention, ms since epoch. @defaultValue `Date.now` */
+  /**
+   * Clock for MINID retention, ms since epoch.
+   * @defaultValue `Date.now`
+   */
   readonly now?: () => number;
   /**
    * After each batch, WAIT until this many replicas of each server written to have the batch (a

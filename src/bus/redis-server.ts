@@ -5,23 +5,49 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { RedisServerNotFoundError, RedisServerStartError } from './errors.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { sleep } from '../util/sleep.js';
 
 /** Options of a redis-server child process. */
 export interface RedisServerOptions {
-  /** TCP port on 127.0.0.1. Default: a free port chosen at start. */
+  /**
+   * TCP port on 127.0.0.1.
+   * @defaultValue none (a free port chosen at start)
+   */
   readonly port?: number;
-  /** Data directory (AOF, RDB, pid and log files). Default: a new temporary directory, removed by `dispose()`. */
+  /**
+   * Data directory (AOF, RDB, pid and log files).
+   * @defaultValue none (a new temporary directory, removed by `dispose()`)
+   */
   readonly dir?: string;
-  /** `aof` keeps every write (appendonly yes, fsync everysec); `none` keeps nothing across restarts. Default `aof`. */
+  /**
+   * `aof` keeps every write (appendonly yes, fsync everysec); `none` keeps nothing across restarts.
+   * @defaultValue `aof`
+   */
   readonly persistence?: 'aof' | 'none';
-  /** Executable to run. Default `redis-server` from PATH. */
+  /**
+   * Executable to run, a path or a name looked up in PATH.
+   * @defaultValue `redis-server`
+   */
   readonly binary?: string | undefined;
-  /** How long to wait for the server to answer PING, ms. Default 10000. */
+  /**
+   * How long to wait for the server to answer PING, ms.
+   * @defaultValue 10000
+   */
   readonly startTimeoutMs?: number;
-  /** Extra `--name value` arguments passed through, e.g. `['--maxmemory', '64mb']`. */
+  /**
+   * Extra `--name value` arguments passed through, e.g. `['--maxmemory', '64mb']`.
+   * @defaultValue none
+   */
   readonly extraArgs?: readonly string[];
 }
+
+/** The defaults of {@link RedisServerOptions}, applied by `RedisServer.start`. */
+export const REDIS_SERVER_DEFAULTS = Object.freeze({
+  persistence: 'aof',
+  binary: 'redis-server',
+  startTimeoutMs: 10_000,
+} satisfies Partial<RedisServerOptions>);
 
 /**
  * A real redis-server as a child process: the embedded default of `marketbus` and the server every
@@ -36,14 +62,15 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly dir: string,
-    private readonly opts: RedisServerOptions,
+    private readonly opts: WithDefaults<RedisServerOptions, typeof REDIS_SERVER_DEFAULTS>,
     ownsDir: boolean,
   ) {
     this.ownsDir = ownsDir;
   }
 
-  static async start(opts: RedisServerOptions = {}): Promise<RedisServer> {
-    const binary = opts.binary ?? 'redis-server';
+  static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
+    const opts = withDefaults(REDIS_SERVER_DEFAULTS, options);
+    const binary = opts.binary;
     if (!findExecutable(binary)) throw new RedisServerNotFoundError(binary);
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'marketbus-redis-'));
@@ -109,7 +136,7 @@ export class RedisServer {
   }
 
   private async launch(): Promise<void> {
-    const persistence = this.opts.persistence ?? 'aof';
+    const persistence = this.opts.persistence;
     const args = [
       '--port',
       String(this.port),
@@ -133,7 +160,7 @@ export class RedisServer {
     ];
     // Its own process group: a Ctrl+C at the terminal reaches marketbus, which stops the server last,
     // after everything that uses it has flushed.
-    const child = spawn(this.opts.binary ?? 'redis-server', args, {
+    const child = spawn(this.opts.binary, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
       detached: true,
     });
@@ -142,7 +169,7 @@ export class RedisServer {
     this.child = child;
     this.exitPromise = once(child, 'exit').then(() => undefined);
     watchExit(this);
-    const deadline = Date.now() + (this.opts.startTimeoutMs ?? 10_000);
+    const deadline = Date.now() + this.opts.startTimeoutMs;
     while (Date.now() < deadline) {
       if (!this.running) {
         const log = readTail(join(this.dir, 'redis.log'));

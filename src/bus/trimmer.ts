@@ -5,6 +5,7 @@
  * `idleConsumerMs` with no pending entries. Streams the policy gives no retention are left alone
  * (neither trimmed nor their consumers removed): they are not the policy's to clean.
  */
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { sleep } from '../util/sleep.js';
 import type { RedisClient } from './connection.js';
 import { scanStreams } from './health.js';
@@ -20,17 +21,42 @@ export interface TrimmerOptions {
    * @defaultValue `DEFAULT_STREAM_POLICY` (only dead-letter streams have a retention; pattern `*`)
    */
   readonly policy?: StreamPolicy;
-  /** SCAN glob patterns of the streams to trim. @defaultValue the policy's `patterns` */
+  /**
+   * SCAN glob patterns of the streams to trim.
+   * @defaultValue the policy's `patterns`
+   */
   readonly patterns?: readonly string[];
-  /** Consumers idle longer than this with nothing pending are deleted, ms. @defaultValue 86400000 (1 day) */
+  /**
+   * Consumers idle longer than this with nothing pending are deleted, ms.
+   * @defaultValue 86400000 (1 day)
+   */
   readonly idleConsumerMs?: number;
-  /** Pause between passes of `runTrimmer`, ms. @defaultValue 60000 */
+  /**
+   * Pause between passes of `runTrimmer`, ms.
+   * @defaultValue 60000
+   */
   readonly intervalMs?: number;
-  /** Where `runTrimmer` reports passes that trimmed something, and failed passes. @defaultValue none */
+  /**
+   * Where `runTrimmer` reports passes that trimmed something, and failed passes.
+   * @defaultValue none
+   */
   readonly log?: Logger;
-  /** Clock for MINID, ms since epoch. @defaultValue `Date.now` */
+  /**
+   * Clock for MINID, ms since epoch.
+   * @defaultValue `Date.now`
+   */
   readonly now?: () => number;
 }
+
+/** The defaults of {@link TrimmerOptions}, applied by `trimOnce` and `runTrimmer`. */
+export const TRIMMER_DEFAULTS = Object.freeze({
+  policy: DEFAULT_STREAM_POLICY,
+  idleConsumerMs: 86_400_000,
+  intervalMs: 60_000,
+  now: Date.now,
+} satisfies Partial<TrimmerOptions>);
+
+type ResolvedTrimmerOptions = WithDefaults<TrimmerOptions, typeof TRIMMER_DEFAULTS>;
 
 export interface TrimResult {
   /** Streams the patterns matched (with or without retention). */
@@ -41,12 +67,16 @@ export interface TrimResult {
 }
 
 /** One pass over every stream the patterns match. */
-export async function trimOnce(client: RedisClient, o: TrimmerOptions = {}): Promise<TrimResult> {
-  const now = (o.now ?? Date.now)();
-  const idleMs = o.idleConsumerMs ?? 86_400_000;
+export function trimOnce(client: RedisClient, o: TrimmerOptions = {}): Promise<TrimResult> {
+  return trimPass(client, withDefaults(TRIMMER_DEFAULTS, o));
+}
+
+async function trimPass(client: RedisClient, o: ResolvedTrimmerOptions): Promise<TrimResult> {
+  const now = o.now();
+  const idleMs = o.idleConsumerMs;
   let trimmed = 0;
   let consumersRemoved = 0;
-  const policy = o.policy ?? DEFAULT_STREAM_POLICY;
+  const policy = o.policy;
   const names = new Set<string>();
   for (const p of o.patterns ?? policy.patterns) for (const n of await scanStreams(client, p)) names.add(n);
   for (const stream of names) {
@@ -73,15 +103,16 @@ export async function trimOnce(client: RedisClient, o: TrimmerOptions = {}): Pro
 export async function runTrimmer(
   client: RedisClient,
   signal: AbortSignal,
-  o: TrimmerOptions = {},
+  options: TrimmerOptions = {},
 ): Promise<void> {
+  const o = withDefaults(TRIMMER_DEFAULTS, options);
   while (!signal.aborted) {
     try {
-      const r = await trimOnce(client, o);
+      const r = await trimPass(client, o);
       if (r.trimmed > 0 || r.consumersRemoved > 0) o.log?.info({ ...r }, 'streams trimmed');
     } catch (err) {
       o.log?.warn({ err: errorMessage(err) }, 'trim pass failed');
     }
-    await sleep(o.intervalMs ?? 60_000, signal);
+    await sleep(o.intervalMs, signal);
   }
 }

@@ -85,7 +85,10 @@ export function migrationTableStorage(): UmzugStorage<SqlExecutor> {
 }
 
 export interface RunMigrationsOptions {
-  /** Where umzug's progress and the unknown-migrations warning go. @defaultValue a silent logger */
+  /**
+   * Where umzug's progress and the unknown-migrations warning go.
+   * @defaultValue a silent logger
+   */
   readonly logger?: Logger;
   /**
    * True when `migrations` are one module's only (a candle store opened alone): the database may

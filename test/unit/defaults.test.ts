@@ -1,10 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { withDefaults } from '../../src/util/defaults.js';
+import { BUS_HEALTH_DEFAULTS } from '../../src/bus/bus-health.js';
+import { REDIS_CONNECTION_DEFAULTS } from '../../src/bus/connection.js';
 import { CONSUMER_DEFAULTS } from '../../src/bus/consumer.js';
 import { DEAD_LETTER_DEFAULTS, REPLAY_DEFAULTS } from '../../src/bus/dead-letter.js';
+import { BUS_HEALTH_METRICS_DEFAULTS } from '../../src/bus/health-metrics.js';
 import { PRODUCER_DEFAULTS } from '../../src/bus/producer.js';
+import { REDIS_SERVER_DEFAULTS } from '../../src/bus/redis-server.js';
 import { DEFAULT_STREAM_POLICY } from '../../src/bus/stream-policy.js';
+import { TRIMMER_DEFAULTS } from '../../src/bus/trimmer.js';
 
 describe('withDefaults', () => {
   const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
@@ -65,6 +70,11 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/bus/consumer.ts', 'ConsumerOptions', CONSUMER_DEFAULTS],
     ['src/bus/dead-letter.ts', 'DeadLetterOptions', DEAD_LETTER_DEFAULTS],
     ['src/bus/dead-letter.ts', 'ReplayOptions', { policy: REPLAY_DEFAULTS.policy }],
+    ['src/bus/connection.ts', 'RedisConnectionOptions', REDIS_CONNECTION_DEFAULTS],
+    ['src/bus/redis-server.ts', 'RedisServerOptions', REDIS_SERVER_DEFAULTS],
+    ['src/bus/bus-health.ts', 'BusHealthOptions', BUS_HEALTH_DEFAULTS],
+    ['src/bus/health-metrics.ts', 'BusHealthMetricsOptions', BUS_HEALTH_METRICS_DEFAULTS],
+    ['src/bus/trimmer.ts', 'TrimmerOptions', TRIMMER_DEFAULTS],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);
