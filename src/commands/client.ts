@@ -18,6 +18,7 @@ import { makeEnvelope, type Envelope, type JsonValue } from '../bus/codec.js';
 import { type RedisClient, duplicateRedis } from '../bus/connection.js';
 import { StreamProducer } from '../bus/producer.js';
 import { parseEntries, parseReadReply } from '../bus/replies.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { ClosedError, errorMessage } from '../util/errors.js';
 import { CommandFailedError, RequestTimeoutError } from './errors.js';
 import { DecodeError } from '../bus/errors.js';
@@ -45,26 +46,81 @@ export type SpecOf<S extends ServiceRef> = S extends ServiceName
     : never;
 
 export interface SendOptions {
-  /** Callback stream, a catalog `<name>:mgmt:results`. Default the service's. */
+  /**
+   * Callback stream, a catalog `<name>:mgmt:results`.
+   * @defaultValue the service's results stream
+   */
   readonly replyTo?: string;
-  /** Default the command id. */
+  /**
+   * Correlation id of the command envelope.
+   * @defaultValue the command id
+   */
   readonly correlationId?: string | undefined;
-  /** The command id (a requester retrying the same command reuses it; the service answers it once). */
+  /**
+   * The command id (a requester retrying the same command reuses it; the service answers it once).
+   * @defaultValue a new random UUID
+   */
   readonly commandId?: string;
-  /** `source` of the command. Default the client's (`api` for one-shot calls). */
+  /**
+   * `source` of the command: a client's own (see {@link CommandClientOptions.source}) for its calls.
+   * @defaultValue `api`
+   */
   readonly source?: string;
-  /** Epoch ms after which the service must not run the command; null: never. Default null for send(). */
+  /**
+   * Time after which the service must not run the command, ms since epoch; null: never.
+   * @defaultValue null
+   */
   readonly expiresAt?: number | null;
 }
 
+/** The defaults of {@link SendOptions}, applied by `sendCommand`. */
+export const SEND_DEFAULTS = Object.freeze({
+  source: 'api',
+  expiresAt: null,
+} satisfies Partial<SendOptions>);
+
 export interface RequestOptions extends Omit<SendOptions, 'expiresAt'> {
-  /** How long to wait for the reply, ms. Default 10000. */
+  /**
+   * How long to wait for the reply, ms.
+   * @defaultValue 10000
+   */
   readonly timeoutMs?: number;
-  /** Send the deadline with the command (a late service answers COMMAND_EXPIRED). Default true. */
+  /**
+   * Send the deadline with the command (a late service answers COMMAND_EXPIRED).
+   * @defaultValue true
+   */
   readonly expire?: boolean;
 }
 
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+/** The defaults of {@link RequestOptions} (beyond those of `SendOptions`), applied by `request`. */
+export const REQUEST_DEFAULTS = Object.freeze({
+  timeoutMs: 10_000,
+  expire: true,
+} satisfies Partial<RequestOptions>);
+
+export interface CommandClientOptions {
+  /**
+   * `source` of the commands the client sends (a call's own `source` wins).
+   * @defaultValue `api`
+   */
+  readonly source?: string | undefined;
+  /**
+   * XREAD BLOCK of the reply readers, ms.
+   * @defaultValue 1000
+   */
+  readonly blockMs?: number;
+  /**
+   * Where reply reader failures are reported.
+   * @defaultValue none
+   */
+  readonly log?: Logger;
+}
+
+/** The defaults of {@link CommandClientOptions}, applied by the `CommandClient` constructor. */
+export const COMMAND_CLIENT_DEFAULTS = Object.freeze({
+  source: SEND_DEFAULTS.source,
+  blockMs: 1000,
+} satisfies Partial<CommandClientOptions>);
 
 function resolveService(service: ServiceRef): ServiceSpec {
   return typeof service === 'string' ? SERVICES[service] : service;
@@ -201,13 +257,15 @@ export class CommandClient {
   private readonly pending = new Map<string, { reject: (e: Error) => void; timer: NodeJS.Timeout }>();
   private closed = false;
   readonly source: string;
+  private readonly o: WithDefaults<CommandClientOptions, typeof COMMAND_CLIENT_DEFAULTS>;
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly o: { readonly source?: string; readonly blockMs?: number; readonly log?: Logger } = {},
+    options: CommandClientOptions = {},
   ) {
+    this.o = withDefaults(COMMAND_CLIENT_DEFAULTS, options);
     this.producer = new StreamProducer(redis, { policy: CATALOG_POLICY });
-    this.source = o.source ?? 'api';
+    this.source = this.o.source;
   }
 
   /** Send a command without waiting for its reply. Returns the envelope (its `id` is the command id). */
@@ -229,20 +287,21 @@ export class CommandClient {
     service: S,
     type: T,
     payload: PayloadIn<SpecOf<S>, T>,
-    opts: RequestOptions = {},
+    options: RequestOptions = {},
   ): Promise<ResultOf<SpecOf<S>, T>> {
+    const opts = withDefaults(REQUEST_DEFAULTS, options);
     if (this.closed) throw new ClosedError('command client');
     const spec = resolveService(service);
     checkPayload(spec, type, payload);
     const replyTo = opts.replyTo ?? serviceStreams(spec).results;
     if (!isResultsStream(replyTo))
       throw new DecodeError(`reply_to ${JSON.stringify(replyTo)} is not a results stream`);
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    const timeoutMs = opts.timeoutMs;
     const commandId = opts.commandId ?? randomUUID();
     const fromId = await lastEntryId(this.redis, replyTo);
     let reader = this.readers.get(replyTo);
     if (!reader) {
-      reader = new ReplyReader(this.redis, replyTo, this.o.blockMs ?? 1000, this.o.log);
+      reader = new ReplyReader(this.redis, replyTo, this.o.blockMs, this.o.log);
       this.readers.set(replyTo, reader);
     }
     const deadline = Date.now() + timeoutMs;
@@ -275,7 +334,7 @@ export class CommandClient {
         commandId,
         source: opts.source ?? this.source,
         producer: this.producer,
-        expiresAt: (opts.expire ?? true) ? deadline : null,
+        expiresAt: opts.expire ? deadline : null,
         correlationId: opts.correlationId,
       });
     } catch (err) {
@@ -327,8 +386,9 @@ export async function sendCommand<S extends ServiceRef, T extends CommandType<Sp
   service: S,
   type: T,
   payload: PayloadIn<SpecOf<S>, T>,
-  opts: SendOptions & { readonly producer?: StreamProducer } = {},
+  options: SendOptions & { readonly producer?: StreamProducer } = {},
 ): Promise<Envelope<PayloadIn<SpecOf<S>, T>>> {
+  const opts = withDefaults(SEND_DEFAULTS, options);
   const spec = resolveService(service);
   checkPayload(spec, type, payload);
   const names = serviceStreams(spec);
@@ -336,12 +396,12 @@ export async function sendCommand<S extends ServiceRef, T extends CommandType<Sp
   if (!isResultsStream(replyTo))
     throw new DecodeError(`reply_to ${JSON.stringify(replyTo)} is not a results stream`);
   const id = opts.commandId ?? randomUUID();
-  const env = makeEnvelope(type, opts.source ?? 'api', payload, {
+  const env = makeEnvelope(type, opts.source, payload, {
     id,
     correlationId: opts.correlationId ?? id,
   });
   const producer = opts.producer ?? new StreamProducer(redis, { policy: CATALOG_POLICY });
-  await producer.publish(names.commands, encodeCommand(env, replyTo, opts.expiresAt ?? null));
+  await producer.publish(names.commands, encodeCommand(env, replyTo, opts.expiresAt));
   return env;
 }
 
@@ -356,7 +416,7 @@ export async function request<S extends ServiceRef, T extends CommandType<SpecOf
   payload: PayloadIn<SpecOf<S>, T>,
   opts: RequestOptions = {},
 ): Promise<ResultOf<SpecOf<S>, T>> {
-  const client = new CommandClient(redis, { source: opts.source ?? 'api' });
+  const client = new CommandClient(redis, { source: opts.source });
   try {
     return await client.request(service, type, payload, opts);
   } finally {

@@ -33,6 +33,7 @@ import { StreamConsumer, type Delivery } from '../bus/consumer.js';
 import type { BusMetrics } from '../bus/metrics.js';
 import { InvalidArgumentError, MarketbusError, errorMessage, type ErrorCode } from '../util/errors.js';
 import { DecodeError } from '../bus/errors.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import type { Logger } from '../util/log.js';
 import {
   commandSpec,
@@ -44,7 +45,7 @@ import {
   type ServiceSpec,
 } from './registry.js';
 import { answeredId, publishOnce } from './reply-once.js';
-import { Heartbeat, type CommandCounts } from './status.js';
+import { HEARTBEAT_DEFAULTS, Heartbeat, type CommandCounts } from './status.js';
 import { decodeCommand, encodeReply, type IncomingCommand } from './wire.js';
 
 export interface CommandContext {
@@ -86,29 +87,77 @@ export interface CommandOutcome {
 }
 
 export interface ServeOptions {
-  /** Consumer name (instance) within `<service>.workers`. Default `<hostname>-<pid>`. */
+  /**
+   * Consumer name (instance) within `<service>.workers`.
+   * @defaultValue `<hostname>-<pid>`
+   */
   readonly consumer?: string | undefined;
-  /** `source` of replies. Default the service name. */
+  /**
+   * `source` of replies.
+   * @defaultValue the service name
+   */
   readonly source?: string;
-  /** XREADGROUP BLOCK, ms. Default 1000. */
+  /**
+   * XREADGROUP BLOCK, ms.
+   * @defaultValue 1000
+   */
   readonly blockMs?: number;
-  /** Idle time after which a command held by another (dead) instance is reclaimed, ms. Default 30000. */
+  /**
+   * Idle time after which a command held by another (dead) instance is reclaimed, ms.
+   * @defaultValue 30000
+   */
   readonly claimMinIdleMs?: number | undefined;
-  /** How often reclaimable commands are looked for, ms. Default 2000. */
+  /**
+   * How often reclaimable commands are looked for, ms.
+   * @defaultValue 2000
+   */
   readonly claimIntervalMs?: number;
-  /** Deliveries of a failing command before it is answered HANDLER_FAILED and dead-lettered. Default 3. */
+  /**
+   * Deliveries of a failing command before it is answered HANDLER_FAILED and dead-lettered, deliveries.
+   * @defaultValue 3
+   */
   readonly maxDeliveries?: number;
-  /** First retry delay of a failed handler, ms (doubles per delivery). Default 500. */
+  /**
+   * First retry delay of a failed handler, ms (doubles per delivery, up to 30000).
+   * @defaultValue 500
+   */
   readonly retryBaseMs?: number;
-  /** Heartbeat interval on `<service>:status`, ms. Default 5000. */
+  /**
+   * Heartbeat interval on `<service>:status`, ms.
+   * @defaultValue 5000
+   */
   readonly heartbeatMs?: number | undefined;
-  /** Extra heartbeat fields. */
+  /**
+   * Extra heartbeat fields, read at each beat.
+   * @defaultValue none
+   */
   readonly statusFields?: () => Promise<Readonly<Record<string, string>>>;
-  /** Called after each command (logging, tests). Must not throw. */
+  /**
+   * Called after each command (logging, tests). Must not throw.
+   * @defaultValue none
+   */
   readonly onOutcome?: (o: CommandOutcome) => void;
+  /**
+   * Counts the command stream's deliveries, acks and dead letters.
+   * @defaultValue none (not counted)
+   */
   readonly metrics?: BusMetrics | undefined;
+  /**
+   * Where skipped, rejected and failed commands are reported.
+   * @defaultValue none
+   */
   readonly log?: Logger;
 }
+
+/** The defaults of {@link ServeOptions}, applied by the `CommandServer` constructor. */
+export const SERVE_DEFAULTS = Object.freeze({
+  blockMs: 1000,
+  claimMinIdleMs: 30_000,
+  claimIntervalMs: 2000,
+  maxDeliveries: 3,
+  retryBaseMs: 500,
+  heartbeatMs: HEARTBEAT_DEFAULTS.intervalMs,
+} satisfies Partial<ServeOptions>);
 
 type AnyHandler = (payload: unknown, ctx: CommandContext) => unknown;
 
@@ -136,25 +185,26 @@ export class CommandServer<S extends ServiceSpec = ServiceSpec> extends StreamCo
   private readonly heartbeat: Heartbeat;
   private readonly source: string;
   private readonly lastDelivery: number;
-  private readonly serveOpts: ServeOptions;
+  private readonly serveOpts: WithDefaults<ServeOptions, typeof SERVE_DEFAULTS>;
   private readonly tally: CommandCounts = { handled: 0, rejected: 0, failed: 0, duplicates: 0, expired: 0 };
   private closing: Promise<void> | undefined;
 
-  constructor(redis: RedisClient, service: S, handlers: CommandHandlers<S>, o: ServeOptions = {}) {
+  constructor(redis: RedisClient, service: S, handlers: CommandHandlers<S>, options: ServeOptions = {}) {
+    const o = withDefaults(SERVE_DEFAULTS, options);
     const names = serviceStreams(service);
     const ref: { handle?: (d: Delivery<IncomingCommand>) => Promise<void> } = {};
-    const maxDeliveries = o.maxDeliveries ?? 3;
+    const maxDeliveries = o.maxDeliveries;
     super(redis, {
       group: groups.service(service.name),
       consumer: o.consumer ?? defaultConsumerName(),
       streams: [names.commands],
       // Commands sent while no instance ran (the group did not exist yet) are handled too.
       startId: '0',
-      blockMs: o.blockMs ?? 1000,
-      claimMinIdleMs: o.claimMinIdleMs ?? 30_000,
-      claimIntervalMs: o.claimIntervalMs ?? 2000,
+      blockMs: o.blockMs,
+      claimMinIdleMs: o.claimMinIdleMs,
+      claimIntervalMs: o.claimIntervalMs,
       maxDeliveries,
-      retryBaseMs: o.retryBaseMs ?? 500,
+      retryBaseMs: o.retryBaseMs,
       retryMaxMs: 30_000,
       metrics: o.metrics,
       log: o.log,

@@ -12,6 +12,7 @@ import { streams, CATALOG_POLICY } from '../contracts/catalog.js';
 import type { RedisClient } from '../bus/connection.js';
 import { StreamProducer } from '../bus/producer.js';
 import { parseEntries } from '../bus/replies.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { sendCommand } from '../bus/raw-command.js';
@@ -27,29 +28,50 @@ export interface CommandCounts {
 }
 
 export interface HeartbeatOptions {
+  /** Service name: the beats go to `<service>:status`. */
   readonly service: string;
+  /** Instance name within the service (its consumer name). */
   readonly instance: string;
+  /** Command types the instance accepts (the `commands` field). */
   readonly commands: readonly string[];
+  /** Command counts since start, read at each beat. */
   readonly counts: () => Readonly<CommandCounts>;
-  /** Extra flat fields (e.g. job queue counts); a failure is logged and the beat goes out without them. */
+  /**
+   * Extra flat fields (e.g. job queue counts); a failure is logged and the beat goes out without them.
+   * @defaultValue none
+   */
   readonly extra?: (() => Promise<Readonly<Record<string, string>>>) | undefined;
-  /** Default 5000. */
+  /**
+   * Time between beats, ms (sent as `interval_ms`; readers count an instance alive for three of them).
+   * @defaultValue 5000
+   */
   readonly intervalMs?: number | undefined;
+  /**
+   * Where failed beats are reported.
+   * @defaultValue none
+   */
   readonly log?: Logger | undefined;
 }
+
+/** The defaults of {@link HeartbeatOptions}, applied by the `Heartbeat` constructor. */
+export const HEARTBEAT_DEFAULTS = Object.freeze({
+  intervalMs: 5000,
+} satisfies Partial<HeartbeatOptions>);
 
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;
   private readonly producer: StreamProducer;
   private readonly startedAt = new Date().toISOString();
   readonly intervalMs: number;
+  private readonly o: WithDefaults<HeartbeatOptions, typeof HEARTBEAT_DEFAULTS>;
 
   constructor(
     private readonly redis: RedisClient,
-    private readonly o: HeartbeatOptions,
+    options: HeartbeatOptions,
   ) {
+    this.o = withDefaults(HEARTBEAT_DEFAULTS, options);
     this.producer = new StreamProducer(redis, { policy: CATALOG_POLICY });
-    this.intervalMs = o.intervalMs ?? 5000;
+    this.intervalMs = this.o.intervalMs;
   }
 
   start(): void {
@@ -108,12 +130,31 @@ export interface InstanceStatus {
   readonly fields: Readonly<Record<string, string>>;
 }
 
+export interface ServiceStatusOptions {
+  /**
+   * The time `alive` is judged at, ms since epoch.
+   * @defaultValue the time of the call
+   */
+  readonly now?: number;
+  /**
+   * Newest entries of `<service>:status` read, entries.
+   * @defaultValue 500
+   */
+  readonly scan?: number;
+}
+
+/** The defaults of {@link ServiceStatusOptions}, applied by `readServiceStatus`. */
+export const SERVICE_STATUS_DEFAULTS = Object.freeze({
+  scan: 500,
+} satisfies Partial<ServiceStatusOptions>);
+
 /** The latest heartbeat of each instance of a service among its last `scan` entries, newest first. */
 export async function readServiceStatus(
   redis: RedisClient,
   service: string,
-  opts: { now?: number; scan?: number } = {},
+  options: ServiceStatusOptions = {},
 ): Promise<InstanceStatus[]> {
+  const opts = withDefaults(SERVICE_STATUS_DEFAULTS, options);
   const now = opts.now ?? Date.now();
   const entries = parseEntries(
     await sendCommand(redis, [
@@ -122,7 +163,7 @@ export async function readServiceStatus(
       '+',
       '-',
       'COUNT',
-      String(opts.scan ?? 500),
+      String(opts.scan),
     ]),
   ).entries;
   const out = new Map<string, InstanceStatus>();
@@ -131,7 +172,7 @@ export async function readServiceStatus(
     const instance = f['instance'] ?? '';
     if (instance === '' || out.has(instance)) continue;
     const time = Date.parse(f['time'] ?? '');
-    const interval = Number(f['interval_ms'] ?? 5000);
+    const interval = Number(f['interval_ms'] ?? HEARTBEAT_DEFAULTS.intervalMs);
     out.set(instance, {
       instance,
       state: f['state'] ?? '',

@@ -10,6 +10,9 @@ import { PRODUCER_DEFAULTS } from '../../src/bus/producer.js';
 import { REDIS_SERVER_DEFAULTS } from '../../src/bus/redis-server.js';
 import { DEFAULT_STREAM_POLICY } from '../../src/bus/stream-policy.js';
 import { TRIMMER_DEFAULTS } from '../../src/bus/trimmer.js';
+import { COMMAND_CLIENT_DEFAULTS, REQUEST_DEFAULTS, SEND_DEFAULTS } from '../../src/commands/client.js';
+import { SERVE_DEFAULTS } from '../../src/commands/server.js';
+import { HEARTBEAT_DEFAULTS, SERVICE_STATUS_DEFAULTS } from '../../src/commands/status.js';
 
 describe('withDefaults', () => {
   const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
@@ -53,13 +56,17 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
   return out;
 }
 
-/** What a documented default names: a number, `true`/`false`, a backquoted string or a known constant. */
+/**
+ * What a documented default names: a number, `true`/`false`/`null`, a backquoted string or a known
+ * constant.
+ */
 function parseDocumented(text: string): unknown {
   const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, 'Date.now': Date.now };
   const code = /^`([^`]+)`/.exec(text)?.[1];
   if (code !== undefined && !/<\w+>/.test(code)) return code in named ? named[code] : code;
   const word = text.split(/\s/)[0] ?? '';
   if (word === 'true' || word === 'false') return word === 'true';
+  if (word === 'null') return null;
   if (/^-?[\d_]+(\.\d+)?$/.test(word)) return Number(word.replace(/_/g, ''));
   return text; // prose ("none (not counted)", "every group", `<hostname>-<pid>`): computed or none
 }
@@ -75,6 +82,12 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/bus/bus-health.ts', 'BusHealthOptions', BUS_HEALTH_DEFAULTS],
     ['src/bus/health-metrics.ts', 'BusHealthMetricsOptions', BUS_HEALTH_METRICS_DEFAULTS],
     ['src/bus/trimmer.ts', 'TrimmerOptions', TRIMMER_DEFAULTS],
+    ['src/commands/server.ts', 'ServeOptions', SERVE_DEFAULTS],
+    ['src/commands/status.ts', 'HeartbeatOptions', HEARTBEAT_DEFAULTS],
+    ['src/commands/status.ts', 'ServiceStatusOptions', SERVICE_STATUS_DEFAULTS],
+    ['src/commands/client.ts', 'SendOptions', SEND_DEFAULTS],
+    ['src/commands/client.ts', 'RequestOptions', REQUEST_DEFAULTS],
+    ['src/commands/client.ts', 'CommandClientOptions', COMMAND_CLIENT_DEFAULTS],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);
