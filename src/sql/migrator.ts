@@ -22,6 +22,7 @@
  * path; none exists yet.
  */
 import { Umzug, type RunnableMigration, type UmzugStorage } from 'umzug';
+import { withDefaults } from '../util/defaults.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { InvalidArgumentError } from '../util/errors.js';
 import { stringColumn, type SqlDatabase, type SqlExecutor } from './executor.js';
@@ -87,7 +88,7 @@ export function migrationTableStorage(): UmzugStorage<SqlExecutor> {
 export interface RunMigrationsOptions {
   /**
    * Where umzug's progress and the unknown-migrations warning go.
-   * @defaultValue a silent logger
+   * @defaultValue `silentLogger` (nothing logged)
    */
   readonly logger?: Logger;
   /**
@@ -99,6 +100,12 @@ export interface RunMigrationsOptions {
   readonly partial?: boolean;
 }
 
+/** The defaults of {@link RunMigrationsOptions}, applied by `runMigrations`. */
+export const RUN_MIGRATIONS_DEFAULTS = Object.freeze({
+  logger: silentLogger,
+  partial: false,
+} satisfies Partial<RunMigrationsOptions>);
+
 /**
  * Apply the pending ones of `migrations` under the advisory lock, in one transaction, in name order.
  * Returns the names applied by this call (empty when the database was already up to date). Safe to
@@ -107,9 +114,10 @@ export interface RunMigrationsOptions {
 export async function runMigrations(
   db: SqlDatabase,
   migrations: readonly SqlMigration[],
-  opts: RunMigrationsOptions = {},
+  options: RunMigrationsOptions = {},
 ): Promise<string[]> {
-  const logger = opts.logger ?? silentLogger;
+  const opts = withDefaults(RUN_MIGRATIONS_DEFAULTS, options);
+  const logger = opts.logger;
   const ordered = migrationOrder(migrations);
   return db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1::bigint)', [MIGRATION_LOCK_KEY]);
@@ -125,7 +133,7 @@ export async function runMigrations(
         debug: (m) => logger.debug(m, 'migration'),
       },
     });
-    if (opts.partial !== true) {
+    if (!opts.partial) {
       const known = new Set(ordered.map((m) => m.name));
       const unknown = (await migrationTableStorage().executed({ context: tx })).filter((n) => !known.has(n));
       if (unknown.length > 0) {

@@ -16,9 +16,13 @@ export interface PgliteStoreOptions {
   /**
    * Directory of the database files, created when missing. The caller resolves it (the default of the
    * `marketbus` command is `.marketbus/pglite`). Undefined: in memory, gone at close (tests).
+   * @defaultValue none (in memory)
    */
   readonly dataDir?: string;
-  /** Where migrations are logged. Default: silent. */
+  /**
+   * Where migrations are logged.
+   * @defaultValue none (nothing logged)
+   */
   readonly logger?: Logger;
 }
 

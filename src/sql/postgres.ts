@@ -3,6 +3,7 @@
  * SQL module (candles, identity, strategies, backtests) runs on.
  */
 import pg from 'pg';
+import { withDefaults } from '../util/defaults.js';
 import { ConfigError } from '../util/errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { SqlDatabase, SqlExecutor } from './executor.js';
@@ -14,23 +15,53 @@ export interface PostgresStoreOptions {
    * node-pg's (`sslmode`, `application_name`, ...).
    */
   readonly url: string;
-  /** The setting the URL came from, named by the ConfigError when it is not usable. Default `DATABASE_URL`. */
+  /**
+   * The setting the URL came from, named by the ConfigError when it is not usable.
+   * @defaultValue `DATABASE_URL`
+   */
   readonly urlKey?: string;
-  /** Most connections the pool opens (queries beyond wait for a free one). Default 10. */
+  /**
+   * Most connections the pool opens (queries beyond wait for a free one), connections.
+   * @defaultValue 10
+   */
   readonly poolSize?: number;
-  /** Longest wait for a new connection (TCP, TLS, authentication), ms. 0 = no limit. Default 10000. */
+  /**
+   * Longest wait for a new connection (TCP, TLS, authentication), ms. 0 = no limit.
+   * @defaultValue 10000
+   */
   readonly connectTimeoutMs?: number;
-  /** An unused connection is closed after this long, ms. 0 = never. Default 30000. */
+  /**
+   * An unused connection is closed after this long, ms. 0 = never.
+   * @defaultValue 30000
+   */
   readonly idleTimeoutMs?: number;
-  /** Server-side `statement_timeout` of every connection, ms. 0 = none (the server's setting). Default 0. */
+  /**
+   * Server-side `statement_timeout` of every connection, ms. 0 = none (the server's setting).
+   * @defaultValue 0
+   */
   readonly statementTimeoutMs?: number;
-  /** `application_name` shown in pg_stat_activity (a URL parameter wins). Default `marketbus`. */
+  /**
+   * `application_name` shown in pg_stat_activity (a URL parameter wins).
+   * @defaultValue `marketbus`
+   */
   readonly applicationName?: string;
-  /** Where pool errors (a server closing an idle connection) and migrations are logged. Default: silent. */
+  /**
+   * Where pool errors (a server closing an idle connection) and migrations are logged.
+   * @defaultValue `silentLogger` (nothing logged)
+   */
   readonly logger?: Logger;
 }
 
-const DEFAULTS = { poolSize: 10, connectTimeoutMs: 10_000, idleTimeoutMs: 30_000, statementTimeoutMs: 0 };
+/** The defaults of {@link PostgresStoreOptions}, applied by `createPgPool`. */
+export const POSTGRES_DEFAULTS = Object.freeze({
+  urlKey: 'DATABASE_URL',
+  poolSize: 10,
+  connectTimeoutMs: 10_000,
+  idleTimeoutMs: 30_000,
+  statementTimeoutMs: 0,
+  applicationName: 'marketbus',
+  logger: silentLogger,
+} satisfies Partial<PostgresStoreOptions>);
 
 /** The URL with any password replaced, for messages. */
 function redact(url: string): string {
@@ -98,23 +129,17 @@ export function pgSqlDatabase(pool: pg.Pool): SqlDatabase {
 }
 
 /** The pool behind a PostgreSQL store (also used on its own for the strategy and identity tables). */
-export function createPgPool(opts: PostgresStoreOptions): pg.Pool {
-  const key = opts.urlKey ?? 'DATABASE_URL';
-  validatePostgresUrl(opts.url, key);
-  const logger = opts.logger ?? silentLogger;
-  const statementTimeoutMs = nonNegativeInt(
-    'statementTimeoutMs',
-    opts.statementTimeoutMs ?? DEFAULTS.statementTimeoutMs,
-  );
+export function createPgPool(options: PostgresStoreOptions): pg.Pool {
+  const opts = withDefaults(POSTGRES_DEFAULTS, options);
+  validatePostgresUrl(opts.url, opts.urlKey);
+  const logger = opts.logger;
+  const statementTimeoutMs = nonNegativeInt('statementTimeoutMs', opts.statementTimeoutMs);
   const pool = new pg.Pool({
     connectionString: opts.url,
-    max: positiveInt('poolSize', opts.poolSize ?? DEFAULTS.poolSize),
-    connectionTimeoutMillis: nonNegativeInt(
-      'connectTimeoutMs',
-      opts.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-    ),
-    idleTimeoutMillis: nonNegativeInt('idleTimeoutMs', opts.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs),
-    application_name: opts.applicationName ?? 'marketbus',
+    max: positiveInt('poolSize', opts.poolSize),
+    connectionTimeoutMillis: nonNegativeInt('connectTimeoutMs', opts.connectTimeoutMs),
+    idleTimeoutMillis: nonNegativeInt('idleTimeoutMs', opts.idleTimeoutMs),
+    application_name: opts.applicationName,
     ...(statementTimeoutMs > 0 ? { statement_timeout: statementTimeoutMs } : {}),
     // Shortest exact float8 text whatever the server's postgresql.conf says (an old config with
     // extra_float_digits = 0 would otherwise round prices to 15 digits). Sent in the startup packet.

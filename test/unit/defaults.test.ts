@@ -13,6 +13,9 @@ import { TRIMMER_DEFAULTS } from '../../src/bus/trimmer.js';
 import { COMMAND_CLIENT_DEFAULTS, REQUEST_DEFAULTS, SEND_DEFAULTS } from '../../src/commands/client.js';
 import { SERVE_DEFAULTS } from '../../src/commands/server.js';
 import { HEARTBEAT_DEFAULTS, SERVICE_STATUS_DEFAULTS } from '../../src/commands/status.js';
+import { RUN_MIGRATIONS_DEFAULTS } from '../../src/sql/migrator.js';
+import { POSTGRES_DEFAULTS } from '../../src/sql/postgres.js';
+import { silentLogger } from '../../src/util/log.js';
 
 describe('withDefaults', () => {
   const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
@@ -61,7 +64,7 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
  * constant.
  */
 function parseDocumented(text: string): unknown {
-  const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, 'Date.now': Date.now };
+  const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, silentLogger, 'Date.now': Date.now };
   const code = /^`([^`]+)`/.exec(text)?.[1];
   if (code !== undefined && !/<\w+>/.test(code)) return code in named ? named[code] : code;
   const word = text.split(/\s/)[0] ?? '';
@@ -88,6 +91,8 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/commands/client.ts', 'SendOptions', SEND_DEFAULTS],
     ['src/commands/client.ts', 'RequestOptions', REQUEST_DEFAULTS],
     ['src/commands/client.ts', 'CommandClientOptions', COMMAND_CLIENT_DEFAULTS],
+    ['src/sql/postgres.ts', 'PostgresStoreOptions', POSTGRES_DEFAULTS],
+    ['src/sql/migrator.ts', 'RunMigrationsOptions', RUN_MIGRATIONS_DEFAULTS],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);
