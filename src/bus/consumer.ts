@@ -127,9 +127,15 @@ export interface ConsumerOptions<T = Fields> {
    * @defaultValue none (the value is `fields` itself)
    */
   readonly decode?: (fields: Fields, stream: string) => T;
-  /** Called once per entry; entries of one stream are handled one after another, in ID order. */
+  /**
+   * Called once per entry; entries of one stream are handled one after another, in ID order.
+   * @defaultValue none (exactly one of `handler` and `batchHandler` is given)
+   */
   readonly handler?: (delivery: Delivery<T>) => Promise<void> | void;
-  /** Called with all entries of one stream read together; all succeed or all are retried. */
+  /**
+   * Called with all entries of one stream read together; all succeed or all are retried.
+   * @defaultValue none (exactly one of `handler` and `batchHandler` is given)
+   */
   readonly batchHandler?: (deliveries: readonly Delivery<T>[]) => Promise<void> | void;
   /**
    * Counts acknowledged, claimed, failed and dead-lettered entries per stream and group.

@@ -51,6 +51,14 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
   const start = src.indexOf(`export interface ${name}`);
   expect(start, `${name} in ${file}`).toBeGreaterThanOrEqual(0);
   const body = src.slice(start, src.indexOf('\n}', start));
+  // Every optional field says what it defaults to (a value, or prose for computed or none).
+  for (const m of body.matchAll(/^ {2}readonly (\w+)\?/gm)) {
+    const field = m[1] ?? '';
+    const doc = /\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*$/.exec(body.slice(0, m.index))?.[1] ?? '';
+    expect(doc, `${name}.${field} documents @defaultValue on a line of its own`).toMatch(
+      /\n\s*\* @defaultValue \S/,
+    );
+  }
   const out = new Map<string, string>();
   for (const m of body.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*readonly (\w+)\?/g)) {
     const tag = /@defaultValue\s+(.+)/.exec(m[1] ?? '');
@@ -93,6 +101,9 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/commands/client.ts', 'CommandClientOptions', COMMAND_CLIENT_DEFAULTS],
     ['src/sql/postgres.ts', 'PostgresStoreOptions', POSTGRES_DEFAULTS],
     ['src/sql/migrator.ts', 'RunMigrationsOptions', RUN_MIGRATIONS_DEFAULTS],
+    // No constant value to apply: every default is computed or none.
+    ['src/bus/health.ts', 'InspectOptions', {}],
+    ['src/sql/pglite.ts', 'PgliteStoreOptions', {}],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);
