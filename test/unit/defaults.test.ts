@@ -5,6 +5,16 @@ import { CONSUMER_DEFAULTS } from '../../src/bus/consumer.js';
 import { DEAD_LETTER_DEFAULTS, REPLAY_DEFAULTS } from '../../src/bus/dead-letter.js';
 import { PRODUCER_DEFAULTS } from '../../src/bus/producer.js';
 import { DEFAULT_STREAM_POLICY } from '../../src/bus/stream-policy.js';
+import { silentLogger } from '../../src/util/log.js';
+import { BACKTESTER_DEFAULTS } from '../../src/app/backtester.js';
+import { START_API_DEFAULTS } from '../../src/app/start-api.js';
+import { BACKTEST_RUN_DEFAULTS } from '../../src/backtest/driver.js';
+import { BACKTEST_QUEUE_DEFAULTS } from '../../src/backtest/queue.js';
+import { BACKTEST_WORKER_DEFAULTS } from '../../src/backtest/worker.js';
+import { TELEGRAM_NOTIFIER_DEFAULTS } from '../../src/strategy/notify/notifier.js';
+import { RUNNER_DEFAULTS } from '../../src/strategy/runner.js';
+import { DEFAULT_LIVE_LIMITS } from '../../src/api/live/client.js';
+import { LIVE_HUB_DEFAULTS } from '../../src/api/live/hub.js';
 
 describe('withDefaults', () => {
   const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
@@ -41,7 +51,7 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
   expect(start, `${name} in ${file}`).toBeGreaterThanOrEqual(0);
   const body = src.slice(start, src.indexOf('\n}', start));
   const out = new Map<string, string>();
-  for (const m of body.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*readonly (\w+)\?/g)) {
+  for (const m of body.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*readonly (\w+)\??:/g)) {
     const tag = /@defaultValue\s+(.+)/.exec(m[1] ?? '');
     if (tag?.[1] && m[2]) out.set(m[2], tag[1].trim());
   }
@@ -50,7 +60,7 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
 
 /** What a documented default names: a number, `true`/`false`, a backquoted string or a known constant. */
 function parseDocumented(text: string): unknown {
-  const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, 'Date.now': Date.now };
+  const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, 'Date.now': Date.now, silentLogger };
   const code = /^`([^`]+)`/.exec(text)?.[1];
   if (code !== undefined && !/<\w+>/.test(code)) return code in named ? named[code] : code;
   const word = text.split(/\s/)[0] ?? '';
@@ -65,6 +75,15 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/bus/consumer.ts', 'ConsumerOptions', CONSUMER_DEFAULTS],
     ['src/bus/dead-letter.ts', 'DeadLetterOptions', DEAD_LETTER_DEFAULTS],
     ['src/bus/dead-letter.ts', 'ReplayOptions', { policy: REPLAY_DEFAULTS.policy }],
+    ['src/app/backtester.ts', 'BacktesterOptions', BACKTESTER_DEFAULTS],
+    ['src/app/start-api.ts', 'StartApiOptions', START_API_DEFAULTS],
+    ['src/backtest/driver.ts', 'BacktestRunOptions', BACKTEST_RUN_DEFAULTS],
+    ['src/backtest/queue.ts', 'BacktestQueueOptions', BACKTEST_QUEUE_DEFAULTS],
+    ['src/backtest/worker.ts', 'BacktestWorkerOptions', BACKTEST_WORKER_DEFAULTS],
+    ['src/strategy/notify/notifier.ts', 'TelegramNotifierOptions', TELEGRAM_NOTIFIER_DEFAULTS],
+    ['src/strategy/runner.ts', 'RunnerOptions', RUNNER_DEFAULTS],
+    ['src/api/live/client.ts', 'LiveLimits', { ...DEFAULT_LIVE_LIMITS }],
+    ['src/api/live/hub.ts', 'LiveHubOptions', LIVE_HUB_DEFAULTS],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);

@@ -49,7 +49,7 @@ export interface TelegramNotifierOptions {
   /**
    * `log_only` logs each notice (info level) instead of sending it; `telegram` sends it with the Bot
    * API.
-   * @defaultValue `defaultNotifyMode()` (`telegram` only when `NODE_ENV=production`)
+   * @defaultValue computed by `defaultNotifyMode()` (`telegram` only when `NODE_ENV=production`)
    */
   readonly mode?: NotifyMode | undefined;
   /**
