@@ -15,6 +15,17 @@ import { TELEGRAM_NOTIFIER_DEFAULTS } from '../../src/strategy/notify/notifier.j
 import { RUNNER_DEFAULTS } from '../../src/strategy/runner.js';
 import { DEFAULT_LIVE_LIMITS } from '../../src/api/live/client.js';
 import { LIVE_HUB_DEFAULTS } from '../../src/api/live/hub.js';
+import {
+  FEED_PRICE_RETENTION,
+  FEED_RETENTION_1M,
+  FEED_RETENTION_5M,
+  FEED_SERVICE_DEFAULTS,
+} from '../../src/marketdata/feed.js';
+import { CANDLE_PUBLISHER_DEFAULTS } from '../../src/marketdata/candle-publisher.js';
+import { BINANCE_DEFAULTS } from '../../src/marketdata/sources/binance/options.js';
+import { HISTORY_LIMITER_DEFAULTS } from '../../src/marketdata/sources/binance/history-limiter.js';
+import { REPLAY_SOURCE_DEFAULTS } from '../../src/marketdata/sources/replay/options.js';
+import { DEFAULT_SIM_INSTRUMENTS, SIMULATED_DEFAULTS } from '../../src/marketdata/sources/simulated.js';
 
 describe('withDefaults', () => {
   const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
@@ -60,7 +71,15 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
 
 /** What a documented default names: a number, `true`/`false`, a backquoted string or a known constant. */
 function parseDocumented(text: string): unknown {
-  const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, 'Date.now': Date.now, silentLogger };
+  const named: Record<string, unknown> = {
+    DEFAULT_STREAM_POLICY,
+    'Date.now': Date.now,
+    silentLogger,
+    FEED_RETENTION_1M,
+    FEED_RETENTION_5M,
+    FEED_PRICE_RETENTION,
+    DEFAULT_SIM_INSTRUMENTS,
+  };
   const code = /^`([^`]+)`/.exec(text)?.[1];
   if (code !== undefined && !/<\w+>/.test(code)) return code in named ? named[code] : code;
   const word = text.split(/\s/)[0] ?? '';
@@ -84,6 +103,17 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/strategy/runner.ts', 'RunnerOptions', RUNNER_DEFAULTS],
     ['src/api/live/client.ts', 'LiveLimits', { ...DEFAULT_LIVE_LIMITS }],
     ['src/api/live/hub.ts', 'LiveHubOptions', LIVE_HUB_DEFAULTS],
+    ['src/marketdata/feed.ts', 'FeedServiceOptions', FEED_SERVICE_DEFAULTS],
+    ['src/marketdata/candle-publisher.ts', 'CandlePublisherOptions', CANDLE_PUBLISHER_DEFAULTS],
+    ['src/marketdata/sources/binance/options.ts', 'BinanceSourceOptions', BINANCE_DEFAULTS],
+    [
+      'src/marketdata/sources/binance/history-limiter.ts',
+      'HistoryLimiterOptions',
+      // sleep and onThrottle are functions documented in prose
+      { windowMs: HISTORY_LIMITER_DEFAULTS.windowMs, clock: HISTORY_LIMITER_DEFAULTS.clock },
+    ],
+    ['src/marketdata/sources/replay/options.ts', 'ReplaySourceOptions', REPLAY_SOURCE_DEFAULTS],
+    ['src/marketdata/sources/simulated.ts', 'SimulatedSourceOptions', SIMULATED_DEFAULTS],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);
