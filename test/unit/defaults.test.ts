@@ -26,6 +26,11 @@ import { BINANCE_DEFAULTS } from '../../src/marketdata/sources/binance/options.j
 import { HISTORY_LIMITER_DEFAULTS } from '../../src/marketdata/sources/binance/history-limiter.js';
 import { REPLAY_SOURCE_DEFAULTS } from '../../src/marketdata/sources/replay/options.js';
 import { DEFAULT_SIM_INSTRUMENTS, SIMULATED_DEFAULTS } from '../../src/marketdata/sources/simulated.js';
+import { BACKFILL_DEFAULTS } from '../../src/history/backfill.js';
+import { CLICKHOUSE_STORE_DEFAULTS } from '../../src/history/clickhouse/store.js';
+import { SQL_CANDLE_STORE_DEFAULTS } from '../../src/history/sql/candles.js';
+import { CANDLE_SUBSCRIPTION_DEFAULTS } from '../../src/history/subscription.js';
+import { HISTORY_WRITER_DEFAULTS } from '../../src/history/writer.js';
 
 describe('withDefaults', () => {
   const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
@@ -114,6 +119,11 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ],
     ['src/marketdata/sources/replay/options.ts', 'ReplaySourceOptions', REPLAY_SOURCE_DEFAULTS],
     ['src/marketdata/sources/simulated.ts', 'SimulatedSourceOptions', SIMULATED_DEFAULTS],
+    ['src/history/backfill.ts', 'BackfillOptions', BACKFILL_DEFAULTS],
+    ['src/history/clickhouse/store.ts', 'ClickHouseStoreOptions', CLICKHOUSE_STORE_DEFAULTS],
+    ['src/history/sql/candles.ts', 'SqlCandleStoreOptions', SQL_CANDLE_STORE_DEFAULTS],
+    ['src/history/subscription.ts', 'CandleSubscriptionOptions', CANDLE_SUBSCRIPTION_DEFAULTS],
+    ['src/history/writer.ts', 'HistoryWriterOptions', HISTORY_WRITER_DEFAULTS],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);
