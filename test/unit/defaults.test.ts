@@ -8,6 +8,7 @@ import { DEFAULT_STREAM_POLICY } from '../../src/bus/stream-policy.js';
 import { silentLogger } from '../../src/util/log.js';
 import { BACKTESTER_DEFAULTS } from '../../src/app/backtester.js';
 import { START_API_DEFAULTS } from '../../src/app/start-api.js';
+import { EMBEDDED_REDIS_DEFAULTS } from '../../src/app/redis-target.js';
 import { BACKTEST_RUN_DEFAULTS } from '../../src/backtest/driver.js';
 import { BACKTEST_QUEUE_DEFAULTS } from '../../src/backtest/queue.js';
 import { BACKTEST_WORKER_DEFAULTS } from '../../src/backtest/worker.js';
@@ -101,6 +102,7 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/bus/dead-letter.ts', 'ReplayOptions', { policy: REPLAY_DEFAULTS.policy }],
     ['src/app/backtester.ts', 'BacktesterOptions', BACKTESTER_DEFAULTS],
     ['src/app/start-api.ts', 'StartApiOptions', START_API_DEFAULTS],
+    ['src/app/redis-target.ts', 'EmbeddedRedisOptions', EMBEDDED_REDIS_DEFAULTS],
     ['src/backtest/driver.ts', 'BacktestRunOptions', BACKTEST_RUN_DEFAULTS],
     ['src/backtest/queue.ts', 'BacktestQueueOptions', BACKTEST_QUEUE_DEFAULTS],
     ['src/backtest/worker.ts', 'BacktestWorkerOptions', BACKTEST_WORKER_DEFAULTS],
