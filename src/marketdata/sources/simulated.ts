@@ -55,10 +55,16 @@ export const DEFAULT_SIM_INSTRUMENTS: readonly string[] = ['sim:spot:BTCUSDT', '
 export interface SimulatedInstrument {
   /** `<exchange>:<market_type>:<SYMBOL>`; a `fx` market type follows FX hours. */
   readonly instrumentKey: string;
-  /** Default: `stableMarketId(instrumentKey)`. Non-negative integer. */
+  /**
+   * The contract's `market_id`, a non-negative integer.
+   * @defaultValue computed by `stableMarketId(instrumentKey)`
+   */
   readonly marketId?: number | undefined;
-  /** Starting mid price, > 0. Default by symbol: BTC… 60000, ETH… 3000, XAU… 2300, EUR… 1.08, else 100. */
-  readonly startPrice?: number;
+  /**
+   * Starting mid price, quote currency, > 0.
+   * @defaultValue by symbol (see `defaultStartPrice`): BTC… 60000, ETH… 3000, XAU… 2300, EUR… 1.08, else 100
+   */
+  readonly startPrice?: number | undefined;
 }
 
 export interface SimulatedSourceOptions {
