@@ -13,8 +13,9 @@ import {
 import type { SqlExecutor } from '../sql/executor.js';
 import type { CandleStore } from '../history/store.js';
 import type { Logger } from '../util/log.js';
-import { BacktestQueue } from '../backtest/queue.js';
-import { BacktestWorker } from '../backtest/worker.js';
+import { BACKTEST_QUEUE_DEFAULTS, BacktestQueue } from '../backtest/queue.js';
+import { BACKTEST_WORKER_DEFAULTS, BacktestWorker } from '../backtest/worker.js';
+import { withDefaults } from '../util/defaults.js';
 import { backtestHandlers } from '../backtest/backtests.js';
 import { CommandServer } from '../commands/server.js';
 import { backtestingService } from '../commands/services.js';
@@ -105,6 +106,23 @@ export interface BacktesterOptions {
   readonly commandTimeoutMs?: number;
 }
 
+/** The defaults of {@link BacktesterOptions}, applied by `startBacktester`. */
+export const BACKTESTER_DEFAULTS = Object.freeze({
+  service: true,
+  worker: true,
+  concurrency: BACKTEST_WORKER_DEFAULTS.concurrency,
+  attempts: BACKTEST_QUEUE_DEFAULTS.attempts,
+  backoffMs: BACKTEST_QUEUE_DEFAULTS.backoffMs,
+  queueName: BACKTEST_QUEUE_DEFAULTS.queueName,
+  pageSize: BACKTEST_WORKER_DEFAULTS.pageSize,
+  progressEvery: BACKTEST_WORKER_DEFAULTS.progressEvery,
+  heartbeatMs: 5000,
+  claimMinIdleMs: 30_000,
+  lockDurationMs: BACKTEST_WORKER_DEFAULTS.lockDurationMs,
+  stalledIntervalMs: BACKTEST_WORKER_DEFAULTS.stalledIntervalMs,
+  commandTimeoutMs: 2000,
+} satisfies Partial<BacktesterOptions>);
+
 /** `p`, or a TimeoutError after `ms`. */
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -128,7 +146,8 @@ export interface Backtester extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-export async function startBacktester(o: BacktesterOptions): Promise<Backtester> {
+export async function startBacktester(opts: BacktesterOptions): Promise<Backtester> {
+  const o = withDefaults(BACKTESTER_DEFAULTS, opts);
   const stack = new ServiceStack(o.log);
   return stack.start(async () => {
     const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-backtester' }, o.log);
@@ -142,25 +161,24 @@ export async function startBacktester(o: BacktesterOptions): Promise<Backtester>
     });
     stack.defer('backtest queue', () => queue.close());
     if (o.globalConcurrency !== undefined) await queue.setGlobalConcurrency(o.globalConcurrency);
-    const worker =
-      (o.worker ?? true)
-        ? new BacktestWorker({
-            redis: o.redis,
-            publisher: redis,
-            db: o.db,
-            store: o.candles,
-            log: o.log,
-            ...(o.queueName ? { queueName: o.queueName } : {}),
-            ...(o.concurrency !== undefined ? { concurrency: o.concurrency } : {}),
-            ...(o.pageSize !== undefined ? { pageSize: o.pageSize } : {}),
-            ...(o.progressEvery !== undefined ? { progressEvery: o.progressEvery } : {}),
-            ...(o.lockDurationMs !== undefined ? { lockDurationMs: o.lockDurationMs } : {}),
-            ...(o.stalledIntervalMs !== undefined ? { stalledIntervalMs: o.stalledIntervalMs } : {}),
-          })
-        : undefined;
+    const worker = o.worker
+      ? new BacktestWorker({
+          redis: o.redis,
+          publisher: redis,
+          db: o.db,
+          store: o.candles,
+          log: o.log,
+          queueName: o.queueName || undefined,
+          concurrency: o.concurrency,
+          pageSize: o.pageSize,
+          progressEvery: o.progressEvery,
+          lockDurationMs: o.lockDurationMs,
+          stalledIntervalMs: o.stalledIntervalMs,
+        })
+      : undefined;
     if (worker) stack.defer('backtest worker', () => worker.close());
     let server: CommandServer<typeof backtestingService> | undefined;
-    if (o.service ?? true) {
+    if (o.service) {
       const s = new CommandServer(
         redis,
         backtestingService,
@@ -174,7 +192,7 @@ export async function startBacktester(o: BacktesterOptions): Promise<Backtester>
           statusFields: async () => {
             // Bounded: BullMQ's commands wait as long as Redis is away, and the last heartbeat of
             // close() must not wait with them.
-            const c = await within(queue.counts(), o.commandTimeoutMs ?? 2000, 'backtest queue counts');
+            const c = await within(queue.counts(), o.commandTimeoutMs, 'backtest queue counts');
             return {
               queue_waiting: String(c.waiting),
               queue_active: String(c.active),

@@ -12,7 +12,7 @@ import {
   type RedisClient,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
-import { StreamProducer } from '../bus/producer.js';
+import { PRODUCER_DEFAULTS, StreamProducer } from '../bus/producer.js';
 import { validateConfig } from '../config/load.js';
 import { marketDataSchema, type MarketDataConfig } from '../config/market-data.js';
 import type { Logger } from '../util/log.js';
@@ -101,12 +101,13 @@ export interface FeedOptions {
   readonly redis: RedisConnectionOptions | null;
   /** Gets the feed's and the history writer's metrics. */
   readonly registry: Registry;
+  /** Where the feed, its source and its history writer log. */
   readonly log: Logger;
   /**
    * Extra consumers of every admitted closed candle; must not throw.
    * @defaultValue none
    */
-  readonly candleSinks?: readonly ((c: Candle) => void)[];
+  readonly candleSinks?: readonly ((c: Candle) => void)[] | undefined;
   /**
    * Every closed 1m candle is written here through a batching buffer (the history store is the truth: docs/contracts.md).
    * The store stays open when the feed closes (its owner closes it).
@@ -147,8 +148,8 @@ export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
       producer: redis
         ? new StreamProducer(redis, {
             policy: CATALOG_POLICY,
-            timeoutMs: opts.redis?.commandTimeoutMs ?? 2000,
-            waitReplicas: opts.redis?.waitReplicas ?? 0,
+            timeoutMs: opts.redis?.commandTimeoutMs ?? PRODUCER_DEFAULTS.timeoutMs,
+            waitReplicas: opts.redis?.waitReplicas ?? PRODUCER_DEFAULTS.waitReplicas,
           })
         : null,
       redis: redis ?? undefined,

@@ -4,6 +4,7 @@
  * `<data_dir>/redis.url`), else redis://127.0.0.1:6379. `REDIS_CLUSTER=true` makes a URL from the
  * flag or the environment a Redis Cluster seed (the config says `cluster: true`).
  */
+import { withDefaults } from '../util/defaults.js';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { clusterOptionsFromEnv, passwordFromEnv, type RedisConnectionOptions } from '../bus/connection.js';
@@ -77,6 +78,7 @@ export const EMBEDDED_REDIS_RESTARTS = 'marketbus_embedded_redis_restarts_total'
 export interface EmbeddedRedisOptions {
   /** Embedded state directory (`data_dir`): the AOF, pid file and log are under `<dataDir>/redis`. */
   readonly dataDir: string;
+  /** Where the supervisor logs starts, deaths and restarts. */
   readonly log: Logger;
   /**
    * Registry that gets the `marketbus_embedded_redis_restarts_total` counter.
@@ -87,28 +89,36 @@ export interface EmbeddedRedisOptions {
    * Restarts allowed within `restartWindowMs`; one more death in the window gives up (`failed`).
    * @defaultValue 5
    */
-  readonly maxRestarts?: number;
+  readonly maxRestarts?: number | undefined;
   /**
    * The sliding window over which deaths are counted, ms.
    * @defaultValue 60000
    */
-  readonly restartWindowMs?: number;
+  readonly restartWindowMs?: number | undefined;
   /**
    * Delay before the first restart in a window, ms; it doubles for each further death in the window.
    * @defaultValue 200
    */
-  readonly restartBackoffMs?: number;
+  readonly restartBackoffMs?: number | undefined;
   /**
    * Upper bound of the restart delay, ms.
    * @defaultValue 5000
    */
-  readonly restartBackoffMaxMs?: number;
+  readonly restartBackoffMaxMs?: number | undefined;
   /**
    * The redis-server executable.
-   * @defaultValue `redis-server` from PATH
+   * @defaultValue the `redis-server` found on PATH
    */
   readonly binary?: string;
 }
+
+/** The defaults of {@link EmbeddedRedisOptions}, applied by `startEmbeddedRedis`. */
+export const EMBEDDED_REDIS_DEFAULTS = Object.freeze({
+  maxRestarts: 5,
+  restartWindowMs: 60_000,
+  restartBackoffMs: 200,
+  restartBackoffMaxMs: 5000,
+} satisfies Partial<EmbeddedRedisOptions>);
 
 /** A running embedded redis-server; disposing it stops the supervisor, then the server. */
 export interface EmbeddedRedis extends AsyncDisposable {
@@ -136,11 +146,12 @@ export interface EmbeddedRedis extends AsyncDisposable {
  * again on the same port from its AOF after a backoff, logged and counted, so clients reconnect by
  * themselves. Closing removes the URL file and stops the server. Idempotent close.
  */
-export async function startEmbeddedRedis(o: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
+export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
+  const o = withDefaults(EMBEDDED_REDIS_DEFAULTS, opts);
   const { log } = o;
-  const maxRestarts = o.maxRestarts ?? 5;
-  const windowMs = o.restartWindowMs ?? 60_000;
-  const backoff = { baseMs: o.restartBackoffMs ?? 200, maxMs: o.restartBackoffMaxMs ?? 5000 };
+  const maxRestarts = o.maxRestarts;
+  const windowMs = o.restartWindowMs;
+  const backoff = { baseMs: o.restartBackoffMs, maxMs: o.restartBackoffMaxMs };
   const dir = join(resolve(o.dataDir), 'redis');
   const server = await RedisServer.start({
     dir,

@@ -38,7 +38,9 @@ export interface RunnerRuntimeOptions {
    * `log_only`
    */
   readonly notifyMode?: NotifyMode;
-  /** @defaultValue `TELEGRAM_BOT_TOKEN` */
+  /**
+   * @defaultValue `TELEGRAM_BOT_TOKEN`
+   */
   readonly botToken?: string;
   /**
    * Bot API base URL, for local servers.

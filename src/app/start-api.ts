@@ -54,17 +54,17 @@ export interface StartApiOptions {
   readonly port?: number;
   /**
    * Secrets and identity settings.
-   * @defaultValue `apiSettingsFromEnv()` (throws ConfigError in a misconfigured production)
+   * @defaultValue read by `apiSettingsFromEnv()` (which throws ConfigError in a misconfigured production)
    */
   readonly settings?: ApiSettings;
   /**
    * Static files (the dashboard); null = none.
-   * @defaultValue `src/api/public` when it exists
+   * @defaultValue the directory `src/api/public` when it exists
    */
   readonly publicDir?: string | null;
   /**
    * Limits of the live WebSocket relay, and its XREAD BLOCK in ms (`blockMs`).
-   * @defaultValue `DEFAULT_LIVE_LIMITS`, and the relay's block time
+   * @defaultValue the limits of `DEFAULT_LIVE_LIMITS`, the block time of `LIVE_HUB_DEFAULTS`
    */
   readonly live?: Partial<LiveLimits> & { readonly blockMs?: number };
   /**
@@ -79,6 +79,14 @@ export interface StartApiOptions {
    */
   readonly clusterDiscoveryWaitMs?: number;
 }
+
+/** The defaults of {@link StartApiOptions}, applied by `startApi`. */
+export const START_API_DEFAULTS = Object.freeze({
+  host: '127.0.0.1',
+  port: DEFAULT_API_PORT,
+  commandWaitMs: 2000,
+  clusterDiscoveryWaitMs: 10_000,
+} satisfies Partial<StartApiOptions>);
 
 /** A running API; disposing it closes the HTTP server, then its collaborators, in reverse order. */
 export interface ApiService extends AsyncDisposable {
@@ -96,9 +104,10 @@ export interface ApiService extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-export async function startApi(o: StartApiOptions): Promise<ApiService> {
+export async function startApi(opts: StartApiOptions): Promise<ApiService> {
+  const o = withDefaults(START_API_DEFAULTS, opts);
   const settings = o.settings ?? apiSettingsFromEnv();
-  const host = o.host ?? '127.0.0.1';
+  const host = o.host;
   const log = o.log;
   const stack = new ServiceStack(log);
   const server = await stack.start(async () => {
@@ -108,7 +117,7 @@ export async function startApi(o: StartApiOptions): Promise<ApiService> {
     const connected = connectInBackground(redis, log);
     if (isCluster(redis)) {
       const waited = new AbortController();
-      await Promise.race([connected, sleep(o.clusterDiscoveryWaitMs ?? 10_000, waited.signal)]);
+      await Promise.race([connected, sleep(o.clusterDiscoveryWaitMs, waited.signal)]);
       waited.abort(); // no timer left behind
     }
     const liveRegistry = new Registry();
@@ -151,7 +160,7 @@ export async function startApi(o: StartApiOptions): Promise<ApiService> {
       limits: withDefaults(DEFAULT_LIVE_LIMITS, o.live ?? {}),
       registry: o.registry ?? new Registry(),
       liveRegistry,
-      commandWaitMs: o.commandWaitMs ?? 2000,
+      commandWaitMs: o.commandWaitMs,
       clients: new Set<LiveClient>(),
       backtests,
     };
@@ -160,7 +169,7 @@ export async function startApi(o: StartApiOptions): Promise<ApiService> {
     hub.start();
     const http = await ApiServer.listen(ctx, {
       host,
-      port: o.port ?? DEFAULT_API_PORT,
+      port: o.port,
       publicDir: o.publicDir === undefined ? defaultPublicDir() : o.publicDir,
     });
     stack.use(http, 'api http server');

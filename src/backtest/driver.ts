@@ -15,7 +15,8 @@ import { historyRange } from '../history/subscription.js';
 import { InvalidRangeError } from '../util/errors.js';
 import { createStrategy } from '../strategy/engine.js';
 import type { StrategySpec } from '../strategy/spec.js';
-import { BacktestAccumulator, type BacktestResult } from './result.js';
+import { BacktestAccumulator, DEFAULT_MAX_CURVE_POINTS, type BacktestResult } from './result.js';
+import { withDefaults } from '../util/defaults.js';
 
 export interface BacktestProgress {
   /** Candles of [from, to) processed so far. */
@@ -27,35 +28,63 @@ export interface BacktestProgress {
 }
 
 export interface BacktestRunOptions {
+  /** The candle history read. */
   readonly store: CandleStore;
+  /** The strategy run. */
   readonly spec: StrategySpec;
-  /** Epoch ms: candles with `from <= ts_open < to`. */
+  /** Start of the range, epoch ms: candles with `from <= ts_open < to`. */
   readonly from: number;
+  /** End of the range (exclusive), epoch ms. */
   readonly to: number;
-  /** Candles per store read. Default 5000. */
-  readonly pageSize?: number;
-  /** Report progress every this many candles. Default 5000. */
-  readonly progressEvery?: number;
+  /**
+   * Candles per store read, candles (at least 1).
+   * @defaultValue 5000
+   */
+  readonly pageSize?: number | undefined;
+  /**
+   * Report progress every this many candles, candles (at least 1).
+   * @defaultValue 5000
+   */
+  readonly progressEvery?: number | undefined;
+  /**
+   * Called with the progress every `progressEvery` candles.
+   * @defaultValue none (not reported)
+   */
   readonly onProgress?: (p: BacktestProgress) => Promise<void> | void;
-  /** Asked between pages; true stops the run (the result covers what ran, `complete: false`). */
+  /**
+   * Asked between pages; true stops the run (the result covers what ran, `complete: false`).
+   * @defaultValue none (runs to the end)
+   */
   readonly shouldStop?: () => Promise<boolean> | boolean;
-  readonly maxCurvePoints?: number;
+  /**
+   * Most points of the equity curve in the result, points.
+   * @defaultValue 2000
+   */
+  readonly maxCurvePoints?: number | undefined;
 }
+
+/** The defaults of {@link BacktestRunOptions}, applied by `runBacktest`. */
+export const BACKTEST_RUN_DEFAULTS = Object.freeze({
+  pageSize: 5000,
+  progressEvery: 5000,
+  maxCurvePoints: DEFAULT_MAX_CURVE_POINTS,
+} satisfies Partial<BacktestRunOptions>);
 
 export interface BacktestOutcome {
   readonly result: BacktestResult;
   readonly stopped: boolean;
 }
 
-export async function runBacktest(o: BacktestRunOptions): Promise<BacktestOutcome> {
+export async function runBacktest(opts: BacktestRunOptions): Promise<BacktestOutcome> {
+  const o = withDefaults(BACKTEST_RUN_DEFAULTS, opts);
   if (!Number.isFinite(o.from) || !Number.isFinite(o.to) || o.from >= o.to)
     throw new InvalidRangeError(`backtest range must have from < to (got ${o.from} .. ${o.to})`);
   const { spec } = o;
   const step = TIMEFRAME_MS[spec.timeframe];
   const engine = createStrategy(spec);
   const acc = new BacktestAccumulator(spec, o.maxCurvePoints);
-  const pageSize = Math.max(1, o.pageSize ?? 5000);
-  const every = Math.max(1, o.progressEvery ?? 5000);
+  const pageSize = Math.max(1, o.pageSize);
+  const every = Math.max(1, o.progressEvery);
   const expected = Math.max(1, Math.ceil((o.to - o.from) / step));
   const fetch = (cursor: number): Promise<Candle[]> =>
     historyRange(o.store, spec.instrumentKey, spec.timeframe, cursor, o.to, pageSize);

@@ -8,6 +8,7 @@
 import { Queue } from 'bullmq';
 import { BACKTEST_QUEUE } from '../contracts/catalog.js';
 import { closeRedis, createRedisClient, type RedisConnectionOptions } from '../bus/connection.js';
+import { withDefaults } from '../util/defaults.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 
@@ -22,15 +23,36 @@ export interface BacktestJobResult {
 }
 
 export interface BacktestQueueOptions {
+  /** The Redis server BullMQ runs on. */
   readonly redis: RedisConnectionOptions;
-  /** Default `backtests`. */
+  /**
+   * BullMQ queue name.
+   * @defaultValue `backtests`
+   */
   readonly queueName?: string | undefined;
-  /** Attempts per backtest (1 = no retry). Default 3. */
+  /**
+   * Attempts per backtest (1 = no retry), attempts.
+   * @defaultValue 3
+   */
   readonly attempts?: number | undefined;
-  /** First retry delay, ms; doubles per attempt. Default 2000. */
+  /**
+   * First retry delay, ms; doubles per attempt.
+   * @defaultValue 2000
+   */
   readonly backoffMs?: number | undefined;
+  /**
+   * Where queue errors are logged.
+   * @defaultValue none (not logged)
+   */
   readonly log?: Logger;
 }
+
+/** The defaults of {@link BacktestQueueOptions}, applied by the `BacktestQueue` constructor. */
+export const BACKTEST_QUEUE_DEFAULTS = Object.freeze({
+  queueName: BACKTEST_QUEUE,
+  attempts: 3,
+  backoffMs: 2000,
+} satisfies Partial<BacktestQueueOptions>);
 
 export type BacktestQueueCounts = Readonly<
   Record<'waiting' | 'active' | 'delayed' | 'failed' | 'completed', number>
@@ -44,10 +66,11 @@ export class BacktestQueue {
   private readonly backoffMs: number;
   private closing: Promise<void> | undefined;
 
-  constructor(o: BacktestQueueOptions) {
-    this.name = o.queueName ?? BACKTEST_QUEUE;
-    this.attempts = Math.max(1, o.attempts ?? 3);
-    this.backoffMs = o.backoffMs ?? 2000;
+  constructor(opts: BacktestQueueOptions) {
+    const o = withDefaults(BACKTEST_QUEUE_DEFAULTS, opts);
+    this.name = o.queueName;
+    this.attempts = Math.max(1, o.attempts);
+    this.backoffMs = o.backoffMs;
     this.client = createRedisClient({ ...o.redis, clientName: 'marketbus-backtest-queue' }, o.log);
     this.queue = new Queue<BacktestJobData, BacktestJobResult>(this.name, { connection: this.client });
     this.queue.on('error', (err: unknown) =>

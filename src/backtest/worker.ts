@@ -20,6 +20,7 @@ import {
   type RedisClient,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { getStrategy } from '../strategy/store.js';
 import { ConfigError, errorMessage } from '../util/errors.js';
 import type { SqlExecutor } from '../sql/executor.js';
@@ -40,48 +41,82 @@ import {
 } from './store.js';
 
 export interface BacktestWorkerOptions {
+  /** The Redis server BullMQ runs on (a single server: no cluster). */
   readonly redis: RedisConnectionOptions;
   /** Connected client for announcements on `backtesting:mgmt:results`. */
   readonly publisher: RedisClient;
+  /** The relational database holding strategies and backtests. */
   readonly db: SqlExecutor;
+  /** The candle history the backtests read. */
   readonly store: CandleStore;
-  /** Default `backtests`. */
-  readonly queueName?: string;
-  /** Backtests run at once by this worker. Default 2. */
-  readonly concurrency?: number;
-  /** Candles per store read (cancellation is checked between reads). Default 5000. */
-  readonly pageSize?: number;
-  /** Progress is written every this many candles. Default 5000. */
-  readonly progressEvery?: number;
-  /** BullMQ job lock, ms: a job of a worker silent this long is handed to another. Default 30000. */
-  readonly lockDurationMs?: number;
-  /** How often stalled jobs are looked for, ms. Default 30000. */
-  readonly stalledIntervalMs?: number;
+  /**
+   * BullMQ queue name.
+   * @defaultValue `backtests`
+   */
+  readonly queueName?: string | undefined;
+  /**
+   * Backtests run at once by this worker, jobs (at least 1).
+   * @defaultValue 2
+   */
+  readonly concurrency?: number | undefined;
+  /**
+   * Candles per store read (cancellation is checked between reads), candles.
+   * @defaultValue 5000
+   */
+  readonly pageSize?: number | undefined;
+  /**
+   * Progress is written every this many candles, candles.
+   * @defaultValue 5000
+   */
+  readonly progressEvery?: number | undefined;
+  /**
+   * BullMQ job lock, ms: a job of a worker silent this long is handed to another.
+   * @defaultValue 30000
+   */
+  readonly lockDurationMs?: number | undefined;
+  /**
+   * How often stalled jobs are looked for, ms.
+   * @defaultValue 30000
+   */
+  readonly stalledIntervalMs?: number | undefined;
+  /**
+   * Where warnings and job progress are logged.
+   * @defaultValue none (not logged)
+   */
   readonly log?: Logger;
 }
+
+/** The defaults of {@link BacktestWorkerOptions}, applied by the `BacktestWorker` constructor. */
+export const BACKTEST_WORKER_DEFAULTS = Object.freeze({
+  queueName: BACKTEST_QUEUE,
+  concurrency: 2,
+  pageSize: 5000,
+  progressEvery: 5000,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+} satisfies Partial<BacktestWorkerOptions>);
 
 export class BacktestWorker {
   readonly worker: Worker<BacktestJobData, BacktestJobResult>;
   private readonly client: RedisClient;
   private closing: Promise<void> | undefined;
+  private readonly o: WithDefaults<BacktestWorkerOptions, typeof BACKTEST_WORKER_DEFAULTS>;
 
-  constructor(private readonly o: BacktestWorkerOptions) {
+  constructor(opts: BacktestWorkerOptions) {
+    const o = withDefaults(BACKTEST_WORKER_DEFAULTS, opts);
+    this.o = o;
     if (o.redis.cluster === true)
       throw new ConfigError(
         'redis.cluster',
         'the backtester runs on BullMQ, which has no Redis Cluster support on node-redis: give it a single Redis server',
       );
     this.client = createRedisClient({ ...o.redis, clientName: 'marketbus-backtest-worker' }, o.log);
-    this.worker = new Worker<BacktestJobData, BacktestJobResult>(
-      o.queueName ?? BACKTEST_QUEUE,
-      (job) => this.process(job),
-      {
-        connection: this.client,
-        concurrency: Math.max(1, o.concurrency ?? 2),
-        lockDuration: o.lockDurationMs ?? 30_000,
-        stalledInterval: o.stalledIntervalMs ?? 30_000,
-      },
-    );
+    this.worker = new Worker<BacktestJobData, BacktestJobResult>(o.queueName, (job) => this.process(job), {
+      connection: this.client,
+      concurrency: Math.max(1, o.concurrency),
+      lockDuration: o.lockDurationMs,
+      stalledInterval: o.stalledIntervalMs,
+    });
     this.worker.on('error', (err: unknown) =>
       o.log?.warn({ err: errorMessage(err) }, 'backtest worker error'),
     );
@@ -121,8 +156,8 @@ export class BacktestWorker {
         spec,
         from: rec.from,
         to: rec.to,
-        pageSize: this.o.pageSize ?? 5000,
-        progressEvery: this.o.progressEvery ?? 5000,
+        pageSize: this.o.pageSize,
+        progressEvery: this.o.progressEvery,
         onProgress: async (p) => {
           cancel = (await recordProgress(db, id, p.fraction)) !== false || cancel;
           await job.updateProgress({ processed: p.processed, expected: p.expected, fraction: p.fraction });

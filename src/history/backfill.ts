@@ -3,6 +3,7 @@
  * the feed's history-call limit (`max_history_calls_per_min`) and write them to the store tagged
  * `source=rest`. Page by page, so memory holds one page.
  */
+import { withDefaults } from '../util/defaults.js';
 import { InvalidKeyError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import { HistoryClient } from '../marketdata/sources/binance/history.js';
@@ -14,23 +15,42 @@ import type { CandleStore } from './store.js';
 const M = 60_000;
 
 export interface BackfillOptions {
+  /** Where the fetched candles are written. */
   readonly store: CandleStore;
+  /** The instrument filled, a `binance:spot:*` or `binance:futures:*` key. */
   readonly instrumentKey: string;
   /** First open time, epoch ms (rounded down to the minute). */
   readonly fromMs: number;
   /** End, exclusive, epoch ms; never past the last closed minute. */
   readonly toMs: number;
-  /** REST base URLs and the history-call limit, as the feed has them. */
+  /** REST base URLs and the history-call limit, as the feed has them (defaults: `BINANCE_DEFAULTS`). */
   readonly binance: Pick<
     BinanceSourceOptions,
     'restUrl' | 'futuresRestUrl' | 'maxHistoryCallsPerMin' | 'fetch' | 'marketIds'
   >;
-  /** Called after each page with candles written so far and the total expected (minutes in range). */
-  readonly onProgress?: (done: number, total: number) => void;
-  readonly signal?: AbortSignal;
+  /**
+   * Called after each page with candles written so far and the total expected (minutes in range).
+   * @defaultValue none (not reported)
+   */
+  readonly onProgress?: ((done: number, total: number) => void) | undefined;
+  /**
+   * Stops the backfill when aborted (outcome `aborted`).
+   * @defaultValue none (runs to the end)
+   */
+  readonly signal?: AbortSignal | undefined;
+  /** Where retries and skipped rows are logged. */
   readonly log: Logger;
-  readonly now?: () => number;
+  /**
+   * Clock deciding the last closed minute, epoch ms.
+   * @defaultValue `Date.now`
+   */
+  readonly now?: (() => number) | undefined;
 }
+
+/** The defaults of {@link BackfillOptions}, applied by `backfill`. */
+export const BACKFILL_DEFAULTS = Object.freeze({
+  now: Date.now,
+} satisfies Partial<BackfillOptions>);
 
 export interface BackfillResult {
   readonly written: number;
@@ -38,7 +58,8 @@ export interface BackfillResult {
   readonly reason?: string;
 }
 
-export async function backfill(o: BackfillOptions): Promise<BackfillResult> {
+export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
+  const o = withDefaults(BACKFILL_DEFAULTS, opts);
   if (!o.instrumentKey.startsWith('binance:')) {
     throw new InvalidKeyError(
       'instrument key',
@@ -50,7 +71,7 @@ export async function backfill(o: BackfillOptions): Promise<BackfillResult> {
   const instrument = resolved.instruments[0];
   if (!instrument)
     throw new InvalidKeyError('instrument key', o.instrumentKey, 'not served by the binance source');
-  const now = o.now ?? Date.now;
+  const now = o.now;
   const from = Math.floor(o.fromMs / M) * M;
   const to = Math.min(Math.ceil(o.toMs / M) * M, Math.floor(now() / M) * M);
   const total = Math.max(0, (to - from) / M);

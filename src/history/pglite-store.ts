@@ -3,7 +3,6 @@
  */
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
-import { silentLogger } from '../util/log.js';
 import { pgliteSqlDatabase, type PgliteStoreOptions } from '../sql/pglite.js';
 import { createSqlCandleStore } from './sql/candles.js';
 import type { CandleStore } from './store.js';
@@ -21,6 +20,6 @@ export function createPgliteStore(opts: PgliteStoreOptions = {}): CandleStore {
     kind: 'pglite',
     db: pgliteSqlDatabase(db),
     name: 'pglite candle store',
-    logger: opts.logger ?? silentLogger,
+    logger: opts.logger,
   });
 }

@@ -4,18 +4,16 @@
  * so this does not fail when the server is down; `migrate()` (or any call) does. A URL that cannot be
  * used throws ConfigError now.
  */
-import { silentLogger } from '../util/log.js';
 import { createPgPool, pgSqlDatabase, type PostgresStoreOptions } from '../sql/postgres.js';
 import { createSqlCandleStore } from './sql/candles.js';
 import type { CandleStore } from './store.js';
 
 export function createPostgresStore(opts: PostgresStoreOptions): CandleStore {
-  const logger = opts.logger ?? silentLogger;
   const pool = createPgPool(opts);
   return createSqlCandleStore({
     kind: 'postgres',
     db: pgSqlDatabase(pool),
     name: 'postgres candle store',
-    logger,
+    logger: opts.logger,
   });
 }

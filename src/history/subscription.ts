@@ -11,6 +11,7 @@
  * processing sees that candle again after a restart: at least once; outputs with IDs derived from the
  * candle make the effect exactly once.
  */
+import { withDefaults } from '../util/defaults.js';
 import { sleep } from '../util/sleep.js';
 import { CATALOG_POLICY, keys, streams, type Timeframe } from '../contracts/catalog.js';
 import { isCluster, type RedisClient, duplicateRedis } from '../bus/connection.js';
@@ -48,34 +49,76 @@ export interface SubscribedCandle {
 export interface CandleSubscriptionOptions {
   /** Client for commands (XRANGE, XACK, checkpoint); a duplicate is made for the blocking read. */
   readonly redis: RedisClient;
+  /** The candle history read before the stream. */
   readonly store: CandleStore;
+  /** The instrument subscribed to. */
   readonly instrumentKey: string;
-  /** `1m` (default) or `5m` (history built from stored 1m candles). */
-  readonly timeframe?: Timeframe;
-  /** Open time (epoch ms) of the first candle wanted. Ignored when resuming from a checkpoint. */
-  readonly from?: number;
   /**
-   * Candles before the start to give first: on a fresh start the last `warmup` stored candles begin
-   * the sequence; on a resume they come as phase `warmup`, ending at the checkpoint.
+   * `1m` or `5m` (history built from stored 1m candles).
+   * @defaultValue `1m`
    */
-  readonly warmup?: number;
+  readonly timeframe?: Timeframe | undefined;
+  /**
+   * Open time (epoch ms) of the first candle wanted. Ignored when resuming from a checkpoint.
+   * @defaultValue none (the live stream, after any warm-up)
+   */
+  readonly from?: number | undefined;
+  /**
+   * Candles before the start to give first, candles: on a fresh start the last `warmup` stored candles
+   * begin the sequence; on a resume they come as phase `warmup`, ending at the checkpoint.
+   * @defaultValue none (no warm-up)
+   */
+  readonly warmup?: number | undefined;
   /** Consumer group, e.g. `strategy.ma_cross` (naming: docs/contracts.md §5). */
   readonly group: string;
   /** Consumer name within the group. */
   readonly consumer: string;
-  /** History for minutes neither the store nor the stream has (e.g. REST klines). */
-  readonly fill?: (instrumentKey: string, fromMs: number, toMs: number) => Promise<readonly Candle[]>;
-  /** Largest gap filled at once, in candles; a larger one is logged and skipped. Default 1440. */
-  readonly maxFillCandles?: number;
-  /** XREADGROUP BLOCK, ms. Default 1000. */
-  readonly blockMs?: number;
-  /** Page size of history and XRANGE reads. Default 1000. */
-  readonly pageSize?: number;
-  readonly signal?: AbortSignal;
-  /** Clock, epoch ms. Default Date.now. */
-  readonly now?: () => number;
-  readonly log?: Logger;
+  /**
+   * History for minutes neither the store nor the stream has (e.g. REST klines).
+   * @defaultValue none (such minutes stay missing)
+   */
+  readonly fill?:
+    ((instrumentKey: string, fromMs: number, toMs: number) => Promise<readonly Candle[]>) | undefined;
+  /**
+   * Largest gap filled at once, candles; a larger one is logged and skipped.
+   * @defaultValue 1440
+   */
+  readonly maxFillCandles?: number | undefined;
+  /**
+   * XREADGROUP BLOCK, ms.
+   * @defaultValue 1000
+   */
+  readonly blockMs?: number | undefined;
+  /**
+   * Page size of history and XRANGE reads, entries.
+   * @defaultValue 1000
+   */
+  readonly pageSize?: number | undefined;
+  /**
+   * Ends the subscription when aborted.
+   * @defaultValue none (runs until the consumer stops)
+   */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Clock, epoch ms.
+   * @defaultValue `Date.now`
+   */
+  readonly now?: (() => number) | undefined;
+  /**
+   * Where read failures and skipped gaps are logged.
+   * @defaultValue none (not logged)
+   */
+  readonly log?: Logger | undefined;
 }
+
+/** The defaults of {@link CandleSubscriptionOptions}, applied by `subscribeCandles`. */
+export const CANDLE_SUBSCRIPTION_DEFAULTS = Object.freeze({
+  timeframe: '1m',
+  maxFillCandles: 1440,
+  blockMs: 1000,
+  pageSize: 1000,
+  now: Date.now,
+} satisfies Partial<CandleSubscriptionOptions>);
 
 interface Pending {
   readonly candle: Candle;
@@ -83,14 +126,15 @@ interface Pending {
 }
 
 export async function* subscribeCandles(
-  o: CandleSubscriptionOptions,
+  opts: CandleSubscriptionOptions,
 ): AsyncGenerator<SubscribedCandle, void, undefined> {
-  const tf: Timeframe = o.timeframe ?? '1m';
+  const o = withDefaults(CANDLE_SUBSCRIPTION_DEFAULTS, opts);
+  const tf: Timeframe = o.timeframe;
   const step = TIMEFRAME_MS[tf];
   const stream = streams.candles(tf, o.instrumentKey);
   const cpKey = keys.subscriptionCheckpoint(o.group, stream);
-  const now = o.now ?? Date.now;
-  const page = o.pageSize ?? 1000;
+  const now = o.now;
+  const page = o.pageSize;
   const signal = o.signal;
   const aborted = (): boolean => signal?.aborted ?? false;
 
@@ -133,7 +177,7 @@ export async function* subscribeCandles(
   }
 
   async function* fillGap(fromMs: number, toMs: number): AsyncGenerator<SubscribedCandle, void, undefined> {
-    if ((toMs - fromMs) / step > (o.maxFillCandles ?? 1440)) {
+    if ((toMs - fromMs) / step > o.maxFillCandles) {
       o.log?.warn(
         {
           instrument: o.instrumentKey,
@@ -270,7 +314,7 @@ export async function* subscribeCandles(
       try {
         reply = await reader.xReadGroup(o.group, o.consumer, [{ key: stream, id: cursor }], {
           COUNT: 100,
-          ...(cursor === '>' ? { BLOCK: o.blockMs ?? 1000 } : {}),
+          ...(cursor === '>' ? { BLOCK: o.blockMs } : {}),
         });
       } catch (err) {
         if (aborted()) break;

@@ -8,21 +8,46 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { Backoff } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { Candle } from '../contracts/candle.js';
 import type { CandleStore } from './store.js';
 
 export interface HistoryWriterOptions {
-  /** Longest time a candle waits before its batch is written, ms. Default 1000. */
-  readonly flushIntervalMs?: number;
-  /** Candles per insert. Default 1000. */
-  readonly batchSize?: number;
-  /** Most candles waiting; past it new ones are dropped and counted. Default 200000. */
-  readonly capacity?: number;
-  readonly registry?: Registry;
-  readonly log?: Logger;
+  /**
+   * Longest time a candle waits before its batch is written, ms.
+   * @defaultValue 1000
+   */
+  readonly flushIntervalMs?: number | undefined;
+  /**
+   * Candles per insert, candles.
+   * @defaultValue 1000
+   */
+  readonly batchSize?: number | undefined;
+  /**
+   * Most candles waiting, candles; past it new ones are dropped and counted.
+   * @defaultValue 200000
+   */
+  readonly capacity?: number | undefined;
+  /**
+   * Gets the writer's metrics.
+   * @defaultValue none (no metrics)
+   */
+  readonly registry?: Registry | undefined;
+  /**
+   * Where write failures are logged.
+   * @defaultValue none (not logged)
+   */
+  readonly log?: Logger | undefined;
 }
+
+/** The defaults of {@link HistoryWriterOptions}, applied by the `HistoryWriter` constructor. */
+export const HISTORY_WRITER_DEFAULTS = Object.freeze({
+  flushIntervalMs: 1000,
+  batchSize: 1000,
+  capacity: 200_000,
+} satisfies Partial<HistoryWriterOptions>);
 
 export class HistoryWriter {
   private buf: Candle[] = [];
@@ -36,11 +61,14 @@ export class HistoryWriter {
   private readonly depthGauge: Gauge | undefined;
   /** Candles written since start (for tests and status). */
   writtenCount = 0;
+  private readonly o: WithDefaults<HistoryWriterOptions, typeof HISTORY_WRITER_DEFAULTS>;
 
   constructor(
     private readonly store: CandleStore,
-    private readonly o: HistoryWriterOptions = {},
+    opts: HistoryWriterOptions = {},
   ) {
+    const o = withDefaults(HISTORY_WRITER_DEFAULTS, opts);
+    this.o = o;
     const registers = o.registry ? [o.registry] : [];
     if (o.registry) {
       this.written = new Counter({
@@ -77,13 +105,13 @@ export class HistoryWriter {
   /** Queue a closed candle (1m only; others are ignored: longer timeframes are derived on read). */
   offer(c: Candle): void {
     if (c.timeframe !== '1m') return;
-    if (this.buf.length >= (this.o.capacity ?? 200_000)) {
+    if (this.buf.length >= this.o.capacity) {
       this.dropped?.inc();
       return;
     }
     this.buf.push(c);
     this.depthGauge?.set(this.buf.length);
-    if (this.buf.length >= (this.o.batchSize ?? 1000)) this.wake?.();
+    if (this.buf.length >= this.o.batchSize) this.wake?.();
   }
 
   /** Write what is waiting (retrying for up to `timeoutMs`), then stop. Idempotent. */
@@ -105,9 +133,9 @@ export class HistoryWriter {
   private async run(): Promise<void> {
     const backoff = new Backoff({ baseMs: 250, maxMs: 10_000, jitter: 0.3 });
     while (!this.abort.signal.aborted) {
-      if (this.buf.length < (this.o.batchSize ?? 1000)) {
+      if (this.buf.length < this.o.batchSize) {
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, this.o.flushIntervalMs ?? 1000);
+          const t = setTimeout(resolve, this.o.flushIntervalMs);
           this.wake = () => {
             clearTimeout(t);
             resolve();
@@ -123,7 +151,7 @@ export class HistoryWriter {
 
   /** One batch; true when it was written. */
   private async flushOnce(): Promise<boolean> {
-    const batch = this.buf.slice(0, this.o.batchSize ?? 1000);
+    const batch = this.buf.slice(0, this.o.batchSize);
     if (batch.length === 0) return true;
     try {
       await this.store.insert(batch);

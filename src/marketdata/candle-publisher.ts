@@ -8,6 +8,7 @@ import type { Retention } from '../bus/stream-policy.js';
 import { streams } from '../contracts/catalog.js';
 import { Backoff } from '../util/backoff.js';
 import { sleep } from '../util/sleep.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import type { StreamProducer } from '../bus/producer.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
@@ -16,21 +17,35 @@ import type { FeedMetrics } from './feed-metrics.js';
 import type { Candle } from '../contracts/candle.js';
 
 export interface CandlePublisherOptions {
-  /** Most candles waiting for Redis; past it new candles are dropped and counted. */
+  /** Most candles waiting for Redis, candles; past it new candles are dropped and counted. */
   readonly capacity: number;
-  /** Candles per pipelined XADD batch. Default 500. */
-  readonly batchSize?: number;
+  /**
+   * Candles per pipelined XADD batch, candles.
+   * @defaultValue 500
+   */
+  readonly batchSize?: number | undefined;
   /** Retention of 1m candle streams (retention_days * 1440, or maxlen_approx). */
   readonly retention1m: Retention;
   /** Retention of 5m candle streams. */
   readonly retention5m: Retention;
   /** The contract's `ingest_id`: the ingestion's UUID. */
   readonly ingestId: string;
+  /** Counts published, dropped and failed candles. */
   readonly metrics: FeedMetrics;
+  /** Where publish failures are logged. */
   readonly log: Logger;
-  /** Wall clock for `ingested_at`, ms. Default Date.now. */
-  readonly now?: () => number;
+  /**
+   * Wall clock for `ingested_at`, ms since epoch.
+   * @defaultValue `Date.now`
+   */
+  readonly now?: (() => number) | undefined;
 }
+
+/** The defaults of {@link CandlePublisherOptions}, applied by the `CandlePublisher` constructor. */
+export const CANDLE_PUBLISHER_DEFAULTS = Object.freeze({
+  batchSize: 500,
+  now: Date.now,
+} satisfies Partial<CandlePublisherOptions>);
 
 interface Pending {
   readonly stream: string;
@@ -46,12 +61,14 @@ export class CandlePublisher {
   private wake: (() => void) | undefined;
   private failing = false;
   private readonly now: () => number;
+  private readonly o: WithDefaults<CandlePublisherOptions, typeof CANDLE_PUBLISHER_DEFAULTS>;
 
   constructor(
     private readonly producer: StreamProducer,
-    private readonly o: CandlePublisherOptions,
+    opts: CandlePublisherOptions,
   ) {
-    this.now = o.now ?? Date.now;
+    this.o = withDefaults(CANDLE_PUBLISHER_DEFAULTS, opts);
+    this.now = this.o.now;
   }
 
   get depth(): number {
@@ -106,7 +123,7 @@ export class CandlePublisher {
 
   /** Publish the head of the outbox once; failed candles go back to the head, in order. Returns how many failed. */
   private async publishBatch(): Promise<number> {
-    const batch = this.outbox.slice(this.head, this.head + (this.o.batchSize ?? 500));
+    const batch = this.outbox.slice(this.head, this.head + this.o.batchSize);
     const stop = this.o.metrics.publishDuration.startTimer();
     const outcomes = await this.producer.publishMany(batch);
     stop();

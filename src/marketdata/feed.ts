@@ -7,6 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { sleep } from '../util/sleep.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { streams } from '../contracts/catalog.js';
 import { type Retention } from '../bus/stream-policy.js';
 import type { RedisClient } from '../bus/connection.js';
@@ -25,33 +26,90 @@ import type { Candle } from '../contracts/candle.js';
 import { candleProblem, tickProblem } from './validate.js';
 
 export interface FeedServiceOptions {
+  /** Where ticks and candles come from. */
   readonly source: MarketSource;
   /** Publishes candles, snapshots and status; null disables publishing (no `live_feed.redis_streams`). */
   readonly producer: StreamProducer | null;
-  /** Used to prime the publish gate from the streams' last IDs. */
+  /**
+   * Used to prime the publish gate from the streams' last IDs.
+   * @defaultValue none (gate not primed)
+   */
   readonly redis?: RedisClient | undefined;
+  /** The feed's metrics. */
   readonly metrics: FeedMetrics;
+  /** Where the feed logs. */
   readonly log: Logger;
-  /** Snapshot cycle, ms (config `price_snap_interval_seconds`). Default 3000. */
-  readonly priceSnapIntervalMs?: number;
-  /** Status publish cycle, ms. Default 5000. */
-  readonly statusIntervalMs?: number;
-  /** No ticks for this long (market open) makes an instrument `stale` and the feed IDLE, ms. Default 30000. */
-  readonly staleAfterMs?: number;
-  /** Supervisor queue capacity, events. Default 10000. */
-  readonly queueCapacity?: number;
-  /** Candles kept while Redis is unreachable. Default 100000. */
-  readonly outboxCapacity?: number;
-  /** Retention of 1m / 5m candle streams. Default 7 days (10080 / 2016 entries, docs/contracts.md §13). */
-  readonly retention1m?: Retention;
-  readonly retention5m?: Retention;
-  /** Retention of price snapshot streams. Default about one hour at 3 s (1200 entries). */
-  readonly priceRetention?: Retention;
-  /** How long close() keeps flushing candles to Redis, ms. Default 5000. */
-  readonly drainMs?: number;
-  /** Extra consumers of every admitted closed candle (1m and 5m), e.g. the history store. Must not throw. */
-  readonly candleSinks?: readonly ((c: Candle) => void)[];
+  /**
+   * Snapshot cycle, ms (config `price_snap_interval_seconds`).
+   * @defaultValue 3000
+   */
+  readonly priceSnapIntervalMs?: number | undefined;
+  /**
+   * Status publish cycle, ms.
+   * @defaultValue 5000
+   */
+  readonly statusIntervalMs?: number | undefined;
+  /**
+   * No ticks for this long (market open) makes an instrument `stale` and the feed IDLE, ms.
+   * @defaultValue 30000
+   */
+  readonly staleAfterMs?: number | undefined;
+  /**
+   * Supervisor queue capacity, events.
+   * @defaultValue 10000
+   */
+  readonly queueCapacity?: number | undefined;
+  /**
+   * Candles kept while Redis is unreachable, candles.
+   * @defaultValue 100000
+   */
+  readonly outboxCapacity?: number | undefined;
+  /**
+   * Retention of 1m candle streams: 7 days (docs/contracts.md §13).
+   * @defaultValue `FEED_RETENTION_1M` (maxlen 10080 entries)
+   */
+  readonly retention1m?: Retention | undefined;
+  /**
+   * Retention of 5m candle streams: 7 days (docs/contracts.md §13).
+   * @defaultValue `FEED_RETENTION_5M` (maxlen 2016 entries)
+   */
+  readonly retention5m?: Retention | undefined;
+  /**
+   * Retention of price snapshot streams: about one hour at 3 s.
+   * @defaultValue `FEED_PRICE_RETENTION` (maxlen 1200 entries)
+   */
+  readonly priceRetention?: Retention | undefined;
+  /**
+   * How long close() keeps flushing candles to Redis, ms.
+   * @defaultValue 5000
+   */
+  readonly drainMs?: number | undefined;
+  /**
+   * Extra consumers of every admitted closed candle (1m and 5m), e.g. the history store. Must not throw.
+   * @defaultValue none
+   */
+  readonly candleSinks?: readonly ((c: Candle) => void)[] | undefined;
 }
+
+/** Retention of 1m candle streams: 7 days of entries. */
+export const FEED_RETENTION_1M: Retention = Object.freeze({ kind: 'maxlen', maxLen: 7 * 1440 });
+/** Retention of 5m candle streams: 7 days of entries. */
+export const FEED_RETENTION_5M: Retention = Object.freeze({ kind: 'maxlen', maxLen: 7 * 288 });
+/** Retention of price snapshot streams: about one hour at one snapshot per 3 s. */
+export const FEED_PRICE_RETENTION: Retention = Object.freeze({ kind: 'maxlen', maxLen: 1200 });
+
+/** The defaults of {@link FeedServiceOptions}, applied by the `FeedService` constructor. */
+export const FEED_SERVICE_DEFAULTS = Object.freeze({
+  priceSnapIntervalMs: 3000,
+  statusIntervalMs: 5000,
+  staleAfterMs: 30_000,
+  queueCapacity: 10_000,
+  outboxCapacity: 100_000,
+  retention1m: FEED_RETENTION_1M,
+  retention5m: FEED_RETENTION_5M,
+  priceRetention: FEED_PRICE_RETENTION,
+  drainMs: 5000,
+} satisfies Partial<FeedServiceOptions>);
 
 export class FeedService {
   private readonly queue: BoundedQueue<SourceEvent>;
@@ -70,25 +128,25 @@ export class FeedService {
   private sourceEnded = false;
   invalidCount = 0;
 
-  constructor(private readonly o: FeedServiceOptions) {
-    this.queue = new BoundedQueue(o.queueCapacity ?? 10_000);
+  private readonly o: WithDefaults<FeedServiceOptions, typeof FEED_SERVICE_DEFAULTS>;
+
+  constructor(opts: FeedServiceOptions) {
+    const o = withDefaults(FEED_SERVICE_DEFAULTS, opts);
+    this.o = o;
+    this.queue = new BoundedQueue(o.queueCapacity);
     this.known = new Set(o.source.instruments.map((i) => i.instrumentKey));
     this.publisher = o.producer
       ? new CandlePublisher(o.producer, {
-          capacity: o.outboxCapacity ?? 100_000,
-          retention1m: o.retention1m ?? { kind: 'maxlen', maxLen: 7 * 1440 },
-          retention5m: o.retention5m ?? { kind: 'maxlen', maxLen: 7 * 288 },
+          capacity: o.outboxCapacity,
+          retention1m: o.retention1m,
+          retention5m: o.retention5m,
           ingestId: this.ingestId,
           metrics: o.metrics,
           log: o.log,
         })
       : null;
-    this.snapshots = new PriceSnapshots(
-      o.producer,
-      o.metrics,
-      o.priceRetention ?? { kind: 'maxlen', maxLen: 1200 },
-    );
-    this.statusTracker = new FeedStatus(o.source.name, [...this.known], o.staleAfterMs ?? 30_000);
+    this.snapshots = new PriceSnapshots(o.producer, o.metrics, o.priceRetention);
+    this.statusTracker = new FeedStatus(o.source.name, [...this.known], o.staleAfterMs);
   }
 
   /** True once a finite source (replay) has delivered everything and it was processed. */
@@ -124,10 +182,10 @@ export class FeedService {
       this.pump(signal),
       this.process(),
       this.publisher?.run(signal, () => this.drainDeadline) ?? Promise.resolve(),
-      this.every(this.o.priceSnapIntervalMs ?? 3000, signal, () =>
+      this.every(this.o.priceSnapIntervalMs, signal, () =>
         this.snapshots.cycle(Date.now()).then(() => undefined),
       ),
-      this.every(this.o.statusIntervalMs ?? 5000, signal, () => this.publishStatus()),
+      this.every(this.o.statusIntervalMs, signal, () => this.publishStatus()),
     ];
     this.o.log.info(
       { source: this.o.source.name, instruments: keys.length, publishing: this.publisher !== null },
@@ -137,7 +195,7 @@ export class FeedService {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
-      this.drainDeadline = Date.now() + (this.o.drainMs ?? 5000);
+      this.drainDeadline = Date.now() + this.o.drainMs;
       this.abort.abort();
       await Promise.allSettled(this.tasks);
       await this.publishStatus();

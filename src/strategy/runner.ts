@@ -17,6 +17,7 @@ import type { CandleStore } from '../history/store.js';
 import { errorMessage } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { StreamConsumer } from '../bus/consumer.js';
+import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { createCommandConsumer } from './commands.js';
 import { InstrumentWorker } from './instrument-worker.js';
 import type { TelegramNotifier } from './notify/notifier.js';
@@ -24,23 +25,52 @@ import { OutputPublisher } from './outputs.js';
 import type { RunnerMetrics } from './runner-metrics.js';
 
 export interface RunnerOptions {
+  /** Connected client for candles, commands and outputs. */
   readonly redis: RedisClient;
+  /** The relational database holding strategies, runs and leases. */
   readonly db: SqlExecutor;
+  /** The candle history a run warms up from. */
   readonly store: CandleStore;
+  /** Sends the notices of runs. */
   readonly notifier: TelegramNotifier;
+  /** The runner's metrics. */
   readonly metrics: RunnerMetrics;
+  /** Where the runner logs. */
   readonly log: Logger;
-  /** This instance's name (lease owner, consumer name). Default `<hostname>-<pid>-<random>`. */
+  /**
+   * This instance's name (lease owner, consumer name).
+   * @defaultValue `<hostname>-<pid>-<random>`
+   */
   readonly instanceId?: string | undefined;
-  /** How often active runs are read and leases taken or renewed, ms. Default 1000. */
+  /**
+   * How often active runs are read and leases taken or renewed, ms.
+   * @defaultValue 1000
+   */
   readonly syncIntervalMs?: number | undefined;
-  /** Lease lifetime, ms: how long a dead instance keeps its instruments. Default 10000. */
+  /**
+   * Lease lifetime, ms: how long a dead instance keeps its instruments.
+   * @defaultValue 10000
+   */
   readonly leaseTtlMs?: number | undefined;
-  /** Handle commands on `mgmt:strategy:commands`. Default true. */
-  readonly commands?: boolean;
-  /** XREADGROUP BLOCK of candle subscriptions and commands, ms. Default 1000. */
-  readonly blockMs?: number;
+  /**
+   * Handle commands on `mgmt:strategy:commands`.
+   * @defaultValue true
+   */
+  readonly commands?: boolean | undefined;
+  /**
+   * XREADGROUP BLOCK of candle subscriptions and commands, ms.
+   * @defaultValue 1000
+   */
+  readonly blockMs?: number | undefined;
 }
+
+/** The defaults of {@link RunnerOptions}, applied by the `RunnerService` constructor. */
+export const RUNNER_DEFAULTS = Object.freeze({
+  syncIntervalMs: 1000,
+  leaseTtlMs: 10_000,
+  commands: true,
+  blockMs: 1000,
+} satisfies Partial<RunnerOptions>);
 
 export class RunnerService {
   readonly instanceId: string;
@@ -51,7 +81,11 @@ export class RunnerService {
   private loop: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
-  constructor(private readonly o: RunnerOptions) {
+  private readonly o: WithDefaults<RunnerOptions, typeof RUNNER_DEFAULTS>;
+
+  constructor(opts: RunnerOptions) {
+    const o = withDefaults(RUNNER_DEFAULTS, opts);
+    this.o = o;
     this.instanceId = o.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     this.outputs = new OutputPublisher(o.redis, o.metrics, o.log);
   }
@@ -62,14 +96,14 @@ export class RunnerService {
   }
 
   async start(): Promise<void> {
-    if (this.o.commands ?? true) {
+    if (this.o.commands) {
       const c = createCommandConsumer({
         redis: this.o.redis,
         db: this.o.db,
         outputs: this.outputs,
         log: this.o.log,
         consumer: this.instanceId,
-        blockMs: this.o.blockMs ?? 1000,
+        blockMs: this.o.blockMs,
       });
       this.commands = c as StreamConsumer<unknown>;
       await c.start();
@@ -98,7 +132,7 @@ export class RunnerService {
   }
 
   private async syncLoop(): Promise<void> {
-    const every = this.o.syncIntervalMs ?? 1000;
+    const every = this.o.syncIntervalMs;
     while (!this.abort.signal.aborted) {
       await sleep(every, this.abort.signal);
       if (this.abort.signal.aborted) break;
@@ -120,7 +154,7 @@ export class RunnerService {
       if (!g) byStream.set(name, (g = { key: run.instrumentKey, tf, runs: [] }));
       g.runs.push(run);
     }
-    const ttl = this.o.leaseTtlMs ?? 10_000;
+    const ttl = this.o.leaseTtlMs;
     for (const [name, g] of byStream) {
       if (this.abort.signal.aborted) return;
       const held = await holdLease(this.o.redis, name, this.instanceId, ttl);
@@ -144,7 +178,7 @@ export class RunnerService {
             metrics: this.o.metrics,
             log: this.o.log,
             instanceId: this.instanceId,
-            blockMs: this.o.blockMs ?? 1000,
+            blockMs: this.o.blockMs,
           },
           g.key,
           g.tf,

@@ -16,6 +16,32 @@ import { HEARTBEAT_DEFAULTS, SERVICE_STATUS_DEFAULTS } from '../../src/commands/
 import { RUN_MIGRATIONS_DEFAULTS } from '../../src/sql/migrator.js';
 import { POSTGRES_DEFAULTS } from '../../src/sql/postgres.js';
 import { silentLogger } from '../../src/util/log.js';
+import { BACKTESTER_DEFAULTS } from '../../src/app/backtester.js';
+import { START_API_DEFAULTS } from '../../src/app/start-api.js';
+import { EMBEDDED_REDIS_DEFAULTS } from '../../src/app/redis-target.js';
+import { BACKTEST_RUN_DEFAULTS } from '../../src/backtest/driver.js';
+import { BACKTEST_QUEUE_DEFAULTS } from '../../src/backtest/queue.js';
+import { BACKTEST_WORKER_DEFAULTS } from '../../src/backtest/worker.js';
+import { TELEGRAM_NOTIFIER_DEFAULTS } from '../../src/strategy/notify/notifier.js';
+import { RUNNER_DEFAULTS } from '../../src/strategy/runner.js';
+import { DEFAULT_LIVE_LIMITS } from '../../src/api/live/client.js';
+import { LIVE_HUB_DEFAULTS } from '../../src/api/live/hub.js';
+import {
+  FEED_PRICE_RETENTION,
+  FEED_RETENTION_1M,
+  FEED_RETENTION_5M,
+  FEED_SERVICE_DEFAULTS,
+} from '../../src/marketdata/feed.js';
+import { CANDLE_PUBLISHER_DEFAULTS } from '../../src/marketdata/candle-publisher.js';
+import { BINANCE_DEFAULTS } from '../../src/marketdata/sources/binance/options.js';
+import { HISTORY_LIMITER_DEFAULTS } from '../../src/marketdata/sources/binance/history-limiter.js';
+import { REPLAY_SOURCE_DEFAULTS } from '../../src/marketdata/sources/replay/options.js';
+import { DEFAULT_SIM_INSTRUMENTS, SIMULATED_DEFAULTS } from '../../src/marketdata/sources/simulated.js';
+import { BACKFILL_DEFAULTS } from '../../src/history/backfill.js';
+import { CLICKHOUSE_STORE_DEFAULTS } from '../../src/history/clickhouse/store.js';
+import { SQL_CANDLE_STORE_DEFAULTS } from '../../src/history/sql/candles.js';
+import { CANDLE_SUBSCRIPTION_DEFAULTS } from '../../src/history/subscription.js';
+import { HISTORY_WRITER_DEFAULTS } from '../../src/history/writer.js';
 
 describe('withDefaults', () => {
   const defaults = { a: 1, b: 'x', nested: { p: 1, q: 2 } };
@@ -60,7 +86,7 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
     );
   }
   const out = new Map<string, string>();
-  for (const m of body.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*readonly (\w+)\?/g)) {
+  for (const m of body.matchAll(/\/\*\*((?:(?!\*\/)[\s\S])*)\*\/\s*readonly (\w+)\??:/g)) {
     const tag = /@defaultValue\s+(.+)/.exec(m[1] ?? '');
     if (tag?.[1] && m[2]) out.set(m[2], tag[1].trim());
   }
@@ -72,7 +98,15 @@ function documentedDefaults(file: string, name: string): Map<string, string> {
  * constant.
  */
 function parseDocumented(text: string): unknown {
-  const named: Record<string, unknown> = { DEFAULT_STREAM_POLICY, silentLogger, 'Date.now': Date.now };
+  const named: Record<string, unknown> = {
+    DEFAULT_STREAM_POLICY,
+    'Date.now': Date.now,
+    silentLogger,
+    FEED_RETENTION_1M,
+    FEED_RETENTION_5M,
+    FEED_PRICE_RETENTION,
+    DEFAULT_SIM_INSTRUMENTS,
+  };
   const code = /^`([^`]+)`/.exec(text)?.[1];
   if (code !== undefined && !/<\w+>/.test(code)) return code in named ? named[code] : code;
   const word = text.split(/\s/)[0] ?? '';
@@ -104,6 +138,32 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     // No constant value to apply: every default is computed or none.
     ['src/bus/health.ts', 'InspectOptions', {}],
     ['src/sql/pglite.ts', 'PgliteStoreOptions', {}],
+    ['src/app/backtester.ts', 'BacktesterOptions', BACKTESTER_DEFAULTS],
+    ['src/app/start-api.ts', 'StartApiOptions', START_API_DEFAULTS],
+    ['src/app/redis-target.ts', 'EmbeddedRedisOptions', EMBEDDED_REDIS_DEFAULTS],
+    ['src/backtest/driver.ts', 'BacktestRunOptions', BACKTEST_RUN_DEFAULTS],
+    ['src/backtest/queue.ts', 'BacktestQueueOptions', BACKTEST_QUEUE_DEFAULTS],
+    ['src/backtest/worker.ts', 'BacktestWorkerOptions', BACKTEST_WORKER_DEFAULTS],
+    ['src/strategy/notify/notifier.ts', 'TelegramNotifierOptions', TELEGRAM_NOTIFIER_DEFAULTS],
+    ['src/strategy/runner.ts', 'RunnerOptions', RUNNER_DEFAULTS],
+    ['src/api/live/client.ts', 'LiveLimits', { ...DEFAULT_LIVE_LIMITS }],
+    ['src/api/live/hub.ts', 'LiveHubOptions', LIVE_HUB_DEFAULTS],
+    ['src/marketdata/feed.ts', 'FeedServiceOptions', FEED_SERVICE_DEFAULTS],
+    ['src/marketdata/candle-publisher.ts', 'CandlePublisherOptions', CANDLE_PUBLISHER_DEFAULTS],
+    ['src/marketdata/sources/binance/options.ts', 'BinanceSourceOptions', BINANCE_DEFAULTS],
+    [
+      'src/marketdata/sources/binance/history-limiter.ts',
+      'HistoryLimiterOptions',
+      // sleep and onThrottle are functions documented in prose
+      { windowMs: HISTORY_LIMITER_DEFAULTS.windowMs, clock: HISTORY_LIMITER_DEFAULTS.clock },
+    ],
+    ['src/marketdata/sources/replay/options.ts', 'ReplaySourceOptions', REPLAY_SOURCE_DEFAULTS],
+    ['src/marketdata/sources/simulated.ts', 'SimulatedSourceOptions', SIMULATED_DEFAULTS],
+    ['src/history/backfill.ts', 'BackfillOptions', BACKFILL_DEFAULTS],
+    ['src/history/clickhouse/store.ts', 'ClickHouseStoreOptions', CLICKHOUSE_STORE_DEFAULTS],
+    ['src/history/sql/candles.ts', 'SqlCandleStoreOptions', SQL_CANDLE_STORE_DEFAULTS],
+    ['src/history/subscription.ts', 'CandleSubscriptionOptions', CANDLE_SUBSCRIPTION_DEFAULTS],
+    ['src/history/writer.ts', 'HistoryWriterOptions', HISTORY_WRITER_DEFAULTS],
   ];
   it.each(cases)('%s %s', (file, name, defaults) => {
     const docs = documentedDefaults(file, name);

@@ -41,28 +41,62 @@ import { sendCommand } from '../../bus/raw-command.js';
 import type { ErrorCode } from '../../util/errors.js';
 import { WS_CLOSE_CODES } from './close-codes.js';
 
+/** Limits of each live WebSocket connection; partial limits are completed with {@link DEFAULT_LIVE_LIMITS}. */
 export interface LiveLimits {
-  /** Socket bytes not yet flushed to the kernel before messages queue. Default 1 MiB. */
+  /**
+   * Socket bytes not yet flushed to the kernel before messages queue, bytes (1 MiB).
+   * @defaultValue 1048576
+   */
   readonly maxBufferedBytes: number;
-  /** Queued messages (all subscriptions) before the client is closed with 1013. Default 2000. */
+  /**
+   * Queued messages (all subscriptions) before the client is closed with 1013, messages.
+   * @defaultValue 2000
+   */
   readonly maxQueueMessages: number;
-  /** Queued bytes before the client is closed with 1013. Default 4 MiB. */
+  /**
+   * Queued bytes before the client is closed with 1013, bytes (4 MiB).
+   * @defaultValue 4194304
+   */
   readonly maxQueueBytes: number;
+  /**
+   * Subscriptions of one connection; more are refused with an error reply, subscriptions.
+   * @defaultValue 100
+   */
   readonly maxSubscriptions: number;
-  /** Connections of one user at a time; more are refused with 429 before the upgrade. Default 20. */
+  /**
+   * Connections of one user at a time; more are refused with 429 before the upgrade, connections.
+   * @defaultValue 20
+   */
   readonly maxClientsPerUser: number;
-  /** Heartbeat period, ms. Default 15000. */
+  /**
+   * Heartbeat period, ms.
+   * @defaultValue 15000
+   */
   readonly heartbeatMs: number;
-  /** Wait for the close handshake before terminating, ms. Default 5000. */
+  /**
+   * Wait for the close handshake before terminating, ms.
+   * @defaultValue 5000
+   */
   readonly closeGraceMs: number;
-  /** Client messages per `floodWindowMs` before a 1008 close. Default 200 per 10 s. */
+  /**
+   * Client messages per `floodWindowMs` before a 1008 close, messages.
+   * @defaultValue 200
+   */
   readonly floodMessages: number;
+  /**
+   * The window `floodMessages` are counted in, ms.
+   * @defaultValue 10000
+   */
   readonly floodWindowMs: number;
-  /** Entries per XRANGE page when resuming. Default 500. */
+  /**
+   * Entries per XRANGE page when resuming, entries.
+   * @defaultValue 500
+   */
   readonly replayPage: number;
 }
 
-export const DEFAULT_LIVE_LIMITS: LiveLimits = {
+/** The defaults of {@link LiveLimits}, applied (with `withDefaults`) by `startApi`. */
+export const DEFAULT_LIVE_LIMITS: LiveLimits = Object.freeze({
   maxBufferedBytes: 1024 * 1024,
   maxQueueMessages: 2000,
   maxQueueBytes: 4 * 1024 * 1024,
@@ -73,7 +107,7 @@ export const DEFAULT_LIVE_LIMITS: LiveLimits = {
   floodMessages: 200,
   floodWindowMs: 10_000,
   replayPage: 500,
-};
+});
 
 export const SLOW_CLIENT_REASON = 'send buffer full: client too slow';
 

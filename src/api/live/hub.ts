@@ -12,6 +12,7 @@
  * queues, bounded).
  */
 import { Backoff } from '../../util/backoff.js';
+import { withDefaults } from '../../util/defaults.js';
 import { sleep } from '../../util/sleep.js';
 import { describeStream } from '../../contracts/catalog.js';
 import {
@@ -46,13 +47,27 @@ interface Tap {
 export interface LiveHubOptions {
   /** The command connection (cursors, CLIENT UNBLOCK); the hub duplicates it for the blocking read. */
   readonly redis: RedisClient;
+  /** Counts the hub's reads and taps. */
   readonly metrics: LiveMetrics;
+  /** Where read errors are logged. */
   readonly log: Logger;
-  /** XREAD BLOCK, ms. Default 5000. */
+  /**
+   * XREAD BLOCK, ms.
+   * @defaultValue 5000
+   */
   readonly blockMs?: number | undefined;
-  /** XREAD COUNT (per stream). Default 500. */
-  readonly count?: number;
+  /**
+   * XREAD COUNT (per stream), entries.
+   * @defaultValue 500
+   */
+  readonly count?: number | undefined;
 }
+
+/** The defaults of {@link LiveHubOptions}, applied by the `LiveHub` constructor. */
+export const LIVE_HUB_DEFAULTS = Object.freeze({
+  blockMs: 5000,
+  count: 500,
+} satisfies Partial<LiveHubOptions>);
 
 /** The channel name of a stream, for metric labels. */
 export function channelOf(stream: string): string {
@@ -90,8 +105,9 @@ export class LiveHub {
   private lastErrorLog = 0;
 
   constructor(private readonly o: LiveHubOptions) {
-    this.blockMs = o.blockMs ?? 5000;
-    this.count = o.count ?? 500;
+    const d = withDefaults(LIVE_HUB_DEFAULTS, o);
+    this.blockMs = d.blockMs;
+    this.count = d.count;
     o.metrics.lengths = () => this.marketLengths();
   }
 

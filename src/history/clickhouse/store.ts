@@ -10,6 +10,7 @@
  *   every read of candle values uses FINAL, so rows not merged yet never show twice or stale.
  * - Times are UInt64 epoch ms; Float64 values round-trip bit for bit (see row-binary.ts, http.ts).
  */
+import { withDefaults } from '../../util/defaults.js';
 import { ClosedError, ConfigError, InvalidArgumentError } from '../../util/errors.js';
 import { UnexpectedReplyError } from '../../bus/errors.js';
 import type { Candle, CandleOrigin } from '../../contracts/candle.js';
@@ -27,17 +28,40 @@ export interface ClickHouseStoreOptions {
    * query string or a path that is not one database name is a ConfigError naming `urlKey`.
    */
   readonly url: string;
-  /** Database of the tables; created by `migrate()`. Default: the URL path, else `default`. */
-  readonly database?: string;
-  /** Name of the setting the URL came from, for errors. Default `CLICKHOUSE_URL`. */
-  readonly urlKey?: string;
-  /** Timeout of one HTTP request, ms. Default 30000. */
-  readonly requestTimeoutMs?: number;
-  /** Most rows in one INSERT statement; larger batches are split. Default 10000. */
-  readonly maxInsertRows?: number;
-  /** Most concurrent HTTP connections to the server. Default 10. */
-  readonly maxOpenConnections?: number;
+  /**
+   * Database of the tables; created by `migrate()`.
+   * @defaultValue the URL path, else `default`
+   */
+  readonly database?: string | undefined;
+  /**
+   * Name of the setting the URL came from, for errors.
+   * @defaultValue `CLICKHOUSE_URL`
+   */
+  readonly urlKey?: string | undefined;
+  /**
+   * Timeout of one HTTP request, ms.
+   * @defaultValue 30000
+   */
+  readonly requestTimeoutMs?: number | undefined;
+  /**
+   * Most rows in one INSERT statement, rows; larger batches are split.
+   * @defaultValue 10000
+   */
+  readonly maxInsertRows?: number | undefined;
+  /**
+   * Most concurrent HTTP connections to the server, connections.
+   * @defaultValue 10
+   */
+  readonly maxOpenConnections?: number | undefined;
 }
+
+/** The defaults of {@link ClickHouseStoreOptions}, applied by `createClickHouseStore`. */
+export const CLICKHOUSE_STORE_DEFAULTS = Object.freeze({
+  urlKey: 'CLICKHOUSE_URL',
+  requestTimeoutMs: 30_000,
+  maxInsertRows: 10_000,
+  maxOpenConnections: 10,
+} satisfies Partial<ClickHouseStoreOptions>);
 
 const ORIGINS: ReadonlySet<string> = new Set<CandleOrigin>(['ws', 'rest', 'sim', 'replay']);
 
@@ -65,8 +89,9 @@ const SELECT_COLUMNS =
   'symbol, market_id, ts_open, ts_close, open, high, low, close, volume_base, volume_quote, source';
 
 /** Create the store (no I/O yet). Call `migrate()` before the first insert. */
-export function createClickHouseStore(opts: ClickHouseStoreOptions): CandleStore {
-  const urlKey = opts.urlKey ?? 'CLICKHOUSE_URL';
+export function createClickHouseStore(options: ClickHouseStoreOptions): CandleStore {
+  const opts = withDefaults(CLICKHOUSE_STORE_DEFAULTS, options);
+  const urlKey = opts.urlKey;
   const target = parseClickHouseUrl(opts.url, urlKey);
   const database = opts.database ?? target.database ?? 'default';
   if (!isPlainIdentifier(database)) {
@@ -75,10 +100,10 @@ export function createClickHouseStore(opts: ClickHouseStoreOptions): CandleStore
       `database ${JSON.stringify(database.slice(0, 80))} must be letters, digits and _ (not starting with a digit)`,
     );
   }
-  const maxInsertRows = positiveInt(opts.maxInsertRows ?? 10_000, 'clickhouse.maxInsertRows');
+  const maxInsertRows = positiveInt(opts.maxInsertRows, 'clickhouse.maxInsertRows');
   const http = new ClickHouseHttp(target, {
-    requestTimeoutMs: positiveInt(opts.requestTimeoutMs ?? 30_000, 'clickhouse.requestTimeoutMs'),
-    maxOpenConnections: positiveInt(opts.maxOpenConnections ?? 10, 'clickhouse.maxOpenConnections'),
+    requestTimeoutMs: positiveInt(opts.requestTimeoutMs, 'clickhouse.requestTimeoutMs'),
+    maxOpenConnections: positiveInt(opts.maxOpenConnections, 'clickhouse.maxOpenConnections'),
   });
   return new ClickHouseCandleStore(http, sqlIdentifier(database), maxInsertRows);
 }

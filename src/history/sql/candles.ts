@@ -16,6 +16,7 @@
  * float8, so neither driver's Date or time zone handling is involved. Reads order by ts_open, which the
  * primary key (instrument_key, ts_open) serves as an index range scan.
  */
+import { withDefaults } from '../../util/defaults.js';
 import { ClosedError, InvalidArgumentError } from '../../util/errors.js';
 import { UnexpectedReplyError } from '../../bus/errors.js';
 import { silentLogger, type Logger } from '../../util/log.js';
@@ -237,17 +238,27 @@ function rowCount(name: string, v: number): number {
 }
 
 export interface SqlCandleStoreOptions {
+  /** The adapter's kind, reported by the store. */
   readonly kind: StoreKind;
+  /** The database the candles live in. */
   readonly db: SqlDatabase;
   /** What `closed` errors call the store, e.g. `postgres candle store`. */
   readonly name: string;
-  readonly logger?: Logger;
+  /**
+   * Where store warnings are logged.
+   * @defaultValue `silentLogger`
+   */
+  readonly logger?: Logger | undefined;
 }
+
+/** The defaults of {@link SqlCandleStoreOptions}, applied by `createSqlCandleStore`. */
+export const SQL_CANDLE_STORE_DEFAULTS = Object.freeze({
+  logger: silentLogger,
+} satisfies Partial<SqlCandleStoreOptions>);
 
 /** The CandleStore over any {@link SqlDatabase}; the adapters only build the database. */
 export function createSqlCandleStore(opts: SqlCandleStoreOptions): CandleStore {
-  const { db, kind, name } = opts;
-  const logger = opts.logger ?? silentLogger;
+  const { db, kind, name, logger } = withDefaults(SQL_CANDLE_STORE_DEFAULTS, opts);
   let closing: Promise<void> | undefined;
 
   const open = (): void => {

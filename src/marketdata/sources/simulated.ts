@@ -34,6 +34,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { performance } from 'node:perf_hooks';
 import { isInstrumentKey } from '../../contracts/catalog.js';
 import { sleep } from '../../util/sleep.js';
+import { withDefaults } from '../../util/defaults.js';
 import { ConfigError } from '../../util/errors.js';
 import { isMarketOpen, marketHoursKind, nextChange } from '../market-hours.js';
 import type { InstrumentSpec, MarketSource, SourceEvent } from '../types.js';
@@ -54,28 +55,65 @@ export const DEFAULT_SIM_INSTRUMENTS: readonly string[] = ['sim:spot:BTCUSDT', '
 export interface SimulatedInstrument {
   /** `<exchange>:<market_type>:<SYMBOL>`; a `fx` market type follows FX hours. */
   readonly instrumentKey: string;
-  /** Default: `stableMarketId(instrumentKey)`. Non-negative integer. */
+  /**
+   * The contract's `market_id`, a non-negative integer.
+   * @defaultValue computed by `stableMarketId(instrumentKey)`
+   */
   readonly marketId?: number | undefined;
-  /** Starting mid price, > 0. Default by symbol: BTC… 60000, ETH… 3000, XAU… 2300, EUR… 1.08, else 100. */
-  readonly startPrice?: number;
+  /**
+   * Starting mid price, quote currency, > 0.
+   * @defaultValue by symbol (see `defaultStartPrice`): BTC… 60000, ETH… 3000, XAU… 2300, EUR… 1.08, else 100
+   */
+  readonly startPrice?: number | undefined;
 }
 
 export interface SimulatedSourceOptions {
-  /** Instrument keys or specs. Default `sim:spot:BTCUSDT` and `sim:fx:XAUUSD`. */
-  readonly instruments?: readonly (string | SimulatedInstrument)[];
-  /** PRNG seed; the same seed, start and tick interval give the same candles. Default 1. */
-  readonly seed?: number | string;
-  /** Simulated milliseconds per real millisecond, > 0 and ≤ 10,000,000. Default 1 (real time). */
-  readonly speed?: number;
-  /** Simulated start, epoch ms (integer). Default: now, floored to the minute. */
-  readonly startMs?: number;
-  /** Simulated ms between two steps of the walk, integer 10…60,000. Default 1000. */
-  readonly tickIntervalMs?: number;
-  /** Cap of emitted ticks per instrument per real second, 0 = no ticks. Default 10. */
-  readonly maxTicksPerSecond?: number;
-  /** Source name (`md.status.<name>`). Default `simulated`. */
-  readonly name?: string;
+  /**
+   * Instrument keys or specs.
+   * @defaultValue `DEFAULT_SIM_INSTRUMENTS` (`sim:spot:BTCUSDT` and `sim:fx:XAUUSD`)
+   */
+  readonly instruments?: readonly (string | SimulatedInstrument)[] | undefined;
+  /**
+   * PRNG seed; the same seed, start and tick interval give the same candles.
+   * @defaultValue 1
+   */
+  readonly seed?: number | string | undefined;
+  /**
+   * Simulated milliseconds per real millisecond, > 0 and ≤ 10,000,000 (1 is real time).
+   * @defaultValue 1
+   */
+  readonly speed?: number | undefined;
+  /**
+   * Simulated start, epoch ms (integer).
+   * @defaultValue now, floored to the minute
+   */
+  readonly startMs?: number | undefined;
+  /**
+   * Simulated ms between two steps of the walk, integer 10…60,000.
+   * @defaultValue 1000
+   */
+  readonly tickIntervalMs?: number | undefined;
+  /**
+   * Cap of emitted ticks per instrument per real second, ticks; 0 = no ticks.
+   * @defaultValue 10
+   */
+  readonly maxTicksPerSecond?: number | undefined;
+  /**
+   * Source name (`md.status.<name>`).
+   * @defaultValue `simulated`
+   */
+  readonly name?: string | undefined;
 }
+
+/** The defaults of {@link SimulatedSourceOptions}, applied when the source resolves its options. */
+export const SIMULATED_DEFAULTS = Object.freeze({
+  instruments: DEFAULT_SIM_INSTRUMENTS,
+  seed: 1,
+  speed: 1,
+  tickIntervalMs: 1000,
+  maxTicksPerSecond: 10,
+  name: 'simulated',
+} satisfies Partial<SimulatedSourceOptions>);
 
 /** A stable positive 31-bit id of an instrument key (FNV-1a), for sources without market ids. */
 export function stableMarketId(instrumentKey: string): number {
@@ -128,10 +166,11 @@ interface ResolvedOptions {
   readonly maxTicksPerSecond: number;
 }
 
-function resolveOptions(opts: SimulatedSourceOptions): ResolvedOptions {
-  const name = opts.name ?? 'simulated';
+function resolveOptions(options: SimulatedSourceOptions): ResolvedOptions {
+  const opts = withDefaults(SIMULATED_DEFAULTS, options);
+  const name = opts.name;
   if (!NAME_RE.test(name)) throw new ConfigError(`${CONFIG_PREFIX}.name`, `expected ${NAME_RE.source}`);
-  const speed = opts.speed ?? 1;
+  const speed = opts.speed;
   if (!Number.isFinite(speed) || speed <= 0 || speed > 1e7) {
     throw new ConfigError(`${CONFIG_PREFIX}.speed`, `expected a number > 0 and ≤ 10000000, got ${speed}`);
   }
@@ -139,25 +178,25 @@ function resolveOptions(opts: SimulatedSourceOptions): ResolvedOptions {
   if (!Number.isSafeInteger(startMs) || startMs < 0) {
     throw new ConfigError(`${CONFIG_PREFIX}.start`, `expected epoch milliseconds, got ${startMs}`);
   }
-  const tickIntervalMs = opts.tickIntervalMs ?? 1000;
+  const tickIntervalMs = opts.tickIntervalMs;
   if (!Number.isInteger(tickIntervalMs) || tickIntervalMs < 10 || tickIntervalMs > MINUTE_MS) {
     throw new ConfigError(
       `${CONFIG_PREFIX}.tick_interval_ms`,
       `expected an integer from 10 to 60000, got ${tickIntervalMs}`,
     );
   }
-  const maxTicksPerSecond = opts.maxTicksPerSecond ?? 10;
+  const maxTicksPerSecond = opts.maxTicksPerSecond;
   if (!Number.isFinite(maxTicksPerSecond) || maxTicksPerSecond < 0) {
     throw new ConfigError(
       `${CONFIG_PREFIX}.max_ticks_per_second`,
       `expected a number ≥ 0, got ${maxTicksPerSecond}`,
     );
   }
-  const seed = opts.seed ?? 1;
+  const seed = opts.seed;
   if (typeof seed === 'number' && !Number.isFinite(seed)) {
     throw new ConfigError(`${CONFIG_PREFIX}.seed`, `expected a finite number or a string`);
   }
-  const list = opts.instruments ?? DEFAULT_SIM_INSTRUMENTS;
+  const list = opts.instruments;
   if (list.length === 0) throw new ConfigError(`${CONFIG_PREFIX}.instruments`, 'expected at least one');
   const seen = new Set<string>();
   const instruments = list.map((item, i): ResolvedInstrument => {

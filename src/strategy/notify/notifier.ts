@@ -31,6 +31,7 @@ import {
   InvalidArgumentError,
   TimeoutError,
 } from '../../util/errors.js';
+import { withDefaults } from '../../util/defaults.js';
 import { silentLogger, type Logger } from '../../util/log.js';
 import { NOTIFIED_TYPES, type NotifyEvent, type NotifyMode } from './event.js';
 import { formatNotice, noticeFields } from './format.js';
@@ -47,17 +48,20 @@ import {
 export interface TelegramNotifierOptions {
   /**
    * `log_only` logs each notice (info level) instead of sending it; `telegram` sends it with the Bot
-   * API. Default: `defaultNotifyMode()` (`telegram` only when `NODE_ENV=production`).
+   * API.
+   * @defaultValue computed by `defaultNotifyMode()` (`telegram` only when `NODE_ENV=production`)
    */
-  readonly mode?: NotifyMode;
+  readonly mode?: NotifyMode | undefined;
   /**
    * The bot's token (`123456:ABC...`), usually `process.env.TELEGRAM_BOT_TOKEN`. Required in `telegram`
    * mode: missing, empty or malformed is a ConfigError naming `TELEGRAM_BOT_TOKEN`. Ignored in `log_only`.
+   * @defaultValue none
    */
   readonly botToken?: string | undefined;
   /**
-   * Root URL of the Bot API server, without the `/bot<token>` part. Default `https://api.telegram.org`;
-   * a local Bot API server or a test fake otherwise. A trailing `/` is removed.
+   * Root URL of the Bot API server, without the `/bot<token>` part: a local Bot API server or a test
+   * fake otherwise. A trailing `/` is removed.
+   * @defaultValue `https://api.telegram.org`
    */
   readonly apiRoot?: string | undefined;
   /**
@@ -67,34 +71,62 @@ export interface TelegramNotifierOptions {
    */
   readonly chatFor: (userId: string) => Promise<number | null>;
   /**
-   * Most notices per chat in any 60-second window; more are skipped (`rate_limited`). Default 20
+   * Most notices per chat in any 60-second window, notices; more are skipped (`rate_limited`)
    * (Telegram asks for at most about 1 message per second per chat and 20 per minute in a group).
    * Attempts count, whether they succeed or not.
+   * @defaultValue 20
    */
-  readonly perChatPerMinute?: number;
-  /** Most notices waiting for the worker; when full, new ones are skipped (`queue_full`). Default 1000. */
-  readonly queueCapacity?: number;
-  /** Time limit of one `sendMessage` call and of one `chatFor` lookup, ms. Default 5000. */
-  readonly timeoutMs?: number;
+  readonly perChatPerMinute?: number | undefined;
   /**
-   * Sends in flight at once. Notices of one user are still sent one at a time, in order. Default 4.
+   * Most notices waiting for the worker, entries; when full, new ones are skipped (`queue_full`).
+   * @defaultValue 1000
    */
-  readonly concurrency?: number;
+  readonly queueCapacity?: number | undefined;
+  /**
+   * Time limit of one `sendMessage` call and of one `chatFor` lookup, ms.
+   * @defaultValue 5000
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * Sends in flight at once, sends. Notices of one user are still sent one at a time, in order.
+   * @defaultValue 4
+   */
+  readonly concurrency?: number | undefined;
   /**
    * Window in which a `failed` notice with the same user, strategy and error text as an earlier one is
-   * skipped (`debounced`), ms. Default 600000 (10 minutes); 0 turns it off.
+   * skipped (`debounced`), ms (600000 is 10 minutes); 0 turns it off.
+   * @defaultValue 600000
    */
-  readonly failedDebounceMs?: number;
+  readonly failedDebounceMs?: number | undefined;
   /**
    * How long `close()` keeps sending what is queued before it aborts the sends in flight and drops the
-   * rest (`closed`), ms. Default 2000. `close()` returns within about this bound plus 100 ms.
+   * rest (`closed`), ms. `close()` returns within about this bound plus 100 ms.
+   * @defaultValue 2000
    */
-  readonly closeTimeoutMs?: number;
-  /** Registry of the three metrics. Default: a private one. Several notifiers may share one registry. */
-  readonly registry?: Registry;
-  /** Default: silent. Notices in `log_only` mode are logged at info level. */
-  readonly log?: Logger;
+  readonly closeTimeoutMs?: number | undefined;
+  /**
+   * Registry of the three metrics. Several notifiers may share one registry.
+   * @defaultValue a private one
+   */
+  readonly registry?: Registry | undefined;
+  /**
+   * Where errors go; notices in `log_only` mode are logged at info level.
+   * @defaultValue `silentLogger`
+   */
+  readonly log?: Logger | undefined;
 }
+
+/** The defaults of {@link TelegramNotifierOptions}, applied by `createTelegramNotifier`. */
+export const TELEGRAM_NOTIFIER_DEFAULTS = Object.freeze({
+  apiRoot: DEFAULT_TELEGRAM_API_ROOT,
+  perChatPerMinute: 20,
+  queueCapacity: 1000,
+  timeoutMs: 5000,
+  concurrency: 4,
+  failedDebounceMs: 600_000,
+  closeTimeoutMs: 2000,
+  log: silentLogger,
+} satisfies Partial<TelegramNotifierOptions>);
 
 export interface TelegramNotifier {
   readonly mode: NotifyMode;
@@ -124,25 +156,26 @@ export function defaultNotifyMode(env: NodeJS.ProcessEnv = process.env): NotifyM
 }
 
 /** Create the notifier (no I/O yet). Throws ConfigError for bad options, e.g. `telegram` without a token. */
-export function createTelegramNotifier(opts: TelegramNotifierOptions): TelegramNotifier {
+export function createTelegramNotifier(options: TelegramNotifierOptions): TelegramNotifier {
+  const opts = withDefaults(TELEGRAM_NOTIFIER_DEFAULTS, options);
   const mode = opts.mode ?? defaultNotifyMode();
   if (mode !== 'log_only' && mode !== 'telegram') {
     throw new ConfigError('telegram.mode', `expected log_only or telegram, got ${JSON.stringify(mode)}`);
   }
   const settings: Settings = {
     mode,
-    perChatPerMinute: intAtLeast(opts.perChatPerMinute ?? 20, 1, 'telegram.perChatPerMinute'),
-    queueCapacity: intAtLeast(opts.queueCapacity ?? 1000, 1, 'telegram.queueCapacity'),
-    timeoutMs: intAtLeast(opts.timeoutMs ?? 5000, 1, 'telegram.timeoutMs'),
-    concurrency: intAtLeast(opts.concurrency ?? 4, 1, 'telegram.concurrency'),
-    failedDebounceMs: intAtLeast(opts.failedDebounceMs ?? 600_000, 0, 'telegram.failedDebounceMs'),
-    closeTimeoutMs: intAtLeast(opts.closeTimeoutMs ?? 2000, 0, 'telegram.closeTimeoutMs'),
+    perChatPerMinute: intAtLeast(opts.perChatPerMinute, 1, 'telegram.perChatPerMinute'),
+    queueCapacity: intAtLeast(opts.queueCapacity, 1, 'telegram.queueCapacity'),
+    timeoutMs: intAtLeast(opts.timeoutMs, 1, 'telegram.timeoutMs'),
+    concurrency: intAtLeast(opts.concurrency, 1, 'telegram.concurrency'),
+    failedDebounceMs: intAtLeast(opts.failedDebounceMs, 0, 'telegram.failedDebounceMs'),
+    closeTimeoutMs: intAtLeast(opts.closeTimeoutMs, 0, 'telegram.closeTimeoutMs'),
   };
-  const apiRoot = validateApiRoot(opts.apiRoot ?? DEFAULT_TELEGRAM_API_ROOT);
+  const apiRoot = validateApiRoot(opts.apiRoot);
   const sender =
     mode === 'telegram' ? new TelegramSender(telegramToken(opts.botToken), apiRoot, settings) : null;
   const metrics = notifyMetrics(opts.registry ?? new Registry(), mode);
-  return new Notifier(settings, sender, opts.chatFor, metrics, opts.log ?? silentLogger);
+  return new Notifier(settings, sender, opts.chatFor, metrics, opts.log);
 }
 
 interface Settings {

@@ -15,11 +15,13 @@ export interface StreamConnectionOptions {
   readonly label: string;
   /** Full URL including `/stream?streams=...`. */
   readonly url: string;
-  /** See BinanceSourceOptions.silenceTimeoutMs; also the handshake timeout. */
+  /** See BinanceSourceOptions.silenceTimeoutMs; also the handshake timeout, ms. */
   readonly silenceTimeoutMs: number;
   /** Reconnect proactively after this long connected, ms. */
   readonly rotateAfterMs: number;
+  /** Reconnect delays after a failed or silent connection. */
   readonly backoff: BackoffOptions;
+  /** Where connection events are logged. */
   readonly logger: Logger;
 }
 

@@ -5,19 +5,41 @@
  */
 import { sleep as abortableSleep } from '../../../util/sleep.js';
 import { InvalidArgumentError } from '../../../util/errors.js';
+import { withDefaults } from '../../../util/defaults.js';
 
 export interface HistoryLimiterOptions {
-  /** Calls allowed to start in any window (config `max_history_calls_per_min`). */
+  /** Calls allowed to start in any window, calls (config `max_history_calls_per_min`). */
   readonly maxCalls: number;
-  /** Window length, ms. Default 60000. */
-  readonly windowMs?: number;
-  /** Clock, epoch ms. Default `Date.now` (real time: the limit protects real request rates). */
-  readonly clock?: () => number;
-  /** Sleep that the signal cuts short. Default `sleep` of bus/backoff. */
-  readonly sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
-  /** Told when throttling starts (with the expected wait, ms), when a 429/418 block arrives, and when it ends (0). */
-  readonly onThrottle?: (throttled: boolean, waitMs: number) => void;
+  /**
+   * Window length, ms.
+   * @defaultValue 60000
+   */
+  readonly windowMs?: number | undefined;
+  /**
+   * Clock, epoch ms (real time: the limit protects real request rates).
+   * @defaultValue `Date.now`
+   */
+  readonly clock?: (() => number) | undefined;
+  /**
+   * Sleep that the signal cuts short, ms.
+   * @defaultValue the abortable `sleep` of util/sleep
+   */
+  readonly sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
+  /**
+   * Told when throttling starts (with the expected wait, ms), when a 429/418 block arrives, and when it
+   * ends (0).
+   * @defaultValue none (not told)
+   */
+  readonly onThrottle?: ((throttled: boolean, waitMs: number) => void) | undefined;
 }
+
+/** The defaults of {@link HistoryLimiterOptions}, applied by the `HistoryLimiter` constructor. */
+export const HISTORY_LIMITER_DEFAULTS = Object.freeze({
+  windowMs: 60_000,
+  clock: Date.now,
+  sleep: abortableSleep,
+  onThrottle: (_throttled: boolean, _waitMs: number): void => undefined,
+} satisfies Partial<HistoryLimiterOptions>);
 
 export class HistoryLimiter {
   private readonly maxCalls: number;
@@ -32,14 +54,15 @@ export class HistoryLimiter {
   private pending = 0;
   private throttled = false;
 
-  constructor(opts: HistoryLimiterOptions) {
+  constructor(options: HistoryLimiterOptions) {
+    const opts = withDefaults(HISTORY_LIMITER_DEFAULTS, options);
     if (!Number.isSafeInteger(opts.maxCalls) || opts.maxCalls < 1)
       throw new InvalidArgumentError('maxCalls', 'must be >= 1');
     this.maxCalls = opts.maxCalls;
-    this.windowMs = opts.windowMs ?? 60_000;
-    this.clock = opts.clock ?? Date.now;
-    this.sleep = opts.sleep ?? abortableSleep;
-    this.onThrottle = opts.onThrottle ?? (() => undefined);
+    this.windowMs = opts.windowMs;
+    this.clock = opts.clock;
+    this.sleep = opts.sleep;
+    this.onThrottle = opts.onThrottle;
   }
 
   /** True while a caller waits for the window or a Retry-After block is in force. */

@@ -14,18 +14,26 @@ import type { BinanceInstrument, BinanceMarket } from './options.js';
 import { fetchKlinePage, klinesUrl, KLINES_PAGE_LIMIT, parseKlineRow, type KlinePage } from './rest.js';
 
 export interface HistoryClientOptions {
+  /** Shared limit of REST calls per window. */
   readonly limiter: HistoryLimiter;
+  /** HTTP client for the REST calls. */
   readonly fetch: typeof fetch;
+  /** REST base URL per market. */
   readonly restUrl: Readonly<Record<BinanceMarket, string>>;
+  /** Timeout of one REST call, ms. */
   readonly timeoutMs: number;
   /** Retry delays after network trouble or a 5xx; also the wait after a 429/418 without `Retry-After`. */
   readonly backoff: BackoffOptions;
+  /** Where retries and skipped rows are logged. */
   readonly logger: Logger;
   /** A retry wait after an error starts (true, its length), or no call is retrying any more (false, 0). */
   readonly onBackoff: (throttled: boolean, waitMs: number) => void;
   /** A row that is not a valid kline; it is skipped. */
   readonly onInvalidRow: (reason: string, raw: string) => void;
-  /** Every call made (counted for stats). */
+  /**
+   * Every call made (counted for stats).
+   * @defaultValue none (not counted)
+   */
   readonly onCall?: (url: string) => void;
 }
 

@@ -7,6 +7,7 @@ import { isInstrumentKey, validateInstrumentKey } from '../../../contracts/catal
 import { ConfigError } from '../../../util/errors.js';
 import type { Logger } from '../../../util/log.js';
 import { silentLogger } from '../../../util/log.js';
+import { withDefaults } from '../../../util/defaults.js';
 import type { InstrumentSpec } from '../../types.js';
 import { splitInstrumentKey } from '../../../contracts/catalog.js';
 
@@ -21,75 +22,111 @@ export interface BinanceSourceOptions {
    * The symbol is Binance's, upper case (`BTCUSDT`, `BTCUSDT_250926`).
    */
   readonly instruments: readonly string[];
-  /** Numeric market id per instrument key (the contract's `market_id`). Default: 0 for every instrument. */
-  readonly marketIds?: Readonly<Record<string, number>>;
+  /**
+   * Numeric market id per instrument key (the contract's `market_id`).
+   * @defaultValue none (market id 0 for every instrument)
+   */
+  readonly marketIds?: Readonly<Record<string, number>> | undefined;
   /**
    * Spot WebSocket base (`ws_url`), scheme, host and optional path prefix; the source appends
-   * `/stream?streams=...`. Default `wss://stream.binance.com:9443`.
+   * `/stream?streams=...`.
+   * @defaultValue `wss://stream.binance.com:9443`
    */
-  readonly wsUrl?: string;
-  /** Spot REST base (`rest_url`); the source appends `/api/v3/klines`. Default `https://api.binance.com`. */
-  readonly restUrl?: string;
-  /** USD-M futures WebSocket base (`futures_ws_url`). Default `wss://fstream.binance.com`. */
-  readonly futuresWsUrl?: string;
-  /** USD-M futures REST base (`futures_rest_url`); the source appends `/fapi/v1/klines`. Default `https://fapi.binance.com`. */
-  readonly futuresRestUrl?: string;
+  readonly wsUrl?: string | undefined;
+  /**
+   * Spot REST base (`rest_url`); the source appends `/api/v3/klines`.
+   * @defaultValue `https://api.binance.com`
+   */
+  readonly restUrl?: string | undefined;
+  /**
+   * USD-M futures WebSocket base (`futures_ws_url`).
+   * @defaultValue `wss://fstream.binance.com`
+   */
+  readonly futuresWsUrl?: string | undefined;
+  /**
+   * USD-M futures REST base (`futures_rest_url`); the source appends `/fapi/v1/klines`.
+   * @defaultValue `https://fapi.binance.com`
+   */
+  readonly futuresRestUrl?: string | undefined;
   /**
    * First reconnect delay and first history retry delay after an error, ms. Doubles per failed attempt
    * up to `reconnectMaxMs`; back to the base after a good cycle (data received / a call answered).
-   * Default 5000 (the backoff starts at 5 s).
+   * @defaultValue 5000
    */
-  readonly reconnectBaseMs?: number;
-  /** Largest reconnect / history retry delay, ms. Default 300000 (300 s). */
-  readonly reconnectMaxMs?: number;
+  readonly reconnectBaseMs?: number | undefined;
+  /**
+   * Largest reconnect / history retry delay, ms (300 s).
+   * @defaultValue 300000
+   */
+  readonly reconnectMaxMs?: number | undefined;
   /**
    * Fraction of each reconnect delay that is random, 0..1 (spreads reconnects of many processes).
-   * A delay d becomes a value in [d * (1 - jitter), d]. Default 0.2.
+   * A delay d becomes a value in [d * (1 - jitter), d].
+   * @defaultValue 0.2
    */
-  readonly reconnectJitter?: number;
+  readonly reconnectJitter?: number | undefined;
   /**
    * A socket that delivers no message for this long, or leaves one of our pings unanswered this long,
-   * is silent: it is dropped and reconnected. We ping every third of it. Not counted while the socket
-   * is paused for back-pressure. Default 30000 ms (Binance pushes a kline update every 2 s).
+   * is silent: it is dropped and reconnected, ms. We ping every third of it. Not counted while the
+   * socket is paused for back-pressure (Binance pushes a kline update every 2 s).
+   * @defaultValue 30000
    */
-  readonly silenceTimeoutMs?: number;
-  /** Reconnect proactively after this long, before Binance's 24 h cut. Default 23 h (82800000 ms). */
-  readonly rotateAfterMs?: number;
+  readonly silenceTimeoutMs?: number | undefined;
   /**
-   * A minute whose closing kline has not arrived this long after its close is fetched from REST.
-   * Default 10000 ms.
+   * Reconnect proactively after this long, before Binance's 24 h cut, ms (23 h).
+   * @defaultValue 82800000
    */
-  readonly lateGraceMs?: number;
-  /** How often the late-minute check runs, ms (real time). Default 1000. */
-  readonly gapCheckIntervalMs?: number;
+  readonly rotateAfterMs?: number | undefined;
+  /**
+   * A minute whose closing kline has not arrived this long after its close is fetched from REST, ms.
+   * @defaultValue 10000
+   */
+  readonly lateGraceMs?: number | undefined;
+  /**
+   * How often the late-minute check runs, ms (real time).
+   * @defaultValue 1000
+   */
+  readonly gapCheckIntervalMs?: number | undefined;
   /**
    * History (REST klines) calls allowed in any sliding 60 s window, over spot and futures together
-   * (config `max_history_calls_per_min`). Default 30.
+   * (config `max_history_calls_per_min`), calls.
+   * @defaultValue 30
    */
-  readonly maxHistoryCallsPerMin?: number;
-  /** Timeout of one REST call, ms. Default 10000. */
-  readonly restTimeoutMs?: number;
+  readonly maxHistoryCallsPerMin?: number | undefined;
   /**
-   * Events buffered for a slow consumer before the sockets are paused (resumed at half). Candles are
-   * never dropped; ticks and invalid-message notices beyond twice this are dropped and counted.
-   * Default 1000.
+   * Timeout of one REST call, ms.
+   * @defaultValue 10000
    */
-  readonly queueCapacity?: number;
+  readonly restTimeoutMs?: number | undefined;
+  /**
+   * Events buffered for a slow consumer before the sockets are paused (resumed at half), events.
+   * Candles are never dropped; ticks and invalid-message notices beyond twice this are dropped and
+   * counted.
+   * @defaultValue 1000
+   */
+  readonly queueCapacity?: number | undefined;
   /**
    * Epoch ms of the first candle wanted. When set, the closed minutes from here on are fetched from
-   * REST at start and before the first live candle. Default: none (the first live candle starts the
-   * sequence, nothing is fetched before it).
+   * REST at start and before the first live candle.
+   * @defaultValue none (the first live candle starts the sequence, nothing is fetched before it)
    */
-  readonly since?: number;
+  readonly since?: number | undefined;
   /**
    * Market clock, epoch ms: decides which minutes are closed and which closing messages are late.
-   * Default `Date.now`. Connection timers (silence, rotation, backoff, rate limit) use real time.
+   * Connection timers (silence, rotation, backoff, rate limit) use real time.
+   * @defaultValue `Date.now`
    */
-  readonly now?: () => number;
-  /** HTTP client for REST calls. Default the global `fetch`. */
-  readonly fetch?: typeof fetch;
-  /** Logger. Default silent. */
-  readonly logger?: Logger;
+  readonly now?: (() => number) | undefined;
+  /**
+   * HTTP client for REST calls.
+   * @defaultValue the global `fetch` (looked up when the options are resolved)
+   */
+  readonly fetch?: typeof fetch | undefined;
+  /**
+   * Logger.
+   * @defaultValue `silentLogger`
+   */
+  readonly logger?: Logger | undefined;
 }
 
 export interface BinanceInstrument {
@@ -121,7 +158,8 @@ export interface ResolvedBinanceOptions {
   readonly logger: Logger;
 }
 
-export const BINANCE_DEFAULTS = {
+/** The defaults of {@link BinanceSourceOptions}, applied by `resolveBinanceOptions`. */
+export const BINANCE_DEFAULTS = Object.freeze({
   wsUrl: 'wss://stream.binance.com:9443',
   restUrl: 'https://api.binance.com',
   futuresWsUrl: 'wss://fstream.binance.com',
@@ -136,7 +174,9 @@ export const BINANCE_DEFAULTS = {
   maxHistoryCallsPerMin: 30,
   restTimeoutMs: 10_000,
   queueCapacity: 1_000,
-} as const;
+  now: Date.now,
+  logger: silentLogger,
+} satisfies Partial<BinanceSourceOptions>);
 
 /** Streams per connection Binance accepts: 1024 on spot, 200 on USD-M futures; two per instrument. */
 const MAX_STREAMS: Readonly<Record<BinanceMarket, number>> = { spot: 1024, futures: 200 };
@@ -149,27 +189,14 @@ function key(name: string): string {
   return `${PREFIX}.${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
 }
 
-function int(
-  name: string,
-  value: number | undefined,
-  fallback: number,
-  min: number,
-  max = MAX_TIMER_MS,
-): number {
-  const v = value ?? fallback;
+function int(name: string, v: number, min: number, max = MAX_TIMER_MS): number {
   if (!Number.isSafeInteger(v) || v < min || v > max) {
     throw new ConfigError(key(name), `expected an integer from ${min} to ${max}, got ${String(v)}`);
   }
   return v;
 }
 
-function baseUrl(
-  name: string,
-  value: string | undefined,
-  fallback: string,
-  schemes: readonly string[],
-): string {
-  const raw = value ?? fallback;
+function baseUrl(name: string, raw: string, schemes: readonly string[]): string {
   let url: URL;
   try {
     url = new URL(raw);
@@ -214,7 +241,8 @@ function parseInstrument(
 }
 
 /** Validate the options and fill in defaults. Throws ConfigError naming the offending key. */
-export function resolveBinanceOptions(opts: BinanceSourceOptions): ResolvedBinanceOptions {
+export function resolveBinanceOptions(options: BinanceSourceOptions): ResolvedBinanceOptions {
+  const opts = withDefaults(BINANCE_DEFAULTS, options);
   const marketIds = opts.marketIds ?? {};
   for (const k of Object.keys(marketIds)) {
     if (!isInstrumentKey(k) || !opts.instruments.includes(k)) {
@@ -240,14 +268,9 @@ export function resolveBinanceOptions(opts: BinanceSourceOptions): ResolvedBinan
       );
     }
   }
-  const reconnectBaseMs = int('reconnectBaseMs', opts.reconnectBaseMs, BINANCE_DEFAULTS.reconnectBaseMs, 1);
-  const reconnectMaxMs = int(
-    'reconnectMaxMs',
-    opts.reconnectMaxMs,
-    BINANCE_DEFAULTS.reconnectMaxMs,
-    reconnectBaseMs,
-  );
-  const jitter = opts.reconnectJitter ?? BINANCE_DEFAULTS.reconnectJitter;
+  const reconnectBaseMs = int('reconnectBaseMs', opts.reconnectBaseMs, 1);
+  const reconnectMaxMs = int('reconnectMaxMs', opts.reconnectMaxMs, reconnectBaseMs);
+  const jitter = opts.reconnectJitter;
   if (!(jitter >= 0 && jitter <= 1))
     throw new ConfigError(key('reconnectJitter'), 'expected a number from 0 to 1');
   const since = opts.since ?? null;
@@ -262,37 +285,26 @@ export function resolveBinanceOptions(opts: BinanceSourceOptions): ResolvedBinan
   return {
     instruments,
     wsUrl: {
-      spot: baseUrl('wsUrl', opts.wsUrl, BINANCE_DEFAULTS.wsUrl, ws),
-      futures: baseUrl('futuresWsUrl', opts.futuresWsUrl, BINANCE_DEFAULTS.futuresWsUrl, ws),
+      spot: baseUrl('wsUrl', opts.wsUrl, ws),
+      futures: baseUrl('futuresWsUrl', opts.futuresWsUrl, ws),
     },
     restUrl: {
-      spot: baseUrl('restUrl', opts.restUrl, BINANCE_DEFAULTS.restUrl, http),
-      futures: baseUrl('futuresRestUrl', opts.futuresRestUrl, BINANCE_DEFAULTS.futuresRestUrl, http),
+      spot: baseUrl('restUrl', opts.restUrl, http),
+      futures: baseUrl('futuresRestUrl', opts.futuresRestUrl, http),
     },
     reconnectBaseMs,
     reconnectMaxMs,
     reconnectJitter: jitter,
-    silenceTimeoutMs: int('silenceTimeoutMs', opts.silenceTimeoutMs, BINANCE_DEFAULTS.silenceTimeoutMs, 30),
-    rotateAfterMs: int('rotateAfterMs', opts.rotateAfterMs, BINANCE_DEFAULTS.rotateAfterMs, 10),
-    lateGraceMs: int('lateGraceMs', opts.lateGraceMs, BINANCE_DEFAULTS.lateGraceMs, 0),
-    gapCheckIntervalMs: int(
-      'gapCheckIntervalMs',
-      opts.gapCheckIntervalMs,
-      BINANCE_DEFAULTS.gapCheckIntervalMs,
-      5,
-    ),
-    maxHistoryCallsPerMin: int(
-      'maxHistoryCallsPerMin',
-      opts.maxHistoryCallsPerMin,
-      BINANCE_DEFAULTS.maxHistoryCallsPerMin,
-      1,
-      100_000,
-    ),
-    restTimeoutMs: int('restTimeoutMs', opts.restTimeoutMs, BINANCE_DEFAULTS.restTimeoutMs, 10),
-    queueCapacity: int('queueCapacity', opts.queueCapacity, BINANCE_DEFAULTS.queueCapacity, 2, 1_000_000),
+    silenceTimeoutMs: int('silenceTimeoutMs', opts.silenceTimeoutMs, 30),
+    rotateAfterMs: int('rotateAfterMs', opts.rotateAfterMs, 10),
+    lateGraceMs: int('lateGraceMs', opts.lateGraceMs, 0),
+    gapCheckIntervalMs: int('gapCheckIntervalMs', opts.gapCheckIntervalMs, 5),
+    maxHistoryCallsPerMin: int('maxHistoryCallsPerMin', opts.maxHistoryCallsPerMin, 1, 100_000),
+    restTimeoutMs: int('restTimeoutMs', opts.restTimeoutMs, 10),
+    queueCapacity: int('queueCapacity', opts.queueCapacity, 2, 1_000_000),
     since,
-    now: opts.now ?? Date.now,
+    now: opts.now,
     fetch: fetchImpl,
-    logger: opts.logger ?? silentLogger,
+    logger: opts.logger,
   };
 }

@@ -13,9 +13,15 @@ export interface ProgressHandle {
 }
 
 export interface ProgressBarOptions {
-  /** Where the bar goes. Default `process.stderr`. */
+  /**
+   * Where the bar goes.
+   * @defaultValue `process.stderr` (looked up at each call)
+   */
   readonly stream?: NodeJS.WritableStream & { readonly isTTY?: boolean };
-  /** Receives the 10 % lines when the stream is not a terminal. Default: a `replay` logger. */
+  /**
+   * Receives the 10 % lines when the stream is not a terminal.
+   * @defaultValue a new `replay` logger
+   */
   readonly log?: (
     fields: { label: string; percent: number; done: number; total: number },
     msg: string,
