@@ -19,6 +19,7 @@ import { IDENTITY_TABLES_0002 } from '../api/auth/migrations.js';
 import { STRATEGY_TABLES_0002 } from '../strategy/migrations.js';
 import { BACKTEST_MIGRATIONS } from '../backtest/migrations.js';
 import type { CandleStore } from '../history/store.js';
+import { isProcessAlive } from '../util/process.js';
 
 /**
  * Every module's migrations of the relational database; the migrator runs them sorted by name.
@@ -102,16 +103,7 @@ function lockDir(dir: string): () => void {
   } catch {
     holder = undefined;
   }
-  if (holder && holder !== process.pid && alive(holder)) throw new StoreLockedError(dir, holder);
+  if (holder && holder !== process.pid && isProcessAlive(holder)) throw new StoreLockedError(dir, holder);
   writeFileSync(lock, String(process.pid));
   return () => rmSync(lock, { force: true });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -7,6 +7,7 @@ import { delimiter, join } from 'node:path';
 import { RedisServerNotFoundError, RedisServerStartError } from './errors.js';
 import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { sleep } from '../util/sleep.js';
+import { isProcessAlive } from '../util/process.js';
 
 /** Options of a redis-server child process. */
 export interface RedisServerOptions {
@@ -271,16 +272,7 @@ async function stopStaleServer(dir: string): Promise<void> {
     return; // not running any more
   }
   // Wait until it has let go of its AOF before a new server reads it.
-  for (let i = 0; i < 200 && isAlive(pid); i++) await sleep(25);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  for (let i = 0; i < 200 && isProcessAlive(pid); i++) await sleep(25);
 }
 
 function readTail(file: string): string {

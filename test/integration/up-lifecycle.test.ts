@@ -15,6 +15,7 @@ import { closeRedis, connectRedis, type RedisClient } from '../../src/bus/connec
 import { openRelationalDb } from '../../src/app/open-db.js';
 import { silentLogger } from '../../src/util/log.js';
 import { waitFor } from '../helpers/redis.js';
+import { isProcessAlive } from '../../src/util/process.js';
 
 const CLI = resolve('dist/cli/main.js');
 const KEY = 'sim:spot:BTCUSDT';
@@ -77,15 +78,6 @@ function redisPid(dir: string): number | undefined {
   return Number.isInteger(pid) && pid > 1 ? pid : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function listening(port: number): Promise<boolean> {
   return new Promise((r) => {
     const s = createConnection({ host: '127.0.0.1', port });
@@ -120,14 +112,14 @@ async function streamOpens(redis: RedisClient): Promise<number[]> {
 /** Kill the current embedded redis-server and wait until another one runs and answers. */
 async function killRedis(up: Up, redis: RedisClient): Promise<{ pid: number; backMs: number }> {
   const old = redisPid(up.dir);
-  if (old === undefined || !alive(old)) throw new Error('no embedded redis-server pid');
+  if (old === undefined || !isProcessAlive(old)) throw new Error('no embedded redis-server pid');
   const t0 = Date.now();
   process.kill(old, 'SIGKILL');
   await waitFor(
     async () => {
       if (!running(up)) return true;
       const pid = redisPid(up.dir);
-      if (pid === undefined || pid === old || !alive(pid)) return false;
+      if (pid === undefined || pid === old || !isProcessAlive(pid)) return false;
       return (await redis.ping().catch(() => '')) === 'PONG';
     },
     30_000,
@@ -159,7 +151,7 @@ describe('marketbus up lifecycle', () => {
         err,
       );
       expect(started, 'redis-server start logged').not.toBeNull();
-      expect(alive(Number(started?.[2]))).toBe(false);
+      expect(isProcessAlive(Number(started?.[2]))).toBe(false);
       expect(await listening(Number(started?.[1]))).toBe(false);
       expect(existsSync(join(up.dir, '.marketbus', 'redis.url'))).toBe(false);
     } finally {
@@ -240,7 +232,7 @@ describe('marketbus up lifecycle', () => {
       await killRedis(up, redis);
       await killRedis(up, redis);
       const last = redisPid(up.dir);
-      expect(last !== undefined && alive(last)).toBe(true);
+      expect(last !== undefined && isProcessAlive(last)).toBe(true);
       process.kill(last ?? 0, 'SIGKILL'); // the third death within the window: no more restarts
       const code = await up.exit;
       const err = up.stderr();
