@@ -143,4 +143,37 @@ describe('dashboard', () => {
     await page.screenshot({ path: join(tmpdir(), 'marketbus-dashboard.png'), fullPage: true });
     expect(errors).toEqual([]);
   }, 180_000);
+
+  it('renders a hostile strategy name as text: no markup is parsed, no script runs', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(base);
+    const hostile = '<img src=x onerror="window.__pwned = 1"><b id="injected">bold</b>';
+    // Created from the page itself, as any signed-in user of the same origin could.
+    const status = await page.evaluate(async (name) => {
+      const r = await fetch('/strategies', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          name,
+          instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
+          instrument_key: 'sim:spot:BTCUSDT',
+          market_type: 'spot',
+          timeframe: '1m',
+          indicators: [{ name: 'MA', params: { fast: 3, slow: 8 } }],
+          signal_template: 'MA(3,8)',
+        }),
+      });
+      return r.status;
+    }, hostile);
+    expect(status).toBe(201);
+    await page.reload();
+    await page.waitForSelector('#strategies tbody tr td', { timeout: 10_000 });
+    const names = await page.locator('#strategies tbody tr td:first-child').allTextContents();
+    expect(names).toContain(hostile);
+    expect(await page.locator('#strategies img, #injected').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+    expect(errors).toEqual([]);
+  }, 60_000);
 });

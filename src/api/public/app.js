@@ -121,9 +121,42 @@ function onPrice(f) {
 function renderPrices() {
   const rows = [...state.instruments.entries()].map(([key, i]) => {
     const age = i.tickTs ? (Date.now() - i.tickTs) / 1000 : i.tickAgeSeconds;
-    return `<tr data-state="${i.state ?? 'waiting'}" data-key="${key}"><td>${key}</td><td>${i.state ?? 'waiting'}</td><td class="bid">${fmt(i.bid, 4)}</td><td class="ask">${fmt(i.ask, 4)}</td><td class="mid">${fmt(i.mid, 4)}</td><td>${age == null ? '–' : `${fmt(age, 1)} s`}</td></tr>`;
+    const tr = row([
+      key,
+      i.state ?? 'waiting',
+      [fmt(i.bid, 4), 'bid'],
+      [fmt(i.ask, 4), 'ask'],
+      [fmt(i.mid, 4), 'mid'],
+      age == null ? '–' : `${fmt(age, 1)} s`,
+    ]);
+    tr.dataset.state = i.state ?? 'waiting';
+    tr.dataset.key = key;
+    return tr;
   });
-  $('#prices tbody').innerHTML = rows.join('');
+  $('#prices tbody').replaceChildren(...rows);
+}
+
+/**
+ * A table row of text cells: data from the API or the streams is always set as text, never parsed as
+ * HTML. A cell is its text, or [text, class name].
+ */
+function row(cells) {
+  const tr = document.createElement('tr');
+  for (const c of cells) {
+    const td = document.createElement('td');
+    const [text, cls] = Array.isArray(c) ? c : [c, undefined];
+    td.textContent = String(text);
+    if (cls) td.className = cls;
+    tr.append(td);
+  }
+  return tr;
+}
+
+function button(action, label) {
+  const b = document.createElement('button');
+  b.dataset.action = action;
+  b.textContent = label;
+  return b;
 }
 
 // ---- chart ------------------------------------------------------------------------------------
@@ -173,12 +206,26 @@ function onCandle(f) {
 async function loadStrategies() {
   const { strategies } = await api('/strategies');
   state.strategies = strategies;
-  $('#strategies tbody').innerHTML = strategies
-    .map((s) => {
+  $('#strategies tbody').replaceChildren(
+    ...strategies.map((s) => {
       const running = s.status === 'running';
-      return `<tr data-id="${s.strategy_id}"><td>${s.name}</td><td>${s.spec?.signal_template ?? ''}</td><td>${s.spec?.instrument_key ?? ''}</td><td class="status">${s.status}</td><td><button data-action="${running ? 'stop' : 'run'}">${running ? 'Stop' : 'Run'}</button> <button data-action="backtest">Backtest</button></td></tr>`;
-    })
-    .join('');
+      const tr = row([
+        s.name,
+        s.spec?.signal_template ?? '',
+        s.spec?.instrument_key ?? '',
+        [s.status, 'status'],
+      ]);
+      tr.dataset.id = s.strategy_id;
+      const actions = document.createElement('td');
+      actions.append(
+        button(running ? 'stop' : 'run', running ? 'Stop' : 'Run'),
+        ' ',
+        button('backtest', 'Backtest'),
+      );
+      tr.append(actions);
+      return tr;
+    }),
+  );
 }
 
 async function createStrategy(form) {
@@ -278,12 +325,20 @@ async function loadStreams() {
     const bad = s.flags.length > 0 ? 'bad' : 'ok';
     const groups = s.groups.length > 0 ? s.groups : [null];
     groups.forEach((g, i) => {
-      rows.push(
-        `<tr data-health="${bad}"><td>${i === 0 ? s.stream : ''}</td><td>${i === 0 ? s.length : ''}</td><td>${g?.name ?? '–'}</td><td>${g?.lag ?? '–'}</td><td>${g?.pending ?? '–'}</td><td>${i === 0 ? (s.deadLetters ?? '–') : ''}</td><td>${i === 0 ? s.flags.map((x) => x.kind).join(', ') || 'ok' : ''}</td></tr>`,
-      );
+      const tr = row([
+        i === 0 ? s.stream : '',
+        i === 0 ? s.length : '',
+        g?.name ?? '–',
+        g?.lag ?? '–',
+        g?.pending ?? '–',
+        i === 0 ? (s.deadLetters ?? '–') : '',
+        i === 0 ? s.flags.map((x) => x.kind).join(', ') || 'ok' : '',
+      ]);
+      tr.dataset.health = bad;
+      rows.push(tr);
     });
   }
-  $('#streams tbody').innerHTML = rows.join('');
+  $('#streams tbody').replaceChildren(...rows);
 }
 
 // ---- start ------------------------------------------------------------------------------------
