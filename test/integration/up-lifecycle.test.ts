@@ -4,71 +4,21 @@
  * redis-server is restarted on the same port when it dies, with no candle lost from the stream or the
  * history; a redis-server that keeps dying stops `up` with a coded message.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
 import { closeRedis, connectRedis, type RedisClient } from '../../src/bus/connection.js';
 import { openRelationalDb } from '../../src/app/open-db.js';
 import { silentLogger } from '../../src/util/log.js';
 import { waitFor } from '../helpers/redis.js';
+import { running, spawnUp, untilUp, UP_INSTRUMENT, type Up } from '../helpers/up-process.js';
 import { isProcessAlive } from '../../src/util/process.js';
 
-const CLI = resolve('dist/cli/main.js');
-const KEY = 'sim:spot:BTCUSDT';
+const KEY = UP_INSTRUMENT;
 const STREAM = `md.candles.1m.${KEY}`;
 const MINUTE = 60_000;
-
-const dirs: string[] = [];
-const children: ChildProcess[] = [];
-
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-interface Up {
-  readonly child: ChildProcess;
-  readonly dir: string;
-  readonly exit: Promise<number | null>;
-  stderr(): string;
-}
-
-/** `marketbus up` on embedded Redis and PGlite under a new directory (its cwd), simulated feed. */
-function spawnUp(args: readonly string[]): Up {
-  const dir = mkdtempSync(join(tmpdir(), 'marketbus-up-'));
-  dirs.push(dir);
-  const child = spawn(process.execPath, [CLI, 'up', '--source', 'simulated', '--instruments', KEY, ...args], {
-    cwd: dir,
-    env: {
-      ...process.env,
-      REDIS_URL: '',
-      DATABASE_URL: '',
-      CLICKHOUSE_URL: '',
-      NODE_ENV: 'development',
-      TELEGRAM_BOT_TOKEN: '',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  children.push(child);
-  let err = '';
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const exit = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  return { child, dir, exit, stderr: () => err };
-}
-
-const running = (up: Up): boolean => up.child.exitCode === null && up.child.signalCode === null;
-
-async function untilUp(up: Up): Promise<{ redisUrl: string; api: string }> {
-  await waitFor(() => /marketbus is up: /.test(up.stderr()) || !running(up), 120_000, 'marketbus up');
-  const m = /Redis (redis:\/\/127\.0\.0\.1:\d+).* api (http:\/\/127\.0\.0\.1:\d+)/.exec(up.stderr());
-  if (!m?.[1] || !m[2]) throw new Error(`marketbus up did not start:\n${up.stderr().slice(-3000)}`);
-  return { redisUrl: m[1], api: m[2] };
-}
 
 /** The pid the embedded redis-server wrote in `<data_dir>/redis/redis.pid`. */
 function redisPid(dir: string): number | undefined {
