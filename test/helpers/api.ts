@@ -8,6 +8,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll } from 'vitest';
 import WebSocket from 'ws';
+import { SESSION_COOKIE } from '../../src/api/auth/session.js';
 import { apiSettingsFromEnv, type ApiSettings } from '../../src/api/config.js';
 import {
   startApi as startApiService,
@@ -99,9 +100,9 @@ export class HttpClient {
     for (const c of setCookie) {
       const [pair = ''] = c.split(';');
       const [name, ...rest] = pair.split('=');
-      if (name === 'marketbus_session') {
+      if (name === SESSION_COOKIE) {
         const value = rest.join('=');
-        this.cookie = value ? `marketbus_session=${value}` : undefined;
+        this.cookie = value ? `${SESSION_COOKIE}=${value}` : undefined;
         if (/max-age=0|expires=thu, 01 jan 1970/i.test(c)) this.cookie = undefined;
       }
     }
@@ -121,6 +122,12 @@ export class HttpClient {
 
   post<T = Record<string, unknown>>(path: string, json?: unknown): Promise<HttpResult<T>> {
     return this.request<T>('POST', path, json === undefined ? {} : { json });
+  }
+
+  /** Sign in with the one-time development link (`<base>/auth/dev?token=...`); returns the status. */
+  async devLogin(url: string): Promise<number> {
+    const u = new URL(url);
+    return (await this.get(`${u.pathname}${u.search}`)).status;
   }
 
   /** Sign in with a signed Login Widget payload; returns the user. */
