@@ -12,19 +12,31 @@
 import { ConfigError } from '../../util/errors.js';
 
 export interface AuthSettings {
-  /** A session not used for this long ends, seconds (each use restarts the count, up to the lifetime). */
+  /**
+   * A session not used for this long ends, seconds (each use restarts the count, up to the lifetime).
+   * @defaultValue 604_800 (7 days)
+   */
   readonly sessionIdleS: number;
-  /** Live sessions of one user at most; one more sign-in is answered 429 with `Retry-After`. */
+  /**
+   * Live sessions of one user at most; one more sign-in is answered 429 with `Retry-After`.
+   * @defaultValue 20
+   */
   readonly maxSessionsPerUser: number;
-  /** Development sign-in (one-time link printed at start) asked for by the environment. */
+  /**
+   * Development sign-in (one-time link printed at start) asked for by the environment.
+   * @defaultValue false
+   */
   readonly devLogin: boolean;
-  /** Lifetime of the one-time development sign-in link, seconds. */
+  /**
+   * Lifetime of the one-time development sign-in link, seconds.
+   * @defaultValue 900
+   */
   readonly devLoginTtlS: number;
 }
 
 /** The defaults of {@link AuthSettings}. */
 export const AUTH_SETTINGS_DEFAULTS = Object.freeze({
-  sessionIdleS: 7 * 86_400,
+  sessionIdleS: 604_800,
   maxSessionsPerUser: 20,
   devLogin: false,
   devLoginTtlS: 900,
