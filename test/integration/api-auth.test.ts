@@ -196,6 +196,18 @@ describe('sessions', () => {
     expect((await replay.get('/auth/current-user')).status).toBe(401);
   });
 
+  it('logout-all ends every session of the user (their keys live in other slots on a cluster)', async () => {
+    const a = client();
+    const b = client();
+    await a.login(BOT_TOKEN, { id: '411106', first_name: 'A' });
+    await b.login(BOT_TOKEN, { id: '411106', first_name: 'B' });
+    const out = await a.post<{ ended: number }>('/auth/logout-all');
+    expect(out.status).toBe(200);
+    expect(out.body.ended).toBe(2);
+    expect(a.cookie).toBeUndefined();
+    expect((await b.get('/auth/current-user')).status).toBe(401);
+  });
+
   it('refuses state-changing requests from another origin', async () => {
     const c = client();
     await c.login(BOT_TOKEN, { id: '411103' });
