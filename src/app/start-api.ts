@@ -23,7 +23,7 @@ import { DevLoginLink } from '../api/auth/dev-login.js';
 import { checkDevLogin } from '../api/auth/settings.js';
 import { Authenticator, SessionStore } from '../api/auth/session.js';
 import { CommandResults } from '../api/command-results.js';
-import { apiSettingsFromEnv, type ApiSettings } from '../api/config.js';
+import { apiSettingsFromEnv, isLoopbackHost, type ApiSettings } from '../api/config.js';
 import type { ApiContext } from '../api/context.js';
 import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from '../api/live/client.js';
 import { LiveHub } from '../api/live/hub.js';
@@ -181,7 +181,12 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     return http;
   });
   if (server.devLoginUrl !== null)
-    log.warn('development sign-in is on: a one-time sign-in link is printed on stderr');
+    log.warn(
+      isLoopbackHost(host)
+        ? 'development sign-in is on: a one-time sign-in link is printed on stderr'
+        : // Browsers keep the Secure session cookie from plain http only on localhost/127.0.0.1.
+          'development sign-in is on, and the API is not on loopback: open the link over HTTPS, or a browser drops the session cookie',
+    );
   if (settings.sessionSecretGenerated)
     log.warn('SESSION_SECRET is not set: sessions are signed with a random key and end at restart');
   if (!settings.webhookSecret)

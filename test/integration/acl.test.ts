@@ -367,7 +367,11 @@ describe('marketbus redis acl', () => {
 
       // Sessions as the api user: a second one, sign out everywhere (the per-user index), a replay.
       const phone = new HttpClient(api.url);
-      const phonePayload = signedLoginPayload(BOT_TOKEN, { id: '411001', username: 'alice', first_name: 'P' });
+      const phonePayload = signedLoginPayload(BOT_TOKEN, {
+        id: '411001',
+        username: 'alice',
+        first_name: 'P',
+      });
       expect((await phone.post('/auth/telegram/login', phonePayload)).status).toBe(200);
       expect((await new HttpClient(api.url).post('/auth/telegram/login', phonePayload)).status).toBe(401);
       const all = await alice.post<{ ended: number }>('/auth/logout-all');

@@ -310,7 +310,11 @@ describe('in-process API: listen address and idle expiry', () => {
     expect(await redis.ttl(key)).toBeLessThanOrEqual(3);
     expect((await c.get('/auth/current-user')).status).toBe(200);
     expect(await redis.ttl(key)).toBeLessThanOrEqual(3);
-    await waitFor(async () => (await c.get('/auth/current-user')).status === 401, 10_000, 'the lifetime to end');
+    await waitFor(
+      async () => (await c.get('/auth/current-user')).status === 401,
+      10_000,
+      'the lifetime to end',
+    );
     await short.close();
   });
 });

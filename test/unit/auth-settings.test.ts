@@ -49,7 +49,9 @@ describe('sign-in settings', () => {
   it('the webhook secret is at least 32 characters in production (any length in development)', () => {
     expect(badKey({ ...PROD, TELEGRAM_WEBHOOK_SECRET: 'x' })).toBe('TELEGRAM_WEBHOOK_SECRET');
     expect(badKey({ ...PROD, TELEGRAM_WEBHOOK_SECRET: 'a'.repeat(31) })).toBe('TELEGRAM_WEBHOOK_SECRET');
-    expect(apiSettingsFromEnv({ ...PROD, TELEGRAM_WEBHOOK_SECRET: 'a'.repeat(32) }).webhookSecret).toHaveLength(32);
+    expect(
+      apiSettingsFromEnv({ ...PROD, TELEGRAM_WEBHOOK_SECRET: 'a'.repeat(32) }).webhookSecret,
+    ).toHaveLength(32);
     expect(apiSettingsFromEnv({ TELEGRAM_WEBHOOK_SECRET: 'x' }).webhookSecret).toBe('x');
   });
 });

@@ -17,13 +17,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LOCAL_USER_ID } from '../auth/dev-login.js';
-import {
-  confirmedChat,
-  ensureUser,
-  getUser,
-  upsertTelegramUser,
-  type User,
-} from '../auth/identity-store.js';
+import { confirmedChat, ensureUser, getUser, upsertTelegramUser, type User } from '../auth/identity-store.js';
 import { useLoginOnce } from '../auth/login-once.js';
 import { telegramLoginFields, verifyTelegramLogin } from '../auth/telegram-login.js';
 import type { ApiContext } from '../context.js';
@@ -77,7 +71,9 @@ export function authRoutes(app: FastifyInstance, ctx: ApiContext): void {
     if (link === null) throw notFound();
     const given = (req.query as Record<string, unknown>)['token'];
     if (typeof given !== 'string' || !link.consume(given))
-      throw unauthorized('this development sign-in link is wrong, used or expired: restart to print a new one');
+      throw unauthorized(
+        'this development sign-in link is wrong, used or expired: restart to print a new one',
+      );
     const user = await ensureUser(ctx.db, LOCAL_USER_ID, 'local');
     await ctx.auth.signIn(req, reply, user.id, true);
     ctx.log.info({ userId: user.id }, 'signed in with the development sign-in link');
