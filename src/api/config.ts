@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../util/errors.js';
 import { authSettingsFromEnv, type AuthSettings } from './auth/settings.js';
+import { nonEmpty, positiveInt } from './env.js';
 
 export interface ApiSettings extends AuthSettings {
   readonly production: boolean;
@@ -47,19 +48,6 @@ export const AUTH_SKEW_S = 60;
 const MIN_PRODUCTION_SECRET = 32;
 const WEBHOOK_SECRET_RE = /^[A-Za-z0-9_-]{1,256}$/;
 const BOT_USERNAME_RE = /^[A-Za-z][A-Za-z0-9_]{3,31}$/;
-
-function positiveInt(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
-  const raw = env[key]?.trim();
-  if (!raw) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(key, `expected a positive integer, got ${raw}`);
-  return n;
-}
-
-function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
-  const v = env[key]?.trim();
-  return v ? v : undefined;
-}
 
 /** Read and check the settings; throws ConfigError naming the first bad or missing key. */
 export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettings {

@@ -5,6 +5,7 @@
  * its socket).
  */
 import { createHash, createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll } from 'vitest';
 import WebSocket from 'ws';
@@ -63,6 +64,19 @@ export function signedLoginPayload(
     .join('\n');
   const secret = createHash('sha256').update(botToken, 'utf8').digest();
   return { ...payload, hash: createHmac('sha256', secret).update(dcs, 'utf8').digest('hex') };
+}
+
+/** GET with a chosen Host header (fetch does not let us set it). */
+export function statusWithHost(base: string, path: string, host: string): Promise<number> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export interface HttpResult<T = unknown> {

@@ -3,7 +3,6 @@
  * confirmed through the bot's webhook, the one-time development sign-in link, production fail-fast,
  * and bad input. (test/security/auth.test.ts attacks the same controls on a real `marketbus up`.)
  */
-import { request as httpRequest } from 'node:http';
 import { linkKey } from '../../src/api/auth/chat-link.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiSettingsFromEnv } from '../../src/api/config.js';
@@ -19,6 +18,7 @@ import {
   HttpClient,
   signedLoginPayload,
   startApi,
+  statusWithHost,
   testSettings,
   WEBHOOK_SECRET,
 } from '../helpers/api.js';
@@ -53,18 +53,6 @@ afterAll(async () => {
 });
 
 const client = (): HttpClient => new HttpClient(api.url);
-
-/** GET with a chosen Host header (fetch does not let us set it). */
-function statusWithHost(port: number, path: string, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('Telegram login', () => {
   it('signs in with a payload signed as the Telegram login widget signs it, sets a signed __Host- HttpOnly SameSite=Lax Secure cookie, and knows the user', async () => {
@@ -308,7 +296,7 @@ describe('development sign-in and production settings', () => {
     expect(url).toMatch(new RegExp(`^${dev.url}/auth/dev\\?token=[A-Za-z0-9_-]{43}$`));
     // no ambient local user, whatever the Host
     expect((await new HttpClient(dev.url).get('/auth/current-user')).status).toBe(401);
-    expect(await statusWithHost(dev.port, '/auth/current-user', `localhost:${dev.port}`)).toBe(401);
+    expect(await statusWithHost(dev.url, '/auth/current-user', `localhost:${dev.port}`)).toBe(401);
     // a wrong token is refused and does not use the link up
     const guess = new HttpClient(dev.url);
     expect((await guess.get(`/auth/dev?token=${'A'.repeat(43)}`)).status).toBe(401);

@@ -12,13 +12,19 @@
  * - Idle sessions end; "sign out everywhere" ends the user's other sessions; sessions per user are
  *   capped with 429 and `Retry-After`.
  */
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionKey, SESSION_COOKIE } from '../../src/api/auth/session.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { silentLogger } from '../../src/util/log.js';
-import { BOT_TOKEN, HttpClient, signedLoginPayload, startApi, testSettings } from '../helpers/api.js';
+import {
+  BOT_TOKEN,
+  HttpClient,
+  signedLoginPayload,
+  startApi,
+  statusWithHost,
+  testSettings,
+} from '../helpers/api.js';
 import { startForwarder, type Forwarder } from '../helpers/forwarder.js';
 import { connect, redisOptions, startRedis, uniq, waitFor, type TestRedis } from '../helpers/redis.js';
 import { spawnUp, untilUp, type Up } from '../helpers/up-process.js';
@@ -33,19 +39,6 @@ function tokenOf(c: HttpClient): string {
 
 function sessionCookie(headers: Headers): string | undefined {
   return headers.getSetCookie().find((x) => x.startsWith(`${SESSION_COOKIE}=`));
-}
-
-/** GET with a chosen Host header (fetch does not let us set it). */
-function statusWithHost(base: string, path: string, host: string): Promise<number> {
-  const u = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, path, headers: { host } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** A Telegram id not used by any other test (payloads work once, sessions are per user). */

@@ -10,6 +10,7 @@
  * | `MARKETBUS_DEV_LOGIN_TTL_S`  | how long the printed one-time link works, seconds (default 900)          |
  */
 import { ConfigError } from '../../util/errors.js';
+import { positiveInt } from '../env.js';
 
 export interface AuthSettings {
   /**
@@ -42,14 +43,6 @@ export const AUTH_SETTINGS_DEFAULTS = Object.freeze({
   devLoginTtlS: 900,
 } satisfies AuthSettings);
 
-function positive(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
-  const raw = env[key]?.trim();
-  if (!raw) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(key, `expected a positive integer, got ${raw}`);
-  return n;
-}
-
 /** `1`/`true`/`yes` on, `0`/`false`/`no`/unset off; anything else a ConfigError. */
 function flag(env: NodeJS.ProcessEnv, key: string): boolean {
   const raw = env[key]?.trim().toLowerCase() ?? '';
@@ -69,9 +62,9 @@ export function authSettingsFromEnv(env: NodeJS.ProcessEnv, production: boolean)
   const devLogin = flag(env, 'MARKETBUS_DEV_LOGIN');
   if (devLogin) checkDevLogin(production, 'MARKETBUS_DEV_LOGIN');
   return {
-    sessionIdleS: positive(env, 'SESSION_IDLE_S', d.sessionIdleS),
-    maxSessionsPerUser: positive(env, 'MAX_SESSIONS_PER_USER', d.maxSessionsPerUser),
+    sessionIdleS: positiveInt(env, 'SESSION_IDLE_S', d.sessionIdleS),
+    maxSessionsPerUser: positiveInt(env, 'MAX_SESSIONS_PER_USER', d.maxSessionsPerUser),
     devLogin,
-    devLoginTtlS: positive(env, 'MARKETBUS_DEV_LOGIN_TTL_S', d.devLoginTtlS),
+    devLoginTtlS: positiveInt(env, 'MARKETBUS_DEV_LOGIN_TTL_S', d.devLoginTtlS),
   };
 }
