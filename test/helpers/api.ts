@@ -35,7 +35,7 @@ export function testSettings(env: NodeJS.ProcessEnv = {}, over: Partial<ApiSetti
 }
 
 export async function startApi(
-  o: Omit<StartApiOptions, 'log' | 'port'> & { port?: number },
+  o: Omit<StartApiOptions, 'log' | 'port'> & { port?: number; log?: StartApiOptions['log'] },
 ): Promise<ApiService> {
   const api = await startApiService({ log: silentLogger, port: 0, publicDir: null, ...o });
   servers.push(api);

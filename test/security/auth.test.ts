@@ -8,10 +8,12 @@
  *   with any Host; development sign-in is a one-time link that works once.
  * - A captured Telegram login payload does not sign in a second time.
  * - Login CSRF: a sign-in POST from a page of another origin is 403, and there is no GET sign-in.
+ * - Query strings (the sign-in token) never reach the logs.
  * - The cookie is `__Host-` prefixed, HttpOnly, SameSite=Lax, Secure (also on a non-loopback listen).
  * - Idle sessions end; "sign out everywhere" ends the user's other sessions; sessions per user are
  *   capped with 429 and `Retry-After`.
  */
+import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sessionKey, SESSION_COOKIE } from '../../src/api/auth/session.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
@@ -238,7 +240,7 @@ describe('a real marketbus up with a bot token (Telegram sign-in)', () => {
   });
 });
 
-describe('in-process API: listen address and idle expiry', () => {
+describe('in-process API: logs, listen address and idle expiry', () => {
   let server: TestRedis;
   let redis: RedisClient;
   let db: RelationalDb;
@@ -252,6 +254,29 @@ describe('in-process API: listen address and idle expiry', () => {
 
   afterAll(async () => {
     await db.close();
+  });
+
+  it('a failing request logs its route, never its query string (the sign-in token)', async () => {
+    const own = await startRedis({ persistence: 'none' });
+    const lines: string[] = [];
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) });
+    const dev = await startApi({
+      redis: { url: own.url, reconnectBaseMs: 50, reconnectMaxMs: 200 },
+      db: db.sql,
+      log,
+      settings: testSettings({ MARKETBUS_DEV_LOGIN: '1' }),
+    });
+    const url = new URL(dev.devLoginUrl ?? '');
+    const token = url.searchParams.get('token') ?? '';
+    await own.kill('SIGKILL');
+    // Redis is down: starting the session fails (503) after the token was checked
+    const res = await new HttpClient(dev.url).get(`${url.pathname}${url.search}`);
+    expect(res.status).toBe(503);
+    const failed = lines.filter((l) => l.includes('api dependency unavailable'));
+    expect(failed.length).toBeGreaterThan(0);
+    expect(failed.join('')).toContain('"route":"/auth/dev"');
+    expect(lines.join('')).not.toContain(token);
+    await dev.close();
   });
 
   it('listening on 0.0.0.0 (reachable from the network) the cookie is Secure and __Host-', async () => {
