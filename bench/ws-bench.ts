@@ -62,7 +62,7 @@ type ChildConfig =
       readonly warmup: number;
     }
   | { readonly role: 'raw'; readonly redisUrl: string }
-  | { readonly role: 'ws'; readonly wsUrl: string; readonly clients: number };
+  | { readonly role: 'ws'; readonly wsUrl: string; readonly clients: number; readonly cookie: string };
 
 interface LatencyStats {
   readonly deliveries: number;
@@ -212,7 +212,7 @@ async function wsChild(cfg: Extract<ChildConfig, { role: 'ws' }>): Promise<void>
   const url = `${cfg.wsUrl}/api/v1/live/ws`;
   const openOne = async (): Promise<void> => {
     const receiver = new Receiver(seen);
-    const ws = new WebSocket(url, { perMessageDeflate: false });
+    const ws = new WebSocket(url, { perMessageDeflate: false, headers: { cookie: cfg.cookie } });
     sockets.push(ws);
     receivers.push(receiver);
     let subscribed = 0;
@@ -458,11 +458,15 @@ async function main(): Promise<void> {
       host: '127.0.0.1',
       port: 0,
       publicDir: null,
-      // Development sign-in (no bot token, loopback): every client is the local user.
-      settings: apiSettingsFromEnv({ SESSION_SECRET: 'ws-bench-session-secret' }),
+      // Development sign-in: every client shares the session of the one-time link (the local user).
+      settings: apiSettingsFromEnv({ SESSION_SECRET: 'ws-bench-session-secret', MARKETBUS_DEV_LOGIN: '1' }),
       live: { maxClientsPerUser: clients + 10, blockMs: 5000 },
     });
-    if (!api.devLogin) throw new Error('the bench needs development sign-in (loopback, no bot token)');
+    if (api.devLoginUrl === null) throw new Error('the bench needs development sign-in');
+    const signIn = await fetch(api.devLoginUrl, { redirect: 'manual' });
+    const cookie = signIn.headers.getSetCookie()[0]?.split(';')[0];
+    if (signIn.status !== 303 || cookie === undefined)
+      throw new Error(`development sign-in failed: ${signIn.status}`);
     say(
       `ws-bench: redis ${redisServer.url}, api ${api.url}; ${rate} entries/s for ${seconds} s (+${warmup} s warm-up)`,
     );
@@ -481,7 +485,7 @@ async function main(): Promise<void> {
 
     say(`ws-bench: ${clients} WebSocket clients...`);
     const ws = await phase(
-      { role: 'ws', wsUrl: api.url.replace(/^http/, 'ws'), clients },
+      { role: 'ws', wsUrl: api.url.replace(/^http/, 'ws'), clients, cookie },
       clients,
       redisServer.url,
       rate,

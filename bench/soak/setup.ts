@@ -4,6 +4,7 @@
  * the runbook's snippet) and keeps the session cookie; each strategy is `POST /strategies`, then
  * `POST /strategies/:id/run` (the API's command to the runner, answered by the runner).
  */
+import { SESSION_COOKIE } from '../../src/api/auth/session.js';
 import { telegramLoginHash } from '../../src/api/auth/telegram-login.js';
 import { sleep } from '../../src/util/sleep.js';
 import { stableMarketId } from '../../src/marketdata/sources/simulated.js';
@@ -12,7 +13,7 @@ import { benchTemplate } from '../../src/bench/strategy-templates.js';
 
 export interface SoakUser {
   readonly userId: string;
-  /** `marketbus_session=<signed token>`, for HTTP requests and the WebSocket upgrade. */
+  /** `__Host-marketbus_session=<signed token>`, for HTTP requests and the WebSocket upgrade. */
   readonly cookie: string;
 }
 
@@ -67,7 +68,7 @@ export async function signInUsers(base: string, botToken: string, count: number)
     const r = await request(base, 'POST', '/auth/telegram/login', { json: payload });
     const pair = r.setCookie
       .map((c) => c.split(';')[0] ?? '')
-      .find((c) => c.startsWith('marketbus_session='));
+      .find((c) => c.startsWith(`${SESSION_COOKIE}=`));
     if (r.status !== 200 || !pair || typeof r.body['user_id'] !== 'string')
       throw new Error(`sign-in of soak user ${i} failed: ${r.status} ${JSON.stringify(r.body)}`);
     users.push({ userId: r.body['user_id'], cookie: pair });

@@ -11,13 +11,19 @@
  * | `TELEGRAM_WEBHOOK_SECRET`    | `X-Telegram-Bot-Api-Secret-Token` of `/telegram/webhook` (else off)   |
  * | `TELEGRAM_API_ROOT`          | Bot API base for `getMe` when no username is set (local servers)      |
  * | `SESSION_SECRET`             | signs the session cookie; at least 32 characters in production        |
- * | `TELEGRAM_AUTH_MAX_AGE_S`    | oldest accepted `auth_date`, seconds (default 86400)                  |
+ * | `TELEGRAM_AUTH_MAX_AGE_S`    | oldest accepted `auth_date`, seconds (default 600)                    |
  * | `SESSION_TTL_S`              | session lifetime, seconds (default 30 days)                           |
+ *
+ * Sign-in and session settings (idle expiry, sessions per user, development sign-in) are read by
+ * `authSettingsFromEnv` (./auth/settings.ts, with its own table). The webhook secret is at least 32
+ * characters in production.
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../util/errors.js';
+import { authSettingsFromEnv, type AuthSettings } from './auth/settings.js';
+import { nonEmpty, positiveInt } from './env.js';
 
-export interface ApiSettings {
+export interface ApiSettings extends AuthSettings {
   readonly production: boolean;
   readonly botToken: string | undefined;
   readonly botUsername: string | undefined;
@@ -35,26 +41,13 @@ export interface ApiSettings {
   readonly linkTtlS: number;
 }
 
-export const DEFAULT_AUTH_MAX_AGE_S = 86_400;
+export const DEFAULT_AUTH_MAX_AGE_S = 600;
 export const DEFAULT_SESSION_TTL_S = 30 * 86_400;
 export const DEFAULT_LINK_TTL_S = 600;
 export const AUTH_SKEW_S = 60;
 const MIN_PRODUCTION_SECRET = 32;
 const WEBHOOK_SECRET_RE = /^[A-Za-z0-9_-]{1,256}$/;
 const BOT_USERNAME_RE = /^[A-Za-z][A-Za-z0-9_]{3,31}$/;
-
-function positiveInt(env: NodeJS.ProcessEnv, key: string, fallback: number): number {
-  const raw = env[key]?.trim();
-  if (!raw) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n <= 0) throw new ConfigError(key, `expected a positive integer, got ${raw}`);
-  return n;
-}
-
-function nonEmpty(env: NodeJS.ProcessEnv, key: string): string | undefined {
-  const v = env[key]?.trim();
-  return v ? v : undefined;
-}
 
 /** Read and check the settings; throws ConfigError naming the first bad or missing key. */
 export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSettings {
@@ -74,6 +67,8 @@ export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSet
   const webhookSecret = nonEmpty(env, 'TELEGRAM_WEBHOOK_SECRET');
   if (webhookSecret !== undefined && !WEBHOOK_SECRET_RE.test(webhookSecret))
     throw new ConfigError('TELEGRAM_WEBHOOK_SECRET', 'expected 1-256 characters of A-Z, a-z, 0-9, _ and -');
+  if (production && webhookSecret !== undefined && webhookSecret.length < MIN_PRODUCTION_SECRET)
+    throw new ConfigError('TELEGRAM_WEBHOOK_SECRET', `must be at least ${MIN_PRODUCTION_SECRET} characters`);
   const botUsername = nonEmpty(env, 'TELEGRAM_BOT_USERNAME')?.replace(/^@/, '');
   if (botUsername !== undefined && !BOT_USERNAME_RE.test(botUsername))
     throw new ConfigError('TELEGRAM_BOT_USERNAME', `not a Telegram bot username: ${botUsername}`);
@@ -89,6 +84,7 @@ export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSet
     authSkewS: AUTH_SKEW_S,
     sessionTtlS: positiveInt(env, 'SESSION_TTL_S', DEFAULT_SESSION_TTL_S),
     linkTtlS: DEFAULT_LINK_TTL_S,
+    ...authSettingsFromEnv(env, production),
   };
 }
 

@@ -5,6 +5,7 @@ import type { RedisClient } from '../bus/connection.js';
 import type { SqlExecutor } from '../sql/executor.js';
 import type { Logger } from '../util/log.js';
 import type { BotUsername, ChatLinks } from './auth/chat-link.js';
+import type { DevLoginLink } from './auth/dev-login.js';
 import type { Authenticator } from './auth/session.js';
 import type { CommandResults } from './command-results.js';
 import type { ApiSettings } from './config.js';
@@ -18,6 +19,8 @@ export interface ApiContext {
   readonly db: SqlExecutor;
   readonly log: Logger;
   readonly auth: Authenticator;
+  /** The one-time development sign-in link; null when development sign-in is off. */
+  readonly devLogin: DevLoginLink | null;
   readonly links: ChatLinks;
   readonly bot: BotUsername;
   readonly hub: LiveHub;

@@ -70,6 +70,8 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   TELEGRAM_BAD_HASH: { status: 401, code: 'telegram_bad_hash' },
   TELEGRAM_STALE: { status: 401, code: 'telegram_stale' },
   TELEGRAM_FUTURE: { status: 401, code: 'telegram_future' },
+  TELEGRAM_REPLAYED: { status: 401, code: 'telegram_replayed' },
+  SESSION_LIMIT: { status: 429, code: 'session_limit' },
   BACKTESTS_UNAVAILABLE: { status: 501, code: 'backtests_unavailable' },
   TOO_MANY_CONNECTIONS: { status: 429, code: 'too_many_connections' },
   BAD_JSON: INTERNAL,

@@ -69,9 +69,9 @@ export class ApiServer implements AsyncDisposable {
     return `http://${this.host.includes(':') ? `[${this.host}]` : this.host}:${this.port}`;
   }
 
-  /** Development sign-in is on (not production, no bot token, loopback). */
-  get devLogin(): boolean {
-    return this.ctx.auth.devLogin;
+  /** The one-time development sign-in URL, or null when development sign-in is off. */
+  get devLoginUrl(): string | null {
+    return this.ctx.devLogin?.url(this.url) ?? null;
   }
 
   get liveMetrics(): LiveMetrics {
@@ -163,10 +163,11 @@ async function buildApp(ctx: ApiContext, publicDir: string | null): Promise<Fast
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const { status, body } = errorBody(err);
+    // The route pattern, never `req.url`: query strings (sign-in tokens) stay out of the logs.
+    const route = req.routeOptions.url ?? 'unmatched';
     if (status >= 500 && status !== 503)
-      ctx.log.error({ err: errorMessage(err), url: req.url, method: req.method }, 'api request failed');
-    else if (status === 503)
-      ctx.log.warn({ err: errorMessage(err), url: req.url }, 'api dependency unavailable');
+      ctx.log.error({ err: errorMessage(err), route, method: req.method }, 'api request failed');
+    else if (status === 503) ctx.log.warn({ err: errorMessage(err), route }, 'api dependency unavailable');
     return reply.code(status).send(body);
   });
   app.setNotFoundHandler((_req, reply) =>

@@ -19,6 +19,8 @@ import { CATALOG_POLICY } from '../contracts/catalog.js';
 import { BusHealthMetrics } from '../bus/health-metrics.js';
 import { BacktestQueue } from '../backtest/queue.js';
 import { BotUsername, ChatLinks } from '../api/auth/chat-link.js';
+import { DevLoginLink } from '../api/auth/dev-login.js';
+import { checkDevLogin } from '../api/auth/settings.js';
 import { Authenticator, SessionStore } from '../api/auth/session.js';
 import { CommandResults } from '../api/command-results.js';
 import { apiSettingsFromEnv, isLoopbackHost, type ApiSettings } from '../api/config.js';
@@ -43,7 +45,7 @@ export interface StartApiOptions {
    */
   readonly registry?: Registry;
   /**
-   * Listen address (development sign-in only on loopback).
+   * Listen address.
    * @defaultValue `127.0.0.1`
    */
   readonly host?: string;
@@ -95,8 +97,11 @@ export interface ApiService extends AsyncDisposable {
   readonly url: string;
   readonly host: string;
   readonly port: number;
-  /** Development sign-in is on (not production, no bot token, loopback). */
-  readonly devLogin: boolean;
+  /**
+   * The one-time development sign-in URL (`<url>/auth/dev?token=...`) to print, or null when
+   * development sign-in (`settings.devLogin`) is off.
+   */
+  readonly devLoginUrl: string | null;
   readonly liveMetrics: LiveMetrics;
   /** Connected WebSocket clients. */
   readonly liveClients: number;
@@ -134,19 +139,19 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     if (backtests) stack.defer('backtest queue', () => backtests.close());
     const results = new CommandResults(hub, log);
     stack.defer('command results', () => results.close());
-    const devLogin = !settings.production && !settings.botToken && isLoopbackHost(host);
+    if (settings.devLogin) checkDevLogin(settings.production, 'devLogin');
+    const sessions = new SessionStore(redis, {
+      ttlS: settings.sessionTtlS,
+      idleS: settings.sessionIdleS,
+      maxPerUser: settings.maxSessionsPerUser,
+    });
     const ctx: ApiContext = {
       settings,
       redis,
       db: o.db,
       log,
-      auth: new Authenticator({
-        sessions: new SessionStore(redis, settings.sessionTtlS),
-        db: o.db,
-        production: settings.production,
-        ttlS: settings.sessionTtlS,
-        devLogin,
-      }),
+      auth: new Authenticator(sessions, settings.sessionTtlS),
+      devLogin: settings.devLogin ? new DevLoginLink(settings.devLoginTtlS) : null,
       links: new ChatLinks(redis, settings.linkTtlS),
       bot: new BotUsername({
         username: settings.botUsername,
@@ -175,8 +180,13 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     stack.use(http, 'api http server');
     return http;
   });
-  if (server.devLogin)
-    log.warn('development sign-in is on: loopback requests without a session are the local user');
+  if (server.devLoginUrl !== null)
+    log.warn(
+      isLoopbackHost(host)
+        ? 'development sign-in is on: a one-time sign-in link is printed on stderr'
+        : // Browsers keep the Secure session cookie from plain http only on localhost/127.0.0.1.
+          'development sign-in is on, and the API is not on loopback: open the link over HTTPS, or a browser drops the session cookie',
+    );
   if (settings.sessionSecretGenerated)
     log.warn('SESSION_SECRET is not set: sessions are signed with a random key and end at restart');
   if (!settings.webhookSecret)
@@ -188,7 +198,7 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     url: server.url,
     host: server.host,
     port: server.port,
-    devLogin: server.devLogin,
+    devLoginUrl: server.devLoginUrl,
     liveMetrics: server.liveMetrics,
     get liveClients() {
       return server.liveClients;

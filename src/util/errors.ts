@@ -62,6 +62,8 @@ export const ERROR_CODES = {
   TELEGRAM_BAD_HASH: 'a Telegram login payload is not signed by this bot',
   TELEGRAM_STALE: 'a Telegram login payload is older than the accepted age',
   TELEGRAM_FUTURE: 'a Telegram login payload is dated in the future',
+  TELEGRAM_REPLAYED: 'a Telegram login payload was used to sign in before (each works once)',
+  SESSION_LIMIT: 'the user has the most live sessions allowed (MAX_SESSIONS_PER_USER)',
   BACKTESTS_UNAVAILABLE: 'backtests need a single Redis server (no BullMQ on Redis Cluster)',
   TOO_MANY_CONNECTIONS: 'the user has the most live WebSocket connections allowed',
   // ---- live WebSocket protocol (src/api/live; `op: error` codes are these in lower case) -------------

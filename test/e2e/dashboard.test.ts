@@ -1,13 +1,14 @@
 /**
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against `marketbus up`
- * on loopback: it loads, prices and the candle chart update live, a strategy is created and run from
- * the page, and its events appear.
+ * on loopback: the browser signs in by opening the one-time development sign-in link `up` prints (a
+ * Secure `__Host-` cookie over http://127.0.0.1), then the page loads, prices and the candle chart
+ * update live, a strategy is created and run from the page, and its events appear.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bus/redis-server.js';
 import { findExecutable } from '../../src/bus/redis-server.js';
@@ -15,6 +16,7 @@ import { startRedis, waitFor } from '../helpers/redis.js';
 
 let up: ChildProcess;
 let browser: Browser;
+let context: BrowserContext;
 let base: string;
 
 beforeAll(async () => {
@@ -68,6 +70,9 @@ beforeAll(async () => {
     60_000,
     `marketbus up ready (${err.slice(-500)})`,
   );
+  await waitFor(() => /marketbus is up: /.test(err), 30_000, 'the start banner');
+  const devLogin = /development sign-in: open (http:\/\/\S+)/.exec(err)?.[1];
+  if (!devLogin) throw new Error(`no development sign-in link printed:\n${err.slice(-2000)}`);
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: [
@@ -80,6 +85,13 @@ beforeAll(async () => {
       '--disable-sync',
     ],
   });
+  // One browser profile for the tests: the link works once.
+  context = await browser.newContext();
+  const signIn = await context.newPage();
+  await signIn.goto(devLogin);
+  expect(new URL(signIn.url()).pathname).toBe('/');
+  await signIn.waitForSelector('#user:text("signed in as local")', { timeout: 10_000 });
+  await signIn.close();
 }, 120_000);
 
 afterAll(async () => {
@@ -89,7 +101,7 @@ afterAll(async () => {
 
 describe('dashboard', () => {
   it('loads; prices and the chart update live; a strategy is created and run from the page and its events appear', async () => {
-    const page = await browser.newPage();
+    const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(base);
@@ -145,7 +157,7 @@ describe('dashboard', () => {
   }, 180_000);
 
   it('renders a hostile strategy name as text: no markup is parsed, no script runs', async () => {
-    const page = await browser.newPage();
+    const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     await page.goto(base);

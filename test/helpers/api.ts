@@ -5,9 +5,11 @@
  * its socket).
  */
 import { createHash, createHmac } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { afterAll } from 'vitest';
 import WebSocket from 'ws';
+import { SESSION_COOKIE } from '../../src/api/auth/session.js';
 import { apiSettingsFromEnv, type ApiSettings } from '../../src/api/config.js';
 import {
   startApi as startApiService,
@@ -33,7 +35,7 @@ export function testSettings(env: NodeJS.ProcessEnv = {}, over: Partial<ApiSetti
 }
 
 export async function startApi(
-  o: Omit<StartApiOptions, 'log' | 'port'> & { port?: number },
+  o: Omit<StartApiOptions, 'log' | 'port'> & { port?: number; log?: StartApiOptions['log'] },
 ): Promise<ApiService> {
   const api = await startApiService({ log: silentLogger, port: 0, publicDir: null, ...o });
   servers.push(api);
@@ -62,6 +64,19 @@ export function signedLoginPayload(
     .join('\n');
   const secret = createHash('sha256').update(botToken, 'utf8').digest();
   return { ...payload, hash: createHmac('sha256', secret).update(dcs, 'utf8').digest('hex') };
+}
+
+/** GET with a chosen Host header (fetch does not let us set it). */
+export function statusWithHost(base: string, path: string, host: string): Promise<number> {
+  const u = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, headers: { host } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 export interface HttpResult<T = unknown> {
@@ -99,9 +114,9 @@ export class HttpClient {
     for (const c of setCookie) {
       const [pair = ''] = c.split(';');
       const [name, ...rest] = pair.split('=');
-      if (name === 'marketbus_session') {
+      if (name === SESSION_COOKIE) {
         const value = rest.join('=');
-        this.cookie = value ? `marketbus_session=${value}` : undefined;
+        this.cookie = value ? `${SESSION_COOKIE}=${value}` : undefined;
         if (/max-age=0|expires=thu, 01 jan 1970/i.test(c)) this.cookie = undefined;
       }
     }
@@ -121,6 +136,12 @@ export class HttpClient {
 
   post<T = Record<string, unknown>>(path: string, json?: unknown): Promise<HttpResult<T>> {
     return this.request<T>('POST', path, json === undefined ? {} : { json });
+  }
+
+  /** Sign in with the one-time development link (`<base>/auth/dev?token=...`); returns the status. */
+  async devLogin(url: string): Promise<number> {
+    const u = new URL(url);
+    return (await this.get(`${u.pathname}${u.search}`)).status;
   }
 
   /** Sign in with a signed Login Widget payload; returns the user. */

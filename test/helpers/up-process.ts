@@ -72,10 +72,17 @@ export function spawnUp(args: readonly string[], o: SpawnUpOptions = {}): Up {
 
 export const running = (up: Up): boolean => up.child.exitCode === null && up.child.signalCode === null;
 
-/** Wait for the start banner; the embedded Redis URL and the API's URL it names. */
-export async function untilUp(up: Up, timeoutMs = 120_000): Promise<{ redisUrl: string; api: string }> {
+/**
+ * Wait for the start banner; the embedded Redis URL and the API's URL it names, and the one-time
+ * development sign-in URL when it printed one.
+ */
+export async function untilUp(
+  up: Up,
+  timeoutMs = 120_000,
+): Promise<{ redisUrl: string; api: string; devLogin: string | null }> {
   await waitFor(() => /marketbus is up: /.test(up.stderr()) || !running(up), timeoutMs, 'marketbus up');
   const m = /Redis (redis:\/\/\S*127\.0\.0\.1:\d+).* api (http:\/\/127\.0\.0\.1:\d+)/.exec(up.stderr());
   if (!m?.[1] || !m[2]) throw new Error(`marketbus up did not start:\n${up.stderr().slice(-3000)}`);
-  return { redisUrl: m[1], api: m[2] };
+  const dev = /development sign-in: open (http:\/\/\S+)/.exec(up.stderr());
+  return { redisUrl: m[1], api: m[2], devLogin: dev?.[1] ?? null };
 }

@@ -36,7 +36,14 @@ import { startRunner } from '../../src/app/runner.js';
 import { dlqCommand } from '../../src/cli/commands/dlq.js';
 import { redisCommand } from '../../src/cli/commands/redis.js';
 import { streamsCommand } from '../../src/cli/commands/streams.js';
-import { BOT_TOKEN, HttpClient, LiveSocket, startApi, testSettings } from '../helpers/api.js';
+import {
+  BOT_TOKEN,
+  HttpClient,
+  LiveSocket,
+  signedLoginPayload,
+  startApi,
+  testSettings,
+} from '../helpers/api.js';
 import { runCli } from '../helpers/cli.js';
 import { uniq, waitFor } from '../helpers/redis.js';
 
@@ -357,6 +364,19 @@ describe('marketbus redis acl', () => {
         include_result: false,
       });
       expect(got.backtest.status).toBe('done');
+
+      // Sessions as the api user: a second one, sign out everywhere (the per-user index), a replay.
+      const phone = new HttpClient(api.url);
+      const phonePayload = signedLoginPayload(BOT_TOKEN, {
+        id: '411001',
+        username: 'alice',
+        first_name: 'P',
+      });
+      expect((await phone.post('/auth/telegram/login', phonePayload)).status).toBe(200);
+      expect((await new HttpClient(api.url).post('/auth/telegram/login', phonePayload)).status).toBe(401);
+      const all = await alice.post<{ ended: number }>('/auth/logout-all');
+      expect(all.body.ended).toBe(2);
+      expect((await phone.get('/auth/current-user')).status).toBe(401);
 
       // A malformed command: the runner dead-letters it; the operator lists, replays and purges it.
       const commands = streams.serviceCommands('strategy');

@@ -1,14 +1,15 @@
 /**
  * Identity over HTTP: Telegram Login Widget sign-in, sessions, logout, the one-time chat link
- * confirmed through the bot's webhook, development sign-in, production fail-fast, and bad input.
+ * confirmed through the bot's webhook, the one-time development sign-in link, production fail-fast,
+ * and bad input. (test/security/auth.test.ts attacks the same controls on a real `marketbus up`.)
  */
-import { request as httpRequest } from 'node:http';
 import { linkKey } from '../../src/api/auth/chat-link.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiSettingsFromEnv } from '../../src/api/config.js';
 import type { ApiService } from '../../src/app/start-api.js';
 import type { RedisClient } from '../../src/bus/connection.js';
 import { confirmedChat } from '../../src/api/auth/identity-store.js';
+import { SESSION_COOKIE } from '../../src/api/auth/session.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import { ConfigError } from '../../src/util/errors.js';
 import { silentLogger } from '../../src/util/log.js';
@@ -17,6 +18,7 @@ import {
   HttpClient,
   signedLoginPayload,
   startApi,
+  statusWithHost,
   testSettings,
   WEBHOOK_SECRET,
 } from '../helpers/api.js';
@@ -52,20 +54,8 @@ afterAll(async () => {
 
 const client = (): HttpClient => new HttpClient(api.url);
 
-/** GET with a chosen Host header (fetch does not let us set it). */
-function statusWithHost(port: number, path: string, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path, headers: { host } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describe('Telegram login', () => {
-  it('signs in with a payload signed as the Telegram login widget signs it, sets a signed HttpOnly SameSite=Lax cookie, and knows the user', async () => {
+  it('signs in with a payload signed as the Telegram login widget signs it, sets a signed __Host- HttpOnly SameSite=Lax Secure cookie, and knows the user', async () => {
     const c = client();
     const res = await c.post('/auth/telegram/login', signedLoginPayload(BOT_TOKEN));
     expect(res.status, res.text).toBe(200);
@@ -75,11 +65,13 @@ describe('Telegram login', () => {
       first_name: 'Roe',
       chat_confirmed: false,
     });
-    const cookie = res.headers.getSetCookie().find((x) => x.startsWith('marketbus_session='));
+    const cookie = res.headers.getSetCookie().find((x) => x.startsWith(`${SESSION_COOKIE}=`));
+    expect(SESSION_COOKIE).toMatch(/^__Host-/);
     expect(cookie).toMatch(/HttpOnly/i);
     expect(cookie).toMatch(/SameSite=Lax/i);
     expect(cookie).toMatch(/Path=\//);
-    expect(cookie).not.toMatch(/Secure/i); // not production
+    expect(cookie).toMatch(/; Secure/i); // a __Host- cookie must be; browsers take it on loopback http
+    expect(cookie).not.toMatch(/Domain=/i);
     const me = await c.get('/auth/current-user');
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ user_id: res.body['user_id'], telegram_id: 411001, dev_login: false });
@@ -104,7 +96,7 @@ describe('Telegram login', () => {
     expect(res.body['telegram_id']).toBe(5550001);
   });
 
-  it('refuses a forged hash, another bot, a changed field, a stale or future auth_date, and malformed payloads', async () => {
+  it('refuses a forged hash, another bot, a changed field, a stale or future auth_date, a replay, and malformed payloads', async () => {
     const good = signedLoginPayload(BOT_TOKEN);
     const forged = await client().post('/auth/telegram/login', { ...good, hash: 'a'.repeat(64) });
     expect(forged.status).toBe(401);
@@ -117,20 +109,22 @@ describe('Telegram login', () => {
     expect(extra.status).toBe(401); // every field is signed
 
     const now = Math.floor(Date.now() / 1000);
-    const stale = await client().post(
-      '/auth/telegram/login',
-      signedLoginPayload(BOT_TOKEN, {}, now - 86_401),
-    );
+    // TELEGRAM_AUTH_MAX_AGE_S: 600 s by default
+    const stale = await client().post('/auth/telegram/login', signedLoginPayload(BOT_TOKEN, {}, now - 601));
     expect(stale.status).toBe(401);
     expect(stale.body['code']).toBe('telegram_stale');
     const future = await client().post('/auth/telegram/login', signedLoginPayload(BOT_TOKEN, {}, now + 3600));
     expect(future.status).toBe(401);
     expect(future.body['code']).toBe('telegram_future');
-    const nearlyStale = await client().post(
-      '/auth/telegram/login',
-      signedLoginPayload(BOT_TOKEN, {}, now - 86_000),
-    );
-    expect(nearlyStale.status).toBe(200);
+    const nearlyStale = signedLoginPayload(BOT_TOKEN, { id: '411003' }, now - 590);
+    expect((await client().post('/auth/telegram/login', nearlyStale)).status).toBe(200);
+    // each payload works once; its mark in Redis lasts until the payload would be stale anyway
+    const replay = await client().post('/auth/telegram/login', nearlyStale);
+    expect(replay.status).toBe(401);
+    expect(replay.body['code']).toBe('telegram_replayed');
+    expect(replay.headers.getSetCookie()).toEqual([]);
+    const [seen] = await redis.keys('api:login-seen:*');
+    expect(await redis.ttl(seen ?? 'none')).toBeGreaterThan(0);
 
     for (const bad of [
       [],
@@ -149,13 +143,13 @@ describe('Telegram login', () => {
     expect((await c.get('/auth/current-user')).status).toBe(401);
   });
 
-  it('the widget redirect (GET with the fields in the query) signs in and redirects to /', async () => {
+  it('there is no GET sign-in (a link on another site cannot sign a browser in): only the POST', async () => {
     const c = client();
     const q = new URLSearchParams(signedLoginPayload(BOT_TOKEN, { id: '7770001', username: 'via_get' }));
     const res = await c.get(`/auth/telegram/login?${q.toString()}`);
-    expect(res.status).toBe(303);
-    expect(res.headers.get('location')).toBe('/');
-    expect((await c.get('/auth/current-user')).body).toMatchObject({ telegram_id: 7770001 });
+    expect(res.status).toBe(404);
+    expect(c.cookie).toBeUndefined();
+    expect((await c.get('/auth/current-user')).status).toBe(401);
   });
 });
 
@@ -163,14 +157,14 @@ describe('sessions', () => {
   it('current-user is 401 without a cookie, with a cookie signed by another secret, and with a made-up session', async () => {
     expect((await client().get('/auth/current-user')).status).toBe(401);
     const c = client();
-    await c.login(BOT_TOKEN);
+    await c.login(BOT_TOKEN, { id: '411101' });
     const value = decodeURIComponent((c.cookie ?? '').split('=').slice(1).join('='));
     const [token] = value.split('.');
     const unsigned = client();
-    unsigned.cookie = `marketbus_session=${token ?? ''}`;
+    unsigned.cookie = `${SESSION_COOKIE}=${token ?? ''}`;
     expect((await unsigned.get('/auth/current-user')).status).toBe(401);
     const badSig = client();
-    badSig.cookie = `marketbus_session=${encodeURIComponent(`${token ?? ''}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`)}`;
+    badSig.cookie = `${SESSION_COOKIE}=${encodeURIComponent(`${token ?? ''}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`)}`;
     expect((await badSig.get('/auth/current-user')).status).toBe(401);
     // Redis keeps only the hash of the token
     expect(await redis.keys(`*${token ?? 'none'}*`)).toEqual([]);
@@ -178,7 +172,7 @@ describe('sessions', () => {
 
   it('logout ends the session: the old cookie no longer works', async () => {
     const c = client();
-    await c.login(BOT_TOKEN);
+    await c.login(BOT_TOKEN, { id: '411102' });
     const saved = c.cookie;
     expect((await c.get('/auth/current-user')).status).toBe(200);
     const out = await c.post('/auth/logout');
@@ -190,9 +184,21 @@ describe('sessions', () => {
     expect((await replay.get('/auth/current-user')).status).toBe(401);
   });
 
+  it('logout-all ends every session of the user (their keys live in other slots on a cluster)', async () => {
+    const a = client();
+    const b = client();
+    await a.login(BOT_TOKEN, { id: '411106', first_name: 'A' });
+    await b.login(BOT_TOKEN, { id: '411106', first_name: 'B' });
+    const out = await a.post<{ ended: number }>('/auth/logout-all');
+    expect(out.status).toBe(200);
+    expect(out.body.ended).toBe(2);
+    expect(a.cookie).toBeUndefined();
+    expect((await b.get('/auth/current-user')).status).toBe(401);
+  });
+
   it('refuses state-changing requests from another origin', async () => {
     const c = client();
-    await c.login(BOT_TOKEN);
+    await c.login(BOT_TOKEN, { id: '411103' });
     const r = await c.request('POST', '/auth/logout', { headers: { origin: 'https://evil.example' } });
     expect(r.status).toBe(403);
     expect((await c.get('/auth/current-user')).status).toBe(200);
@@ -263,7 +269,7 @@ describe('chat link through the bot', () => {
         settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN, TELEGRAM_API_ROOT: tg.apiRoot }),
       });
       const c = new HttpClient(other.url);
-      await c.login(BOT_TOKEN);
+      await c.login(BOT_TOKEN, { id: '411104' });
       const link = await c.post<{ deep_link: string }>('/auth/telegram/link');
       expect(link.status, link.text).toBe(200);
       expect(link.body.deep_link).toMatch(/^https:\/\/t\.me\/marketbus_test_bot\?start=[A-Za-z0-9_-]{32}$/);
@@ -280,30 +286,60 @@ describe('chat link through the bot', () => {
 });
 
 describe('development sign-in and production settings', () => {
-  it('on loopback without a bot token, requests without a session are the local user', async () => {
-    const dev = await startApi({ redis: redisOptions(server), db: db.sql, settings: testSettings({}) });
-    expect(dev.devLogin).toBe(true);
-    const me = await new HttpClient(dev.url).get('/auth/current-user');
+  it('is a one-time link: nobody is signed in without it, even on loopback; it works once', async () => {
+    const dev = await startApi({
+      redis: redisOptions(server),
+      db: db.sql,
+      settings: testSettings({ MARKETBUS_DEV_LOGIN: '1' }),
+    });
+    const url = dev.devLoginUrl ?? '';
+    expect(url).toMatch(new RegExp(`^${dev.url}/auth/dev\\?token=[A-Za-z0-9_-]{43}$`));
+    // no ambient local user, whatever the Host
+    expect((await new HttpClient(dev.url).get('/auth/current-user')).status).toBe(401);
+    expect(await statusWithHost(dev.url, '/auth/current-user', `localhost:${dev.port}`)).toBe(401);
+    // a wrong token is refused and does not use the link up
+    const guess = new HttpClient(dev.url);
+    expect((await guess.get(`/auth/dev?token=${'A'.repeat(43)}`)).status).toBe(401);
+    expect((await guess.get('/auth/dev')).status).toBe(401);
+    expect(guess.cookie).toBeUndefined();
+    const c = new HttpClient(dev.url);
+    const first = await c.get(new URL(url).pathname + new URL(url).search);
+    expect(first.status).toBe(303);
+    expect(first.headers.get('location')).toBe('/');
+    const me = await c.get('/auth/current-user');
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ user_id: 'local', username: 'local', dev_login: true });
-    // not through a proxy, and not for a page of another origin
-    const proxied = await new HttpClient(dev.url).request('GET', '/auth/current-user', {
-      headers: { 'x-forwarded-for': '203.0.113.7' },
-    });
-    expect(proxied.status).toBe(401);
-    // DNS rebinding: a foreign name that resolves to 127.0.0.1
-    expect(await statusWithHost(dev.port, '/auth/current-user', `evil.example:${dev.port}`)).toBe(401);
-    expect(await statusWithHost(dev.port, '/auth/current-user', `localhost:${dev.port}`)).toBe(200);
-    // login itself is not configured there
+    // used: refused from now on
+    const again = new HttpClient(dev.url);
+    expect(await again.devLogin(url)).toBe(401);
+    expect(again.cookie).toBeUndefined();
+    // Telegram login is not configured there
     expect(
       (await new HttpClient(dev.url).post('/auth/telegram/login', signedLoginPayload(BOT_TOKEN))).status,
     ).toBe(503);
     await dev.close();
   });
 
-  it('is absent when a bot token is set', async () => {
-    expect(api.devLogin).toBe(false);
+  it('is off unless asked for: /auth/dev is 404', async () => {
+    expect(api.devLoginUrl).toBeNull();
+    expect((await client().get(`/auth/dev?token=${'A'.repeat(43)}`)).status).toBe(404);
     expect((await client().get('/auth/current-user')).status).toBe(401);
+    const plain = await startApi({ redis: redisOptions(server), db: db.sql, settings: testSettings({}) });
+    expect(plain.devLoginUrl).toBeNull();
+    expect((await new HttpClient(plain.url).get('/auth/current-user')).status).toBe(401);
+    await plain.close();
+  });
+
+  it('is refused in production, however it is asked for', async () => {
+    const prod = { NODE_ENV: 'production', TELEGRAM_BOT_TOKEN: BOT_TOKEN, SESSION_SECRET: 'p'.repeat(48) };
+    expect(() => apiSettingsFromEnv({ ...prod, MARKETBUS_DEV_LOGIN: '1' })).toThrow(ConfigError);
+    await expect(
+      startApi({
+        redis: redisOptions(server),
+        db: db.sql,
+        settings: { ...apiSettingsFromEnv(prod), devLogin: true },
+      }),
+    ).rejects.toThrow(ConfigError);
   });
 
   it('production refuses to start without TELEGRAM_BOT_TOKEN or SESSION_SECRET, naming the key', () => {
@@ -339,10 +375,13 @@ describe('development sign-in and production settings', () => {
         SESSION_SECRET: 'p'.repeat(48),
       }),
     });
-    expect(prod.devLogin).toBe(false);
-    const res = await new HttpClient(prod.url).post('/auth/telegram/login', signedLoginPayload(BOT_TOKEN));
+    expect(prod.devLoginUrl).toBeNull();
+    const res = await new HttpClient(prod.url).post(
+      '/auth/telegram/login',
+      signedLoginPayload(BOT_TOKEN, { id: '411105' }),
+    );
     expect(res.status).toBe(200);
-    expect(res.headers.getSetCookie().find((x) => x.startsWith('marketbus_session='))).toMatch(/Secure/);
+    expect(res.headers.getSetCookie().find((x) => x.startsWith(`${SESSION_COOKIE}=`))).toMatch(/Secure/);
     await prod.close();
   });
 });

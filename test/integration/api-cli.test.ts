@@ -1,7 +1,8 @@
 /**
  * `marketbus api` as a command: it serves on a free port with `--port 0`, answers /readyz, stops on
- * SIGTERM with exit code 0; in production it refuses to start without its secrets, naming the key
- * (and so does `marketbus up`, before it starts anything).
+ * SIGTERM with exit code 0; `--dev-login` prints a one-time sign-in link; in production it refuses to
+ * start without its secrets or with `--dev-login`, naming the key (and so does `marketbus up`, before it
+ * starts anything).
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,10 +22,10 @@ beforeAll(async () => {
 });
 
 describe('marketbus api', () => {
-  it('serves on a free port, is ready, and stops on SIGTERM', async () => {
+  it('serves on a free port, is ready, prints the --dev-login link, and stops on SIGTERM', async () => {
     const child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli/main.ts', 'api', '--port', '0', '--redis', server.url],
+      ['--import', 'tsx', 'src/cli/main.ts', 'api', '--port', '0', '--redis', server.url, '--dev-login'],
       {
         env: {
           ...process.env,
@@ -42,7 +43,11 @@ describe('marketbus api', () => {
       await waitFor(() => /marketbus api on http:\/\/127\.0\.0\.1:\d+/.test(stderr), 30_000, 'api up');
       const url = /marketbus api on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1] ?? '';
       await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 10_000, 'ready');
-      expect((await fetch(`${url}/auth/current-user`)).status).toBe(401); // a bot token: no dev sign-in
+      expect((await fetch(`${url}/auth/current-user`)).status).toBe(401); // nobody without a session
+      const link = /development sign-in: open (http:\/\/\S+)/.exec(stderr)?.[1] ?? '';
+      expect(link.startsWith(`${url}/auth/dev?token=`)).toBe(true);
+      expect((await fetch(link, { redirect: 'manual' })).status).toBe(303);
+      expect((await fetch(link, { redirect: 'manual' })).status).toBe(401); // once
       child.kill('SIGTERM');
       const [code] = (await once(child, 'exit')) as [number | null];
       expect(code).toBe(0);
@@ -62,6 +67,12 @@ describe('marketbus api', () => {
     });
     expect(noSecret.code).toBe(2);
     expect(noSecret.stderr).toMatch(/SESSION_SECRET.*\[CONFIG_INVALID\]/);
+    const prod = { NODE_ENV: 'production', TELEGRAM_BOT_TOKEN: BOT_TOKEN, SESSION_SECRET: 's'.repeat(40) };
+    const devLogin = await runCli(['api', '--port', '0', '--redis', server.url, '--dev-login'], {
+      env: prod,
+    });
+    expect(devLogin.code).toBe(2);
+    expect(devLogin.stderr).toMatch(/--dev-login.*\[CONFIG_INVALID\]/);
   });
 
   it('rejects a bad --port', async () => {

@@ -111,13 +111,17 @@ describe('marketbus up lifecycle', () => {
 
   it('a SIGKILLed embedded redis-server is back on the same port; feed and runner go on; no candle is missing', async () => {
     const up = spawnUp(['--port', '0', '--speed', '600']);
-    const { redisUrl, api } = await untilUp(up);
+    const { redisUrl, api, devLogin } = await untilUp(up);
     const redis = await connectRedis({ url: redisUrl }, silentLogger);
     try {
+      // Signed in with the one-time link up printed (no bot token: development sign-in).
+      const signIn = await fetch(devLogin ?? `${api}/auth/dev`, { redirect: 'manual' });
+      expect(signIn.status).toBe(303);
+      const cookie = signIn.headers.getSetCookie()[0]?.split(';')[0] ?? '';
       // A running strategy on the instrument, so the runner reads its candles.
       const created = await fetch(`${api}/strategies`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: { 'content-type': 'application/json', cookie },
         body: JSON.stringify({
           instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
           instrument_key: KEY,
@@ -129,7 +133,10 @@ describe('marketbus up lifecycle', () => {
       });
       expect(created.status, await created.clone().text()).toBe(201);
       const { strategy_id } = (await created.json()) as { strategy_id: string };
-      const run = await fetch(`${api}/strategies/${strategy_id}/run`, { method: 'POST' });
+      const run = await fetch(`${api}/strategies/${strategy_id}/run`, {
+        method: 'POST',
+        headers: { cookie },
+      });
       expect([200, 201, 202]).toContain(run.status);
       const acked = async (): Promise<number> => {
         const text = await (await fetch(`${api}/metrics`)).text();

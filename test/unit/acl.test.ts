@@ -19,7 +19,8 @@ import {
   type AclUserRules,
 } from '../../src/acl/rules.js';
 import { aclSecrets, passwordEnvVar, selectUsers } from '../../src/acl/secrets.js';
-import { sessionKey } from '../../src/api/auth/session.js';
+import { sessionKey, userSessionsKey } from '../../src/api/auth/session.js';
+import { loginSeenKey } from '../../src/api/auth/login-once.js';
 import { linkKey } from '../../src/api/auth/chat-link.js';
 import { keys, streams } from '../../src/contracts/catalog.js';
 import { leaseKey } from '../../src/bus/lease.js';
@@ -61,7 +62,8 @@ const EXPECTED_FILE = [
   `user api ${HEAD} +client|id +client|unblock +script|load +scan +info +time ` +
     '(%R~md.candles.* %R~md.prices.* %R~md.status.* %R~strategy.events.v1.user.* %R~strategy.metrics.v1.user.* %R~strategy:mgmt:results +xread +xrange +xrevrange +xlen) ' +
     '(%R~md.* %R~strategy.* %R~mgmt:* %R~*:mgmt:results %R~*:status %R~dlq:* +type +xinfo|stream +xinfo|groups +xinfo|consumers +xpending +xrange +xlen) ' +
-    '(~api:session:* ~api:tglink:* +get +set +del +getdel) ' +
+    '(~api:session:* ~api:tglink:* ~api:login-seen:* +get +set +del +getdel +expire +ttl) ' +
+    '(~api:user-sessions:* +sadd +srem +smembers +expire +del) ' +
     '(%W~mgmt:strategy:commands +xadd) ' +
     `(~bull:backtests:* ${BULL}) ` +
     '(~backtesting:mgmt:results ~once:{backtesting:mgmt:results}:* +evalsha) ' +
@@ -173,6 +175,11 @@ describe('ACL rules', () => {
     for (const s of [candles, prices, status, events]) expect(allows('api', 'xadd', [s], 'W')).toBe(false);
     expect(allows('api', 'set', [session], 'W')).toBe(true);
     expect(allows('api', 'getdel', [link], 'W')).toBe(true);
+    expect(allows('api', 'expire', [session], 'W')).toBe(true);
+    expect(allows('api', 'sadd', [userSessionsKey('u-1')], 'W')).toBe(true);
+    expect(allows('api', 'set', [loginSeenKey({ id: '1', hash: 'h' })], 'W')).toBe(true);
+    expect(allows('api', 'sadd', [session], 'W')).toBe(false);
+    expect(allows('runner', 'smembers', [userSessionsKey('u-1')], 'R')).toBe(false);
     expect(allows('api', 'xadd', [streams.serviceCommands('strategy')], 'W')).toBe(true);
     expect(allows('api', 'xadd', [streams.serviceCommands('backtesting')], 'W')).toBe(false);
     expect(allows('api', 'xgroup|create', [candles], 'W')).toBe(false);

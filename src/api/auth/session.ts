@@ -1,89 +1,171 @@
 /**
- * Sessions. A session is a random 256-bit token; the cookie `marketbus_session` carries it signed with
- * `SESSION_SECRET` (HttpOnly, SameSite=Lax, Path=/, Secure in production), and Redis keeps
- * `api:session:<sha256(token)>` -> user id with the session's TTL. Only the token's hash is stored, so
- * a copy of Redis holds no usable session; logout deletes the key, so a copied cookie dies with it.
+ * Sessions. A session is a random 256-bit token; the cookie `__Host-marketbus_session` carries it signed
+ * with `SESSION_SECRET` (HttpOnly, SameSite=Lax, Secure, Path=/, no Domain: the `__Host-` prefix makes
+ * browsers refuse it otherwise, so no sibling domain and no plain-HTTP page elsewhere can set or
+ * overwrite it). Browsers take a Secure cookie from http://localhost and http://127.0.0.1 (trustworthy
+ * origins), so a development API on loopback works without TLS; anywhere else the cookie needs HTTPS.
  *
- * Development sign-in: when the server allows it (not production, no bot token, listening on loopback),
- * a request without a valid session is the local user (`ensureUser('local', 'local')`), but only when
- * it comes from a loopback address, to a loopback Host, with no proxy headers and no foreign Origin:
- * a web page elsewhere, DNS rebinding or a reverse proxy in front never get it.
+ * Redis keeps `api:session:<sha256(token)>` -> `{"u": user id, "c": created ms, "d": 1 if development
+ * sign-in}` with a TTL of the idle limit, restarted at each use but never past the absolute lifetime;
+ * `api:user-sessions:<user id>` is the set of the user's session hashes (sign out everywhere, the
+ * per-user quota). Only hashes are stored, so a copy of Redis holds no usable session; logout deletes
+ * the key, so a copied cookie dies with it. Nobody is signed in without a session: development sign-in
+ * is a one-time link that starts an ordinary session (./dev-login.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RedisClient } from '../../bus/connection.js';
-import { ensureUser } from './identity-store.js';
-import type { SqlExecutor } from '../../sql/executor.js';
-import { isLoopbackHost } from '../config.js';
-import { unauthorized, withTimeout } from '../http-errors.js';
+import { ApiError, unauthorized, withTimeout } from '../http-errors.js';
 
-export const SESSION_COOKIE = 'marketbus_session';
-export const LOCAL_USER_ID = 'local';
+export const SESSION_COOKIE = '__Host-marketbus_session';
 const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 const REDIS_WAIT_MS = 2000;
 
+const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
+const keyOfHash = (hash: string): string => `api:session:${hash}`;
+
 /** `api:session:<sha256 hex of the token>`. */
 export function sessionKey(token: string): string {
-  return `api:session:${createHash('sha256').update(token).digest('hex')}`;
+  return keyOfHash(sha256(token));
+}
+
+/** `api:user-sessions:<user id>`: the hashes of the user's sessions. */
+export function userSessionsKey(userId: string): string {
+  return `api:user-sessions:${userId}`;
+}
+
+export interface SessionLimits {
+  /** Absolute lifetime of a session, seconds. */
+  readonly ttlS: number;
+  /** A session unused this long ends, seconds. */
+  readonly idleS: number;
+  /** Live sessions of one user at most. */
+  readonly maxPerUser: number;
+}
+
+export interface Session {
+  readonly userId: string;
+  /** Started by the development sign-in link. */
+  readonly dev: boolean;
+}
+
+/** A sign-in past `MAX_SESSIONS_PER_USER`: 429, `Retry-After` when the user's first session lapses. */
+export class SessionLimitError extends ApiError {
+  constructor(
+    limit: number,
+    readonly retryAfterS: number,
+  ) {
+    super(
+      'SESSION_LIMIT',
+      `this user has ${limit} sessions, the most allowed: sign out elsewhere (POST /auth/logout-all) or wait`,
+    );
+  }
 }
 
 export class SessionStore {
   constructor(
     private readonly redis: RedisClient,
-    private readonly ttlS: number,
+    private readonly o: SessionLimits,
   ) {}
 
-  /** A new session of `userId`; returns its token. */
-  async create(userId: string): Promise<string> {
+  /** A new session of `userId`; returns its token. Throws SessionLimitError past the quota. */
+  async create(userId: string, dev = false): Promise<string> {
+    const live = await this.live(userId);
+    if (live.length >= this.o.maxPerUser)
+      throw new SessionLimitError(this.o.maxPerUser, Math.max(1, Math.min(...live)));
     const token = randomBytes(32).toString('base64url');
-    await withTimeout(
-      this.redis.set(sessionKey(token), userId, { expiration: { type: 'EX', value: this.ttlS } }),
-      REDIS_WAIT_MS,
+    const hash = sha256(token);
+    const index = userSessionsKey(userId);
+    // Index first: a crash in between leaves an entry that points at nothing (pruned), never a
+    // session that sign-out-everywhere cannot find.
+    await this.wait(this.redis.sAdd(index, hash), 'session index');
+    await this.wait(this.redis.expire(index, this.o.ttlS), 'session index');
+    const record = JSON.stringify({ u: userId, c: Date.now(), ...(dev ? { d: 1 } : {}) });
+    await this.wait(
+      this.redis.set(keyOfHash(hash), record, {
+        expiration: { type: 'EX', value: Math.min(this.o.idleS, this.o.ttlS) },
+      }),
       'session create',
     );
     return token;
   }
 
-  /** The user of a live session, or null. */
-  async userOf(token: string): Promise<string | null> {
+  /** The live session of `token`, or null; a use restarts its idle time (up to its lifetime). */
+  async lookup(token: string): Promise<Session | null> {
     if (!TOKEN_RE.test(token)) return null;
-    return withTimeout(this.redis.get(sessionKey(token)), REDIS_WAIT_MS, 'session lookup');
+    const key = sessionKey(token);
+    const s = parse(await this.wait(this.redis.get(key), 'session lookup'));
+    if (!s) return null;
+    const leftS = Math.floor((s.created + this.o.ttlS * 1000 - Date.now()) / 1000);
+    if (leftS <= 0) {
+      await this.wait(this.redis.del(key), 'session delete');
+      return null;
+    }
+    // EXPIRE on a key deleted meanwhile (logout) does nothing: no session comes back.
+    await this.wait(this.redis.expire(key, Math.min(this.o.idleS, leftS)), 'session refresh');
+    return { userId: s.userId, dev: s.dev };
   }
 
   async destroy(token: string): Promise<void> {
     if (!TOKEN_RE.test(token)) return;
-    await withTimeout(this.redis.del(sessionKey(token)), REDIS_WAIT_MS, 'session delete');
+    const hash = sha256(token);
+    const s = parse(await this.wait(this.redis.getDel(keyOfHash(hash)), 'session delete'));
+    if (s) await this.wait(this.redis.sRem(userSessionsKey(s.userId), hash), 'session index');
+  }
+
+  /** End every session of `userId`; returns how many were live. */
+  async destroyAll(userId: string): Promise<number> {
+    const index = userSessionsKey(userId);
+    const hashes = await this.wait(this.redis.sMembers(index), 'session index');
+    let ended = 0;
+    // One key at a time: on a cluster the sessions live in different slots.
+    for (const h of hashes) ended += await this.wait(this.redis.del(keyOfHash(h)), 'session delete');
+    await this.wait(this.redis.del(index), 'session index');
+    return ended;
+  }
+
+  /** Seconds left of each live session of `userId`; entries of lapsed sessions are dropped. */
+  private async live(userId: string): Promise<number[]> {
+    const index = userSessionsKey(userId);
+    const left: number[] = [];
+    for (const h of await this.wait(this.redis.sMembers(index), 'session index')) {
+      const ttl = await this.wait(this.redis.ttl(keyOfHash(h)), 'session quota');
+      if (ttl === -2) await this.wait(this.redis.sRem(index, h), 'session index');
+      else left.push(ttl < 0 ? this.o.idleS : ttl);
+    }
+    return left;
+  }
+
+  private wait<T>(p: Promise<T>, what: string): Promise<T> {
+    return withTimeout(p, REDIS_WAIT_MS, what);
+  }
+}
+
+function parse(raw: string | null): { userId: string; created: number; dev: boolean } | null {
+  if (raw === null) return null;
+  try {
+    const v = JSON.parse(raw) as { u?: unknown; c?: unknown; d?: unknown };
+    if (typeof v.u !== 'string' || typeof v.c !== 'number') return null;
+    return { userId: v.u, created: v.c, dev: v.d === 1 };
+  } catch {
+    return null;
   }
 }
 
 export interface AuthUser {
   readonly id: string;
-  /** Signed in by the development rule, not by a session. */
+  /** Signed in by the development sign-in link. */
   readonly dev: boolean;
-}
-
-export interface AuthOptions {
-  readonly sessions: SessionStore;
-  readonly db: SqlExecutor;
-  readonly production: boolean;
-  readonly ttlS: number;
-  /** The server allows development sign-in (decided once, from the settings and the listen address). */
-  readonly devLogin: boolean;
 }
 
 export class Authenticator {
   private readonly resolved = new WeakMap<FastifyRequest, Promise<AuthUser | null>>();
-  private localUser: Promise<string> | undefined;
 
-  constructor(private readonly o: AuthOptions) {}
-
-  get devLogin(): boolean {
-    return this.o.devLogin;
-  }
-
-  get sessions(): SessionStore {
-    return this.o.sessions;
-  }
+  constructor(
+    readonly sessions: SessionStore,
+    /** Absolute session lifetime, seconds (the cookie's Max-Age). */
+    private readonly ttlS: number,
+  ) {}
 
   /** The session token of the request's cookie when its signature is good, else null. */
   token(req: FastifyRequest): string | null {
@@ -110,71 +192,33 @@ export class Authenticator {
     return u;
   }
 
-  setCookie(reply: FastifyReply, token: string): void {
-    void reply.setCookie(SESSION_COOKIE, token, {
-      signed: true,
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: this.o.production,
-      path: '/',
-      maxAge: this.o.ttlS,
-    });
+  /**
+   * Start a new session of `userId` for this browser: a new token at every sign-in (no fixation), and
+   * the request's old session ends first (so signing in again does not count twice against the quota).
+   */
+  async signIn(req: FastifyRequest, reply: FastifyReply, userId: string, dev = false): Promise<void> {
+    const old = this.token(req);
+    if (old) await this.sessions.destroy(old);
+    let token: string;
+    try {
+      token = await this.sessions.create(userId, dev);
+    } catch (err) {
+      if (err instanceof SessionLimitError) void reply.header('retry-after', String(err.retryAfterS));
+      throw err;
+    }
+    void reply.setCookie(SESSION_COOKIE, token, { ...COOKIE, signed: true, maxAge: this.ttlS });
   }
 
   clearCookie(reply: FastifyReply): void {
-    void reply.clearCookie(SESSION_COOKIE, {
-      path: '/',
-      httpOnly: true,
-      sameSite: 'lax',
-      secure: this.o.production,
-    });
+    void reply.clearCookie(SESSION_COOKIE, COOKIE);
   }
 
   private async resolve(req: FastifyRequest): Promise<AuthUser | null> {
     const token = this.token(req);
-    if (token) {
-      const id = await this.o.sessions.userOf(token);
-      if (id) return { id, dev: false };
-    }
-    if (this.o.devLogin && devRequest(req)) return { id: await this.local(), dev: true };
-    return null;
-  }
-
-  private local(): Promise<string> {
-    this.localUser ??= ensureUser(this.o.db, LOCAL_USER_ID, 'local').then(
-      (u) => u.id,
-      (err: unknown) => {
-        this.localUser = undefined;
-        throw err;
-      },
-    );
-    return this.localUser;
+    if (!token) return null;
+    const s = await this.sessions.lookup(token);
+    return s ? { id: s.userId, dev: s.dev } : null;
   }
 }
 
-/** A request from this machine, addressed to this machine, not relayed and not from a foreign page. */
-export function devRequest(req: FastifyRequest): boolean {
-  const h = req.headers;
-  if (h['x-forwarded-for'] !== undefined || h.forwarded !== undefined || h['x-real-ip'] !== undefined)
-    return false;
-  if (!isLoopbackHost(req.socket.remoteAddress ?? '')) return false;
-  if (!isLoopbackHost(hostnameOf(h.host ?? ''))) return false;
-  const origin = h.origin;
-  if (origin !== undefined) {
-    try {
-      if (!isLoopbackHost(new URL(origin).hostname)) return false;
-    } catch {
-      return false;
-    }
-  }
-  return true;
-}
-
-/** The host name of a Host header (`127.0.0.1:8000` -> `127.0.0.1`, `[::1]:80` -> `::1`). */
-export function hostnameOf(host: string): string {
-  try {
-    return new URL(`http://${host}`).hostname;
-  } catch {
-    return '';
-  }
-}
+const COOKIE = { httpOnly: true, sameSite: 'lax', secure: true, path: '/' } as const;

@@ -8,18 +8,20 @@
  *
  * Every received field except `hash` takes part (numbers in their JSON text form), keys sorted by code
  * unit as Python's `sorted` does. The hash is compared in constant time, then `auth_date` must be at
- * most `maxAgeS` old and not more than `skewS` in the future. Only a payload that passes is trusted.
+ * most `maxAgeS` old and not more than `skewS` in the future. Only a payload that passes is trusted,
+ * and only once (./login-once.ts).
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { MarketbusError, type ErrorCode } from '../../util/errors.js';
 
-export type TelegramLoginProblem = 'malformed' | 'bad_hash' | 'stale' | 'future';
+export type TelegramLoginProblem = 'malformed' | 'bad_hash' | 'stale' | 'future' | 'replayed';
 
 const CODES = {
   malformed: 'TELEGRAM_MALFORMED',
   bad_hash: 'TELEGRAM_BAD_HASH',
   stale: 'TELEGRAM_STALE',
   future: 'TELEGRAM_FUTURE',
+  replayed: 'TELEGRAM_REPLAYED',
 } as const satisfies Record<TelegramLoginProblem, ErrorCode>;
 
 /** A login payload that is not trusted; the code is `TELEGRAM_<PROBLEM>`. */

@@ -362,12 +362,26 @@ $('#refresh-streams').addEventListener('click', () => void loadStreams());
 setInterval(renderPrices, 1000);
 setInterval(() => void loadStreams().catch(() => undefined), 5000);
 
+// Sign-in is Telegram (POST /auth/telegram/login) or, in development, the one-time link marketbus
+// prints at start (/auth/dev?token=...); either leaves a session cookie this page only reads through
+// /auth/current-user.
+for (const [sel, path] of [
+  ['#logout', '/auth/logout'],
+  ['#logout-all', '/auth/logout-all'],
+]) {
+  $(sel).addEventListener('click', async () => {
+    await api(path, { method: 'POST' }).catch((err) => alert(err.message));
+    location.reload();
+  });
+}
 try {
   const me = await api('/auth/current-user');
   $('#user').textContent = `signed in as ${me.username ?? me.user_id}`;
+  $('#logout').hidden = $('#logout-all').hidden = false;
   await loadStrategies();
 } catch {
-  $('#user').textContent = 'not signed in';
+  $('#user').textContent =
+    'not signed in: sign in with Telegram, or open the development sign-in link marketbus printed';
 }
 void loadStreams().catch(() => undefined);
 connect();

@@ -19,12 +19,13 @@ import { startBacktester } from '../../app/backtester.js';
 import { runServices } from '../../app/stack.js';
 import type { MarketbusError } from '../../util/errors.js';
 import { parsePositiveInt, untilSignal, type GlobalOptions } from '../context.js';
-import { parsePort } from './api.js';
+import { announceDevLogin, devLoginSettings, parsePort } from './api.js';
 import { addFeedOptions, feedOverrides, rawMarketData, type FeedFlags } from './feed.js';
 import { catalogPolicy } from '../../contracts/catalog.js';
 
 interface UpFlags extends FeedFlags {
   port: number;
+  devLogin?: boolean;
   redisMaxRestarts: number;
   redisRestartWindow: number;
 }
@@ -48,6 +49,10 @@ export function upCommand(): Command {
       parsePort,
       8000,
     )
+    .option(
+      '--dev-login',
+      'development sign-in: print a one-time sign-in link at start (on by itself without TELEGRAM_BOT_TOKEN; refused in production)',
+    )
     .addOption(
       new Option(
         '--redis-max-restarts <n>',
@@ -65,8 +70,8 @@ export function upCommand(): Command {
       const flags = c.optsWithGlobals<GlobalOptions>();
       const config = loadConfig(flags.config);
       const md = resolveMarketData(rawMarketData(flags.config), feedOverrides(o));
-      const apiSettings = apiSettingsFromEnv(); // production without its secrets stops here
       const log = createLogger('up');
+      const apiSettings = devLoginSettings(apiSettingsFromEnv(), o.devLogin === true, log); // production without its secrets stops here
       const registry = new Registry();
       collectDefaultMetrics({ register: registry });
       let embeddedFailed: Promise<MarketbusError> = new Promise(() => undefined);
@@ -153,6 +158,7 @@ export function upCommand(): Command {
             }),
             'api',
           );
+          announceDevLogin(api.devLoginUrl, apiSettings);
           process.stderr.write(
             `marketbus is up: feed ${md.source} (${md.instruments.map((i) => i.key).join(', ')}), ` +
               `Redis ${describeRedis(target.options)}, db ${stores.db.kind}, history ${stores.candles.kind}, runner ${runner.runner.instanceId}, api ${api.url} (metrics ${api.url}/metrics). Ctrl+C stops.\n`,
