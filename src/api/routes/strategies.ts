@@ -19,7 +19,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { streams } from '../../contracts/catalog.js';
 import { parseEntries } from '../../bus/replies.js';
-import { isStreamId } from '../../bus/stream-id.js';
+import { isStreamId, STREAM_ID_EXPECTED } from '../../bus/stream-id.js';
 import {
   createStrategy,
   getStrategy,
@@ -69,7 +69,7 @@ function strategyJson(s: StrategyRecord, runs: readonly RunRecord[]) {
 
 const OutputQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  before: z.string().refine(isStreamId, 'expected a stream entry ID <ms>-<seq>').optional(),
+  before: z.string().refine(isStreamId, STREAM_ID_EXPECTED).optional(),
 });
 
 export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
