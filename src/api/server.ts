@@ -6,7 +6,9 @@
  *
  * Bad input never reaches a handler unchecked: bodies over 64 KiB are 413, malformed JSON 400, a
  * non-JSON body 415; state-changing requests (and WebSocket upgrades) whose `Origin` is not this host
- * are 403. Error bodies are `{ "error": "...", "code": "..." }`.
+ * are 403. Error bodies are `{ "error": "...", "code": "..." }`. A request head over the header limit
+ * is 431 and a request not received within the request timeout 408 (src/api/server-settings.ts); every
+ * answer carries the CSP and the other headers of src/api/security-headers.ts.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
