@@ -1,7 +1,8 @@
 /**
  * The browser-facing headers of every answer, set by `@fastify/helmet`: a Content-Security-Policy that
  * lets the dashboard (src/api/public/: its own script, style and chart library, a WebSocket to this
- * origin) load nothing from elsewhere and run no inline script, never be framed (`frame-ancestors
+ * origin) load nothing from elsewhere and run no inline script (and no inline style but the chart
+ * library's one, by hash), never be framed (`frame-ancestors
  * 'none'`, and `X-Frame-Options: DENY` for older browsers), plus helmet's other headers
  * (`X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`, `Cross-Origin-Opener-Policy`,
  * `Cross-Origin-Resource-Policy`, HSTS, ...). docs/security.md lists them.
@@ -14,6 +15,13 @@ import type { FastifyHelmetOptions } from '@fastify/helmet';
 /** The Telegram Login Widget's script and frame origins (core.telegram.org/widgets/login). */
 export const TELEGRAM_WIDGET_SCRIPT = 'https://telegram.org';
 export const TELEGRAM_WIDGET_FRAME = 'https://oauth.telegram.org';
+
+/**
+ * The one inline stylesheet the dashboard needs: the attribution logo's rules that lightweight-charts
+ * (5.2.1, package.json) inserts with each chart. test/e2e/dashboard.test.ts fails on any CSP violation,
+ * so a library update that changes them shows there.
+ */
+const CHART_LOGO_STYLE = "'sha256-3pRED1tOXas1FXFoPb9TGCjmYe9XQsmO9OV23khV2nY='";
 
 /** helmet's options: the policy above; `telegramWidget` when a bot token is configured. */
 export function securityHeaders(o: { readonly telegramWidget: boolean }): FastifyHelmetOptions {
@@ -34,7 +42,7 @@ export function securityHeaders(o: { readonly telegramWidget: boolean }): Fastif
         objectSrc: ["'none'"],
         scriptSrc: o.telegramWidget ? [self, TELEGRAM_WIDGET_SCRIPT] : [self],
         scriptSrcAttr: ["'none'"],
-        styleSrc: [self],
+        styleSrc: [self, CHART_LOGO_STYLE],
       },
     },
     frameguard: { action: 'deny' },

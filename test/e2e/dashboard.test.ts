@@ -1,16 +1,16 @@
 /**
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against `marketbus up`
  * on loopback: it loads, prices and the candle chart update live, a strategy is created and run from
- * the page, and its events appear.
+ * the page, and its events appear, all under the Content-Security-Policy without a violation.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bus/redis-server.js';
-import { findExecutable } from '../../src/bus/redis-server.js';
+import { launchChromium, watchedPage } from '../helpers/chromium.js';
 import { startRedis, waitFor } from '../helpers/redis.js';
 
 let up: ChildProcess;
@@ -18,9 +18,6 @@ let browser: Browser;
 let base: string;
 
 beforeAll(async () => {
-  const chromiumPath = findExecutable('chromium');
-  if (!chromiumPath)
-    throw new Error('chromium is not installed: apt-get install -y chromium (npm test installs it)');
   const redis = await startRedis({ persistence: 'none' });
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mbui-'));
@@ -68,18 +65,7 @@ beforeAll(async () => {
     60_000,
     `marketbus up ready (${err.slice(-500)})`,
   );
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
@@ -89,10 +75,9 @@ afterAll(async () => {
 
 describe('dashboard', () => {
   it('loads; prices and the chart update live; a strategy is created and run from the page and its events appear', async () => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
+    const { page, errors, violations } = await watchedPage(browser);
+    const loaded = await page.goto(base);
+    expect(loaded?.headers()['content-security-policy']).toContain("default-src 'self'");
     await expect(page.title()).resolves.toBe('marketbus');
 
     // the feed's state and live prices
@@ -142,12 +127,12 @@ describe('dashboard', () => {
 
     await page.screenshot({ path: join(tmpdir(), 'marketbus-dashboard.png'), fullPage: true });
     expect(errors).toEqual([]);
+    // Everything above (the chart library, the relay's WebSocket, the forms) runs under the CSP.
+    expect(violations).toEqual([]);
   }, 180_000);
 
   it('renders a hostile strategy name as text: no markup is parsed, no script runs', async () => {
-    const page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { page, errors } = await watchedPage(browser);
     await page.goto(base);
     const hostile = '<img src=x onerror="window.__pwned = 1"><b id="injected">bold</b>';
     // Created from the page itself, as any signed-in user of the same origin could.
