@@ -134,7 +134,7 @@ function serverOptions(l: ResolvedServerLimits) {
     connectionTimeout: l.connectionTimeoutMs,
     keepAliveTimeout: l.keepAliveTimeoutMs,
     maxRequestsPerSocket: l.maxRequestsPerSocket,
-    maxParamLength: l.maxParamLength,
+    routerOptions: { maxParamLength: l.maxParamLength },
     http: {
       maxHeaderSize: l.maxHeaderBytes,
       // Node enforces requestTimeout only when it looks (every 30 s by default).
