@@ -27,7 +27,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../util/errors.js';
-import { adminTelegramIdsFromEnv, serverLimitsFromEnv, type ResolvedServerLimits } from './server-settings.js';
+import {
+  adminTelegramIdsFromEnv,
+  serverLimitsFromEnv,
+  type ResolvedServerLimits,
+} from './server-settings.js';
 
 export interface ApiSettings {
   readonly production: boolean;
