@@ -178,7 +178,7 @@ describe('a real marketbus up behind a TCP forwarder', () => {
     const feedConsumer = uniq('feed-host-');
     const prices = `md.prices.${UP_INSTRUMENT}`;
     const feedGroup = uniq('g');
-    await sendCommand(redis, ['XGROUP', 'CREATE', prices, feedGroup, '$']);
+    await sendCommand(redis, ['XGROUP', 'CREATE', prices, feedGroup, '$', 'MKSTREAM']);
     await sendCommand(redis, ['XGROUP', 'CREATECONSUMER', prices, feedGroup, feedConsumer]);
 
     const seen = async (c: HttpClient): Promise<{ names: string[]; text: string }> => {
@@ -227,7 +227,14 @@ describe('a real marketbus up behind a TCP forwarder', () => {
     await page.waitForSelector('#chart-instrument option', { state: 'attached', timeout: 20_000 });
 
     const key = `${HOSTILE(1)}"><b id=injected>`;
-    await sendCommand(redis, ['XGROUP', 'CREATE', `md.candles.1m.${UP_INSTRUMENT}`, HOSTILE(2), '$']);
+    await sendCommand(redis, [
+      'XGROUP',
+      'CREATE',
+      `md.candles.1m.${UP_INSTRUMENT}`,
+      HOSTILE(2),
+      '$',
+      'MKSTREAM',
+    ]);
     await redis.xAdd(`md.${HOSTILE(3)}`, '*', { x: '1' });
     // The dashboard reads `md.status.replay` live: the simulated feed never writes it.
     await waitFor(
