@@ -13,6 +13,17 @@
  * | `SESSION_SECRET`             | signs the session cookie; at least 32 characters in production        |
  * | `TELEGRAM_AUTH_MAX_AGE_S`    | oldest accepted `auth_date`, seconds (default 600)                    |
  * | `SESSION_TTL_S`              | session lifetime, seconds (default 30 days)                           |
+ * | `MARKETBUS_ADMIN_TELEGRAM_IDS` | Telegram ids (comma-separated) who see the whole bus (default none) |
+ * | `API_REQUEST_TIMEOUT_MS`     | time to receive a whole request, ms (default 30000; then 408)         |
+ * | `API_CONNECTION_TIMEOUT_MS`  | a socket idle this long is closed, ms (default 120000)                |
+ * | `API_KEEP_ALIVE_TIMEOUT_MS`  | idle keep-alive connections closed after, ms (default 72000)          |
+ * | `API_MAX_REQUESTS_PER_SOCKET`| requests per keep-alive connection, 0 = no limit (default 0)          |
+ * | `API_MAX_HEADER_BYTES`       | largest request head, bytes (default 16384; more is 431)              |
+ * | `API_MAX_PARAM_LENGTH`       | longest path parameter, characters (default 100)                      |
+ * | `API_MAX_CONNECTIONS`        | open connections accepted, HTTP and WebSocket (default 4096)          |
+ * | `API_STREAMS_CACHE_MS`       | one bus scan serves `/api/v1/streams` this long, ms (default 5000)    |
+ *
+ * The server limits and admin ids are read by src/api/server-settings.ts.
  *
  * Sign-in and session settings (idle expiry, sessions per user, development sign-in) are read by
  * `authSettingsFromEnv` (./auth/settings.ts, with its own table). The webhook secret is at least 32
@@ -22,6 +33,11 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../util/errors.js';
 import { authSettingsFromEnv, type AuthSettings } from './auth/settings.js';
 import { nonEmpty, positiveInt } from './env.js';
+import {
+  adminTelegramIdsFromEnv,
+  serverLimitsFromEnv,
+  type ResolvedServerLimits,
+} from './server-settings.js';
 
 export interface ApiSettings extends AuthSettings {
   readonly production: boolean;
@@ -39,6 +55,10 @@ export interface ApiSettings extends AuthSettings {
   readonly sessionTtlS: number;
   /** Lifetime of a one-time chat-link token, seconds. */
   readonly linkTtlS: number;
+  /** Timeouts and size limits of the HTTP server. */
+  readonly server: ResolvedServerLimits;
+  /** Telegram user ids of the admins (the whole bus in `/api/v1/streams`, `/readyz` details). */
+  readonly adminTelegramIds: readonly number[];
 }
 
 export const DEFAULT_AUTH_MAX_AGE_S = 600;
@@ -85,6 +105,8 @@ export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSet
     sessionTtlS: positiveInt(env, 'SESSION_TTL_S', DEFAULT_SESSION_TTL_S),
     linkTtlS: DEFAULT_LINK_TTL_S,
     ...authSettingsFromEnv(env, production),
+    server: serverLimitsFromEnv(env),
+    adminTelegramIds: adminTelegramIdsFromEnv(env),
   };
 }
 

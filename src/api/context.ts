@@ -12,6 +12,7 @@ import type { ApiSettings } from './config.js';
 import type { LiveClient, LiveLimits } from './live/client.js';
 import type { LiveHub } from './live/hub.js';
 import type { LiveMetrics } from './live/metrics.js';
+import type { StreamsView } from './streams-view.js';
 
 export interface ApiContext {
   readonly settings: ApiSettings;
@@ -34,6 +35,8 @@ export interface ApiContext {
   /** How long run/stop wait for the runner's answer, ms (0 = answer at once). */
   readonly commandWaitMs: number;
   readonly clients: Set<LiveClient>;
+  /** `/api/v1/streams`: one cached bus scan, filtered per user. */
+  readonly streams: StreamsView;
   /**
    * The backtest job queue (`POST /strategies/:id/backtests`); null on a Redis Cluster, where BullMQ's
    * node-redis adapter does not work (the routes answer 501).

@@ -12,8 +12,9 @@ export interface HttpErrorMapping {
   /** The `code` of the error body. */
   readonly code: string;
   /**
-   * What the body's `error` says: `message` (default) the error's message, `unavailable` the message
-   * after "temporarily unavailable: ", `internal` just "internal error" (the message is only logged).
+   * What the body's `error` says: `message` (default) the error's message, `unavailable` just
+   * "temporarily unavailable, try again", `internal` just "internal error" (the message of both is only
+   * logged).
    */
   readonly show?: 'message' | 'unavailable' | 'internal';
 }

@@ -16,15 +16,23 @@ export class ApiError extends MarketbusError {
   }
 }
 
+/** What the body says when the runner refuses with a known status; any other status is `<action>_failed`. */
+const REFUSALS: Readonly<Record<string, string>> = {
+  unknown: 'the strategy runner does not know this strategy',
+  invalid: 'the stored strategy is not valid for the runner',
+};
+
 /**
- * The live runner refused `strategy.run` / `strategy.stop` (`ok: false`): 409 with body code
- * `<action>_<status>` (`run_unknown`, `run_invalid`), the status being the runner's free text.
+ * The live runner refused `strategy.run` / `strategy.stop` (`ok: false`, or an error reply): 409 with
+ * body code `<action>_<status>` for a known status (`run_unknown`, `run_invalid`), else
+ * `<action>_failed`, and a fixed message. The runner's own text (exception messages) is for the log.
  */
 export class StrategyCommandRefusedError extends ApiError {
   readonly bodyCode: string;
-  constructor(action: 'run' | 'stop', status: string, message: string) {
-    super('STRATEGY_COMMAND_REFUSED', message);
-    this.bodyCode = `${action}_${status.toLowerCase()}`;
+  constructor(action: 'run' | 'stop', status: string) {
+    const known = Object.hasOwn(REFUSALS, status) ? REFUSALS[status] : undefined;
+    super('STRATEGY_COMMAND_REFUSED', known ?? `the strategy runner could not ${action} the strategy`);
+    this.bodyCode = `${action}_${known === undefined ? 'failed' : status}`;
   }
 }
 

@@ -6,12 +6,15 @@
  *
  * Bad input never reaches a handler unchecked: bodies over 64 KiB are 413, malformed JSON 400, a
  * non-JSON body 415; state-changing requests (and WebSocket upgrades) whose `Origin` is not this host
- * are 403. Error bodies are `{ "error": "...", "code": "..." }`.
+ * are 403. Error bodies are `{ "error": "...", "code": "..." }`. A request head over the header limit
+ * is 431 and a request not received within the request timeout 408 (src/api/server-settings.ts); every
+ * answer carries the CSP and the other headers of src/api/security-headers.ts.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
 import fastifyStatic from '@fastify/static';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -28,6 +31,8 @@ import { healthRoutes } from './routes/health.js';
 import { liveRoutes } from './routes/live.js';
 import { strategyRoutes } from './routes/strategies.js';
 import { telegramWebhookRoutes } from './routes/telegram-webhook.js';
+import { securityHeaders } from './security-headers.js';
+import type { ResolvedServerLimits } from './server-settings.js';
 
 export const BODY_LIMIT = 64 * 1024;
 export const WS_MAX_PAYLOAD = 16 * 1024;
@@ -122,8 +127,34 @@ export class ApiServer implements AsyncDisposable {
   }
 }
 
+/** Fastify's options for the limits of src/api/server-settings.ts (what each one stops is said there). */
+function serverOptions(l: ResolvedServerLimits) {
+  return {
+    requestTimeout: l.requestTimeoutMs,
+    connectionTimeout: l.connectionTimeoutMs,
+    keepAliveTimeout: l.keepAliveTimeoutMs,
+    maxRequestsPerSocket: l.maxRequestsPerSocket,
+    routerOptions: { maxParamLength: l.maxParamLength },
+    http: {
+      maxHeaderSize: l.maxHeaderBytes,
+      // Node enforces requestTimeout only when it looks (every 30 s by default).
+      connectionsCheckingInterval: Math.min(1000, Math.max(10, Math.floor(l.requestTimeoutMs / 4))),
+      requestTimeout: l.requestTimeoutMs, // also bounds the head's own timeout (headersTimeout)
+    },
+  };
+}
+
 async function buildApp(ctx: ApiContext, publicDir: string | null): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT, return503OnClosing: true });
+  const limits = ctx.settings.server;
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT,
+    return503OnClosing: true,
+    ...serverOptions(limits),
+  });
+  app.server.maxConnections = limits.maxConnections;
+  // First, so that every answer carries the headers, refusals of the hooks below included.
+  await app.register(helmet, securityHeaders({ telegramWidget: ctx.settings.botToken !== undefined }));
   // Reused when another ApiServer already registered them in a shared registry.
   const known = (name: string): unknown => ctx.registry.getSingleMetric(name);
   const oldRequests = known('api_http_requests_total');
@@ -203,11 +234,12 @@ function crossOrigin(req: FastifyRequest): boolean {
 function errorBody(err: unknown): { status: number; body: Record<string, string> } {
   if (err instanceof MarketbusError) {
     const m = HTTP_ERRORS[err.code];
+    // A dependency's failure (its host, port, driver text) is logged, never sent.
     const error =
       m.show === 'internal'
         ? 'internal error'
         : m.show === 'unavailable'
-          ? `temporarily unavailable: ${err.message}`
+          ? 'temporarily unavailable, try again'
           : err.message;
     const code = err instanceof StrategyCommandRefusedError ? err.bodyCode : m.code;
     const extra =

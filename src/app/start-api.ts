@@ -29,6 +29,7 @@ import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from '../api/li
 import { LiveHub } from '../api/live/hub.js';
 import { LiveMetrics } from '../api/live/metrics.js';
 import { ApiServer, DEFAULT_API_PORT, defaultPublicDir } from '../api/server.js';
+import { StreamsView } from '../api/streams-view.js';
 import type { SqlExecutor } from '../sql/executor.js';
 import type { Logger } from '../util/log.js';
 import { sleep } from '../util/sleep.js';
@@ -167,6 +168,7 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
       liveRegistry,
       commandWaitMs: o.commandWaitMs,
       clients: new Set<LiveClient>(),
+      streams: new StreamsView(redis, settings.server.streamsCacheMs),
       backtests,
     };
     // Bus-wide stream health (pending, lag, dead letters) on /metrics, for alerts and dashboards.

@@ -6,16 +6,32 @@ export interface StreamId {
   readonly seq: bigint;
 }
 
+/** The largest part of an ID: Redis keeps both `<ms>` and `<seq>` as unsigned 64-bit integers. */
+export const STREAM_ID_PART_MAX = 2n ** 64n - 1n;
+
+/** What a refused ID was expected to be, for error messages. */
+export const STREAM_ID_EXPECTED = 'expected a stream entry ID <ms>-<seq>, each part 0..18446744073709551615';
+
 const ID_RE = /^(\d{1,20})-(\d{1,20})$/;
 
-export function parseStreamId(id: string): StreamId {
+/** The ID, or null when it is malformed or a part is beyond `STREAM_ID_PART_MAX` (Redis refuses those). */
+function tryParse(id: string): StreamId | null {
   const m = ID_RE.exec(id);
-  if (!m?.[1] || !m[2]) throw new InvalidStreamIdError(id);
-  return { ms: BigInt(m[1]), seq: BigInt(m[2]) };
+  if (!m?.[1] || !m[2]) return null;
+  const ms = BigInt(m[1]);
+  const seq = BigInt(m[2]);
+  return ms <= STREAM_ID_PART_MAX && seq <= STREAM_ID_PART_MAX ? { ms, seq } : null;
 }
 
+export function parseStreamId(id: string): StreamId {
+  const parsed = tryParse(id);
+  if (!parsed) throw new InvalidStreamIdError(id);
+  return parsed;
+}
+
+/** A full `<ms>-<seq>` ID that Redis accepts: every route and relay message taking an ID checks this. */
 export function isStreamId(id: string): boolean {
-  return ID_RE.test(id);
+  return tryParse(id) !== null;
 }
 
 /** Negative when a < b, zero when equal, positive when a > b. */

@@ -208,6 +208,23 @@ export const CATALOG_PATTERNS = [
 /** Per-user kinds: their streams share one metrics `stream` label, so series do not grow with users. */
 const PER_USER_KINDS: ReadonlySet<StreamKind> = new Set(['strategy-events', 'strategy-metrics']);
 
+/** Market data: written by the feed for everyone, the same for every user. */
+const SHARED_KINDS: ReadonlySet<StreamKind> = new Set(['candles', 'prices', 'feed-status']);
+
+/**
+ * Whose a stream is: `shared` for market data (every user reads it), `{ user }` for a user's own
+ * streams, a dead-letter stream being its source's; null for the services' own streams (commands,
+ * results, status) and names outside the catalog.
+ */
+export function streamOwner(name: string): 'shared' | { readonly user: string } | null {
+  const e = describeStream(name);
+  if (!e) return null;
+  if (e.kind === 'dead-letters') return streamOwner(e.parts['stream'] ?? '');
+  if (SHARED_KINDS.has(e.kind)) return 'shared';
+  const user = e.parts['user'];
+  return PER_USER_KINDS.has(e.kind) && user !== undefined ? { user } : null;
+}
+
 /** The catalog as the bus's policy: `describe` gives catalog entries. */
 export interface CatalogPolicy extends StreamPolicy {
   describe(stream: string): CatalogEntry | null;

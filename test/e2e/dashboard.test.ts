@@ -2,16 +2,17 @@
  * The dashboard in a real browser (Debian's Chromium driven by playwright-core) against `marketbus up`
  * on loopback: the browser signs in by opening the one-time development sign-in link `up` prints (a
  * Secure `__Host-` cookie over http://127.0.0.1), then the page loads, prices and the candle chart
- * update live, a strategy is created and run from the page, and its events appear.
+ * update live, a strategy is created and run from the page, and its events appear, all under the
+ * Content-Security-Policy without a violation.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bus/redis-server.js';
-import { findExecutable } from '../../src/bus/redis-server.js';
+import { launchChromium, watchedPage } from '../helpers/chromium.js';
 import { startRedis, waitFor } from '../helpers/redis.js';
 
 let up: ChildProcess;
@@ -20,9 +21,6 @@ let context: BrowserContext;
 let base: string;
 
 beforeAll(async () => {
-  const chromiumPath = findExecutable('chromium');
-  if (!chromiumPath)
-    throw new Error('chromium is not installed: apt-get install -y chromium (npm test installs it)');
   const redis = await startRedis({ persistence: 'none' });
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mbui-'));
@@ -73,18 +71,7 @@ beforeAll(async () => {
   await waitFor(() => /marketbus is up: /.test(err), 30_000, 'the start banner');
   const devLogin = /development sign-in: open (http:\/\/\S+)/.exec(err)?.[1];
   if (!devLogin) throw new Error(`no development sign-in link printed:\n${err.slice(-2000)}`);
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   // One browser profile for the tests: the link works once.
   context = await browser.newContext();
   const signIn = await context.newPage();
@@ -101,10 +88,9 @@ afterAll(async () => {
 
 describe('dashboard', () => {
   it('loads; prices and the chart update live; a strategy is created and run from the page and its events appear', async () => {
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
-    await page.goto(base);
+    const { page, errors, violations } = await watchedPage(context);
+    const loaded = await page.goto(base);
+    expect(loaded?.headers()['content-security-policy']).toContain("default-src 'self'");
     await expect(page.title()).resolves.toBe('marketbus');
 
     // the feed's state and live prices
@@ -154,12 +140,12 @@ describe('dashboard', () => {
 
     await page.screenshot({ path: join(tmpdir(), 'marketbus-dashboard.png'), fullPage: true });
     expect(errors).toEqual([]);
+    // Everything above (the chart library, the relay's WebSocket, the forms) runs under the CSP.
+    expect(violations).toEqual([]);
   }, 180_000);
 
   it('renders a hostile strategy name as text: no markup is parsed, no script runs', async () => {
-    const page = await context.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (e) => errors.push(e.message));
+    const { page, errors } = await watchedPage(context);
     await page.goto(base);
     const hostile = '<img src=x onerror="window.__pwned = 1"><b id="injected">bold</b>';
     // Created from the page itself, as any signed-in user of the same origin could.

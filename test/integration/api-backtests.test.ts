@@ -36,7 +36,7 @@ beforeAll(async () => {
   api = await startApi({
     redis: { url: server.url },
     db: db.sql,
-    settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
+    settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN, MARKETBUS_ADMIN_TELEGRAM_IDS: '830003' }),
   });
 });
 
@@ -116,11 +116,11 @@ describe('backtests API', () => {
     expect((await alice.post(`/strategies/${s.body.strategy_id}/backtests`, { from: T0 })).status).toBe(400);
   });
 
-  it('serves the bus-wide health report to signed-in users', async () => {
+  it('serves the bus-wide health report to signed-in users (the services streams to the admin)', async () => {
     const anon = new HttpClient(api.url);
     expect((await anon.get('/api/v1/streams')).status).toBe(401);
     const u = new HttpClient(api.url);
-    await u.login(BOT_TOKEN, { id: '830003', username: 'carol' });
+    await u.login(BOT_TOKEN, { id: '830003', username: 'carol' }); // the admin
     const r = await u.get<{ streams: { stream: string; flags: unknown[] }[] }>('/api/v1/streams');
     expect(r.status).toBe(200);
     expect(

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { Backoff, backoffDelay } from '../../src/util/backoff.js';
 import { sleep } from '../../src/util/sleep.js';
-import { compareStreamIds, epochMsOfId, idFromEpochMs, parseStreamId } from '../../src/bus/stream-id.js';
+import {
+  compareStreamIds,
+  epochMsOfId,
+  idFromEpochMs,
+  isStreamId,
+  parseStreamId,
+  STREAM_ID_PART_MAX,
+} from '../../src/bus/stream-id.js';
 import { InvalidStreamIdError } from '../../src/bus/errors.js';
 
 describe('backoff', () => {
@@ -42,6 +49,31 @@ describe('stream IDs', () => {
   });
 
   it.each(['', '1', '1-', '-1', 'a-b', '1-0-0', '1.5-0'])('refuses %j', (bad) => {
+    expect(() => parseStreamId(bad)).toThrow(InvalidStreamIdError);
+  });
+
+  // Redis keeps both parts as unsigned 64-bit integers: 0..18446744073709551615.
+  const MAX = '18446744073709551615';
+  it.each(['0-0', `${MAX}-0`, `0-${MAX}`, `${MAX}-${MAX}`, '00000000000000000001-1'])('accepts %j', (id) => {
+    expect(isStreamId(id)).toBe(true);
+    expect(parseStreamId(id).ms).toBeLessThanOrEqual(STREAM_ID_PART_MAX);
+  });
+
+  it.each([
+    `18446744073709551616-0`, // max + 1
+    `0-18446744073709551616`,
+    '99999999999999999999-0', // 20 digits, far beyond
+    '123456789012345678901-0', // 21 digits
+    ' 1-0',
+    '1-0 ',
+    '+1-0',
+    '1e3-0',
+    '0x10-0',
+    '١-٠', // Arabic-Indic digits
+    '1-*',
+    '$',
+  ])('refuses the out-of-range or malformed %j', (bad) => {
+    expect(isStreamId(bad)).toBe(false);
     expect(() => parseStreamId(bad)).toThrow(InvalidStreamIdError);
   });
 });

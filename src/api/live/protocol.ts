@@ -19,7 +19,7 @@
  */
 import { z } from 'zod';
 import { streams } from '../../contracts/catalog.js';
-import { isStreamId } from '../../bus/stream-id.js';
+import { isStreamId, STREAM_ID_EXPECTED } from '../../bus/stream-id.js';
 import { InvalidKeyError, MarketbusError, type ErrorCode } from '../../util/errors.js';
 
 export const CHANNELS = ['candles', 'prices', 'status', 'events', 'metrics'] as const;
@@ -135,7 +135,7 @@ function refOf(json: unknown): Ref {
 function fromOf(from: string | undefined, ref: Ref): string | null {
   if (from === undefined || from === '$') return null;
   if (from === '0' || isStreamId(from)) return from;
-  throw new ProtocolError('INVALID_FROM', 'from: expected a stream entry ID <ms>-<seq>, "0" or "$"', ref);
+  throw new ProtocolError('INVALID_FROM', `from: ${STREAM_ID_EXPECTED}, "0" or "$"`, ref);
 }
 
 function refuse(m: z.infer<typeof Message>, channel: Channel, fields: readonly string[], ref: Ref): void {

@@ -1,14 +1,13 @@
 /**
- * What the dashboard needs besides the REST routes and the relay: the bus-wide health table, and the
+ * What the dashboard needs besides the REST routes and the relay: the bus health table, and the
  * chart library served from its npm package (no build step, no copy in the repository).
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
-import { busHealth } from '../../bus/bus-health.js';
+import { isAdmin } from '../auth/admin.js';
 import type { ApiContext } from '../context.js';
-import { CATALOG_POLICY } from '../../contracts/catalog.js';
 
 /** The package's standalone build sits next to its ESM entry (its `exports` hide the dist path). */
 function chartLibraryPath(): string {
@@ -21,10 +20,13 @@ function chartLibraryPath(): string {
 let chartLibrary: Promise<Buffer> | undefined;
 
 export function dashboardRoutes(app: FastifyInstance, ctx: ApiContext): void {
-  /** Every catalog stream with groups, lag, pending, dead letters and health flags (signed-in users). */
+  /**
+   * Catalog streams with groups, lag, pending, dead letters and health flags (signed-in users): the
+   * market data streams and the caller's own; every stream for an admin (src/api/streams-view.ts).
+   */
   app.get('/api/v1/streams', async (req) => {
-    await ctx.auth.require(req);
-    return busHealth(ctx.redis, { policy: CATALOG_POLICY });
+    const who = await ctx.auth.require(req);
+    return ctx.streams.forUser(who.id, await isAdmin(ctx, req));
   });
 
   app.get('/vendor/lightweight-charts.js', async (_req, reply) => {

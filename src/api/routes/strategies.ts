@@ -19,7 +19,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { streams } from '../../contracts/catalog.js';
 import { parseEntries } from '../../bus/replies.js';
-import { isStreamId } from '../../bus/stream-id.js';
+import { isStreamId, STREAM_ID_EXPECTED } from '../../bus/stream-id.js';
 import {
   createStrategy,
   getStrategy,
@@ -69,7 +69,7 @@ function strategyJson(s: StrategyRecord, runs: readonly RunRecord[]) {
 
 const OutputQuery = z.object({
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  before: z.string().refine(isStreamId, 'expected a stream entry ID <ms>-<seq>').optional(),
+  before: z.string().refine(isStreamId, STREAM_ID_EXPECTED).optional(),
 });
 
 export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
@@ -124,16 +124,17 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
     return { commandId: env.id, result: await ctx.results.wait(env.id, ctx.commandWaitMs) };
   };
 
+  /** The runner's refusal: its status and text logged, a coded fixed answer sent. */
+  const refused = (action: 'run' | 'stop', strategyId: string, r: CommandOutcome): never => {
+    ctx.log.warn({ strategyId, status: r.status, err: r.error }, `strategy ${action} refused by the runner`);
+    throw new StrategyCommandRefusedError(action, r.status);
+  };
+
   app.post<{ Params: { id: string } }>('/strategies/:id/run', async (req, reply) => {
     const { who, s } = await own(req);
     const runId = randomUUID();
     const { commandId, result } = await command('strategy.run', s.id, runId);
-    if (result && !result.ok)
-      throw new StrategyCommandRefusedError(
-        'run',
-        result.status,
-        result.error ?? `the runner refused: ${result.status}`,
-      );
+    if (result && !result.ok) refused('run', s.id, result);
     ctx.log.info({ userId: who.id, strategyId: s.id, runId }, 'strategy run requested');
     return reply.code(202).send({
       strategy_id: s.id,
@@ -146,12 +147,7 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post<{ Params: { id: string } }>('/strategies/:id/stop', async (req, reply) => {
     const { who, s } = await own(req);
     const { commandId, result } = await command('strategy.stop', s.id, undefined);
-    if (result && !result.ok)
-      throw new StrategyCommandRefusedError(
-        'stop',
-        result.status,
-        result.error ?? `the runner refused: ${result.status}`,
-      );
+    if (result && !result.ok) refused('stop', s.id, result);
     ctx.log.info({ userId: who.id, strategyId: s.id }, 'strategy stop requested');
     return reply.code(202).send({
       strategy_id: s.id,
