@@ -68,8 +68,7 @@ export interface StartApiOptions {
    * `rebuildIntervalMs`, the `served` instruments cache); they override `settings.live`.
    * @defaultValue `settings.live` (the `LIVE_*` variables), else `DEFAULT_LIVE_LIMITS` and `LIVE_HUB_DEFAULTS`
    */
-  readonly live?: Partial<LiveLimits> &
-    Pick<LiveHubOptions, 'blockMs' | 'rebuildIntervalMs' | 'served'>;
+  readonly live?: Partial<LiveLimits> & Pick<LiveHubOptions, 'blockMs' | 'rebuildIntervalMs' | 'served'>;
   /**
    * How long run/stop wait for the runner's answer before 202 `pending`, ms (0 = answer at once).
    * @defaultValue 2000

@@ -75,7 +75,8 @@ export const ERROR_CODES = {
   ALREADY_SUBSCRIBED: 'the connection is already subscribed to that stream',
   NOT_SUBSCRIBED: 'the connection is not subscribed to that stream',
   TOO_MANY_SUBSCRIPTIONS: 'the connection or its user has the most subscriptions allowed',
-  INSTRUMENT_NOT_SERVED: 'a subscription names an instrument that no feed serves (per its md.status.* entries)',
+  INSTRUMENT_NOT_SERVED:
+    'a subscription names an instrument that no feed serves (per its md.status.* entries)',
   SUBSCRIBE_RATE_LIMITED: 'the connection sent more subscribe/unsubscribe requests than its rate allows',
   RELAY_FULL: 'the live relay process holds the most subscriptions allowed in total; try again later',
   UNAVAILABLE: 'the stream cannot be read now; try again',

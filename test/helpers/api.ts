@@ -35,8 +35,16 @@ afterAll(async () => {
  * serves `keys`: the live relay accepts candles and prices subscriptions only for instruments a status
  * lists.
  */
-export async function announceFeed(redis: RedisClient, source: string, keys: readonly string[]): Promise<void> {
-  await redis.xAdd(streams.feedStatus(source), '*', statusFields(new FeedStatus(source, keys, 30_000).snapshot(), {}));
+export async function announceFeed(
+  redis: RedisClient,
+  source: string,
+  keys: readonly string[],
+): Promise<void> {
+  await redis.xAdd(
+    streams.feedStatus(source),
+    '*',
+    statusFields(new FeedStatus(source, keys, 30_000).snapshot(), {}),
+  );
 }
 
 /** Settings as the environment would give them (no production), with overrides. */

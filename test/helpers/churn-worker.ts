@@ -47,8 +47,7 @@ async function churn(ws: WebSocket, start: number): Promise<void> {
       const want = answers + some.length;
       for (const instrument of some) ws.send(JSON.stringify({ op, channel: 'prices', instrument }));
       requests += some.length;
-      while (answers < want && ws.readyState === WebSocket.OPEN)
-        await new Promise<void>((r) => (wake = r));
+      while (answers < want && ws.readyState === WebSocket.OPEN) await new Promise<void>((r) => (wake = r));
     }
   }
 }
