@@ -66,7 +66,7 @@ export interface StartApiOptions {
   /**
    * Limits of the live WebSocket relay and options of its shared reader (XREAD BLOCK `blockMs`,
    * `rebuildIntervalMs`, the `served` instruments cache); they override `settings.live`.
-   * @defaultValue `settings.live` (the `LIVE_*` variables), else `DEFAULT_LIVE_LIMITS` and `LIVE_HUB_DEFAULTS`
+   * @defaultValue those of `settings.live` (the `LIVE_*` variables), else `DEFAULT_LIVE_LIMITS` and `LIVE_HUB_DEFAULTS`
    */
   readonly live?: Partial<LiveLimits> & Pick<LiveHubOptions, 'blockMs' | 'rebuildIntervalMs' | 'served'>;
   /**

@@ -77,7 +77,7 @@ export interface LiveHubOptions {
   readonly rebuildIntervalMs?: number | undefined;
   /**
    * How the instruments the feeds serve are cached (`ServedInstruments`).
-   * @defaultValue `SERVED_INSTRUMENTS_DEFAULTS`
+   * @defaultValue the cache of `SERVED_INSTRUMENTS_DEFAULTS`
    */
   readonly served?: ServedInstrumentsOptions | undefined;
 }
