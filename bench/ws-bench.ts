@@ -28,6 +28,7 @@ import { silentLogger } from '../src/util/log.js';
 import { ChildChannel, sendToParent, type ChildFailed } from '../src/bench/child-channel.js';
 import { latestIds, readLoop } from '../src/bench/raw-reader.js';
 import { LatencySamples } from '../src/bench/latency-samples.js';
+import { FeedStatus, statusFields } from '../src/marketdata/feed-status.js';
 
 const INSTRUMENT = 'sim:spot:BENCHUSDT';
 const CANDLES = streams.candles('1m', INSTRUMENT);
@@ -483,6 +484,15 @@ async function main(): Promise<void> {
     );
     say(`  p50 ${raw.stats.p50_ms} ms, p99 ${raw.stats.p99_ms} ms, ${raw.stats.deliveries}/${raw.expected}`);
 
+    // The relay subscribes only to instruments a feed's status lists: announce the bench's one.
+    const announcer = createClient({ url: redisServer.url });
+    await announcer.connect();
+    await announcer.xAdd(
+      streams.feedStatus('bench'),
+      '*',
+      statusFields(new FeedStatus('bench', [INSTRUMENT], 30_000).snapshot(), {}),
+    );
+    await announcer.close();
     say(`ws-bench: ${clients} WebSocket clients...`);
     const ws = await phase(
       { role: 'ws', wsUrl: api.url.replace(/^http/, 'ws'), clients, cookie },

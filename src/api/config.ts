@@ -22,6 +22,7 @@
  * | `API_MAX_PARAM_LENGTH`       | longest path parameter, characters (default 100)                      |
  * | `API_MAX_CONNECTIONS`        | open connections accepted, HTTP and WebSocket (default 4096)          |
  * | `API_STREAMS_CACHE_MS`       | one bus scan serves `/api/v1/streams` this long, ms (default 5000)    |
+ * | `LIVE_*`                     | the live relay's caps and rates (`live/settings.ts`)                  |
  *
  * The server limits and admin ids are read by src/api/server-settings.ts.
  *
@@ -33,6 +34,7 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../util/errors.js';
 import { authSettingsFromEnv, type AuthSettings } from './auth/settings.js';
 import { nonEmpty, positiveInt } from './env.js';
+import { liveSettingsFromEnv, type LiveSettings } from './live/settings.js';
 import {
   adminTelegramIdsFromEnv,
   serverLimitsFromEnv,
@@ -59,6 +61,8 @@ export interface ApiSettings extends AuthSettings {
   readonly server: ResolvedServerLimits;
   /** Telegram user ids of the admins (the whole bus in `/api/v1/streams`, `/readyz` details). */
   readonly adminTelegramIds: readonly number[];
+  /** The live relay's caps and rates (`LIVE_*`). */
+  readonly live: LiveSettings;
 }
 
 export const DEFAULT_AUTH_MAX_AGE_S = 600;
@@ -107,6 +111,7 @@ export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSet
     ...authSettingsFromEnv(env, production),
     server: serverLimitsFromEnv(env),
     adminTelegramIds: adminTelegramIdsFromEnv(env),
+    live: liveSettingsFromEnv((key, fallback) => positiveInt(env, key, fallback)),
   };
 }
 

@@ -13,6 +13,7 @@ import type { LiveClient, LiveLimits } from './live/client.js';
 import type { LiveHub } from './live/hub.js';
 import type { LiveMetrics } from './live/metrics.js';
 import type { StreamsView } from './streams-view.js';
+import type { LiveQuota } from './live/quota.js';
 
 export interface ApiContext {
   readonly settings: ApiSettings;
@@ -28,6 +29,8 @@ export interface ApiContext {
   readonly results: CommandResults;
   readonly liveMetrics: LiveMetrics;
   readonly limits: LiveLimits;
+  /** Live connections and subscriptions held, per user and in total (checked against `limits`). */
+  readonly liveQuota: LiveQuota;
   /** The process registry (`/metrics`, shared with feed and runner under `marketbus up`). */
   readonly registry: Registry;
   /** The live relay's registry (`/api/v1/live/metrics`; also part of `/metrics`). */

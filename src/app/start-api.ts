@@ -26,7 +26,8 @@ import { CommandResults } from '../api/command-results.js';
 import { apiSettingsFromEnv, isLoopbackHost, type ApiSettings } from '../api/config.js';
 import type { ApiContext } from '../api/context.js';
 import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from '../api/live/client.js';
-import { LiveHub } from '../api/live/hub.js';
+import { LiveHub, type LiveHubOptions } from '../api/live/hub.js';
+import { LiveQuota } from '../api/live/quota.js';
 import { LiveMetrics } from '../api/live/metrics.js';
 import { ApiServer, DEFAULT_API_PORT, defaultPublicDir } from '../api/server.js';
 import { StreamsView } from '../api/streams-view.js';
@@ -66,10 +67,11 @@ export interface StartApiOptions {
    */
   readonly publicDir?: string | null;
   /**
-   * Limits of the live WebSocket relay, and its XREAD BLOCK in ms (`blockMs`).
-   * @defaultValue the limits of `DEFAULT_LIVE_LIMITS`, the block time of `LIVE_HUB_DEFAULTS`
+   * Limits of the live WebSocket relay and options of its shared reader (XREAD BLOCK `blockMs`,
+   * `rebuildIntervalMs`, the `served` instruments cache); they override `settings.live`.
+   * @defaultValue those of `settings.live` (the `LIVE_*` variables), else `DEFAULT_LIVE_LIMITS` and `LIVE_HUB_DEFAULTS`
    */
-  readonly live?: Partial<LiveLimits> & { readonly blockMs?: number };
+  readonly live?: Partial<LiveLimits> & Pick<LiveHubOptions, 'blockMs' | 'rebuildIntervalMs' | 'served'>;
   /**
    * How long run/stop wait for the runner's answer before 202 `pending`, ms (0 = answer at once).
    * @defaultValue 2000
@@ -128,11 +130,14 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     }
     const liveRegistry = new Registry();
     const liveMetrics = new LiveMetrics(liveRegistry);
+    const live = withDefaults(settings.live, o.live ?? {});
     const hub = new LiveHub({
       redis,
       metrics: liveMetrics,
       log,
-      blockMs: o.live?.blockMs,
+      blockMs: live.blockMs,
+      rebuildIntervalMs: live.rebuildIntervalMs,
+      served: live.served,
     });
     stack.defer('live relay', () => hub.close());
     // BullMQ has no cluster support on node-redis: there the backtest routes answer 501.
@@ -140,6 +145,7 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     if (backtests) stack.defer('backtest queue', () => backtests.close());
     const results = new CommandResults(hub, log);
     stack.defer('command results', () => results.close());
+    const limits = withDefaults(DEFAULT_LIVE_LIMITS, live);
     if (settings.devLogin) checkDevLogin(settings.production, 'devLogin');
     const sessions = new SessionStore(redis, {
       ttlS: settings.sessionTtlS,
@@ -163,7 +169,8 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
       hub,
       results,
       liveMetrics,
-      limits: withDefaults(DEFAULT_LIVE_LIMITS, o.live ?? {}),
+      limits,
+      liveQuota: new LiveQuota(limits),
       registry: o.registry ?? new Registry(),
       liveRegistry,
       commandWaitMs: o.commandWaitMs,

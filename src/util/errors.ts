@@ -76,7 +76,11 @@ export const ERROR_CODES = {
   INVALID_FROM: 'a subscription\'s from is not a stream entry ID, "0" or "$"',
   ALREADY_SUBSCRIBED: 'the connection is already subscribed to that stream',
   NOT_SUBSCRIBED: 'the connection is not subscribed to that stream',
-  TOO_MANY_SUBSCRIPTIONS: 'the connection has the most subscriptions allowed',
+  TOO_MANY_SUBSCRIPTIONS: 'the connection or its user has the most subscriptions allowed',
+  INSTRUMENT_NOT_SERVED:
+    'a subscription names an instrument that no feed serves (per its md.status.* entries)',
+  SUBSCRIBE_RATE_LIMITED: 'the connection sent more subscribe/unsubscribe requests than its rate allows',
+  RELAY_FULL: 'the live relay process holds the most subscriptions allowed in total; try again later',
   UNAVAILABLE: 'the stream cannot be read now; try again',
   TOO_MANY_MESSAGES: 'the client sent more messages than the flood limit (the connection is closed)',
   CLIENT_TOO_SLOW: 'the client does not read fast enough: its send queue passed the bound (closed)',

@@ -17,6 +17,9 @@ import {
   type StartApiOptions,
 } from '../../src/app/start-api.js';
 import { silentLogger } from '../../src/util/log.js';
+import type { RedisClient } from '../../src/bus/connection.js';
+import { streams } from '../../src/contracts/catalog.js';
+import { FeedStatus, statusFields } from '../../src/marketdata/feed-status.js';
 
 export const BOT_TOKEN = '123456789:TEST-fake_token-AbCdEf';
 export const WEBHOOK_SECRET = 'hook-secret_0123456789';
@@ -28,6 +31,23 @@ afterAll(async () => {
   for (const s of sockets) s.close();
   await Promise.allSettled(servers.map((s) => s.close()));
 });
+
+/**
+ * Write a feed status entry (docs/contracts.md §8, built by the feed's own code) saying that `source`
+ * serves `keys`: the live relay accepts candles and prices subscriptions only for instruments a status
+ * lists.
+ */
+export async function announceFeed(
+  redis: RedisClient,
+  source: string,
+  keys: readonly string[],
+): Promise<void> {
+  await redis.xAdd(
+    streams.feedStatus(source),
+    '*',
+    statusFields(new FeedStatus(source, keys, 30_000).snapshot(), {}),
+  );
+}
 
 /** Settings as the environment would give them (no production), with overrides. */
 export function testSettings(env: NodeJS.ProcessEnv = {}, over: Partial<ApiSettings> = {}): ApiSettings {

@@ -12,6 +12,7 @@ import type { RedisClient } from '../../src/bus/connection.js';
 import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import { silentLogger } from '../../src/util/log.js';
 import {
+  announceFeed,
   BOT_TOKEN,
   HttpClient,
   LiveSocket,
@@ -39,7 +40,7 @@ beforeAll(async () => {
     redis: redisOptions(server),
     db: db.sql,
     settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
-    live: { blockMs: 1000 },
+    live: { blockMs: 1000, served: SERVED },
   });
   alice = new HttpClient(api.url);
   aliceId = (await alice.login(BOT_TOKEN, { id: '900001', username: 'alice' })).user_id;
@@ -50,7 +51,17 @@ afterAll(async () => {
   await db.close();
 });
 
-const key = (): string => `binance:spot:${uniq('S').toUpperCase()}`;
+// The instruments of this file, each announced in this file's feed status before it is subscribed to.
+const FEED = uniq('feed');
+const served: string[] = [];
+async function key(): Promise<string> {
+  const k = `binance:spot:${uniq('S').toUpperCase()}`;
+  served.push(k);
+  await announceFeed(redis, FEED, served);
+  return k;
+}
+// Each test subscribes to instruments announced just before: re-read the status on every miss.
+const SERVED = { missRefreshMs: 0 };
 
 function candleFields(k: string, ms: number): Record<string, string> {
   return {
@@ -104,7 +115,7 @@ async function metricValue(name: string, labels: Record<string, string> = {}): P
 
 describe('live relay', () => {
   it('candles and prices published on Redis arrive in order, as {channel, stream, id, fields}', async () => {
-    const k = key();
+    const k = await key();
     const s = await LiveSocket.open(api.url, alice.cookie);
     const c = await subscribed(s, {
       op: 'subscribe',
@@ -165,7 +176,7 @@ describe('live relay', () => {
   });
 
   it('resume from a last-seen ID delivers exactly the missed entries, then live ones', async () => {
-    const k = key();
+    const k = await key();
     const stream = streams.prices(k);
     const before = await redis.xAdd(stream, '*', priceFields(k, 0)); // older than anything we will see
     const first = await LiveSocket.open(api.url, alice.cookie);
@@ -294,7 +305,7 @@ describe('live relay', () => {
     s.send({ op: 'unsubscribe', channel: 'prices', instrument: 'binance:spot:NEVER' });
     expect((await s.next((m) => m.op === 'error', 5000, at)).code).toBe('not_subscribed');
     // still usable
-    const k = key();
+    const k = await key();
     await subscribed(s, { op: 'subscribe', channel: 'prices', instrument: k });
     expect((await subscribed(s, { op: 'subscribe', channel: 'prices', instrument: k })).code).toBe(
       'already_subscribed',
@@ -355,7 +366,7 @@ describe('live relay', () => {
     const keys: string[] = [];
     for (let i = 0; i < 12; i++) {
       const s = await LiveSocket.open(api.url, alice.cookie);
-      const k = key();
+      const k = await key();
       keys.push(k);
       await subscribed(s, { op: 'subscribe', channel: 'prices', instrument: k });
       await subscribed(s, { op: 'subscribe', channel: 'prices', instrument: keys[0] ?? k }).catch(
@@ -403,11 +414,11 @@ describe('live relay under a slow client', () => {
       redis: redisOptions(server),
       db: db.sql,
       settings: testSettings({ TELEGRAM_BOT_TOKEN: BOT_TOKEN }),
-      live: { ...limits, blockMs: 1000 },
+      live: { ...limits, blockMs: 1000, served: SERVED },
     });
     const c = new HttpClient(slowApi.url);
     await c.login(BOT_TOKEN, { id: '900009' });
-    const k = key();
+    const k = await key();
     const stream = streams.prices(k);
     const raw = await RawWebSocket.open('127.0.0.1', slowApi.port, '/api/v1/live/ws', c.cookie);
     raw.sendText(JSON.stringify({ op: 'subscribe', channel: 'prices', instrument: k }));

@@ -19,6 +19,7 @@ import { openRelationalDb, type RelationalDb } from '../../src/app/open-db.js';
 import { silentLogger } from '../../src/util/log.js';
 import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/app/feed.js';
 import {
+  announceFeed,
   BOT_TOKEN,
   HttpClient,
   LiveSocket,
@@ -68,6 +69,8 @@ describe('run_ws_60s: 60 s of live WebSocket clients', () => {
     const client = new HttpClient(api.url);
     await client.login(BOT_TOKEN, { id: '900600', username: 'ws60' });
     const s = await LiveSocket.open(api.url, client.cookie);
+    // The relay takes subscriptions to served instruments only: the feed's status as it starts.
+    await announceFeed(redis, 'simulated', INSTRUMENTS);
 
     const wanted: string[] = [];
     for (const instrument of INSTRUMENTS) {

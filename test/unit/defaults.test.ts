@@ -28,6 +28,7 @@ import { DEFAULT_LIVE_LIMITS } from '../../src/api/live/client.js';
 import { LIVE_HUB_DEFAULTS } from '../../src/api/live/hub.js';
 import { AUTH_SETTINGS_DEFAULTS } from '../../src/api/auth/settings.js';
 import { SERVER_LIMITS_DEFAULTS } from '../../src/api/server-settings.js';
+import { SERVED_INSTRUMENTS_DEFAULTS } from '../../src/api/live/served.js';
 import {
   FEED_PRICE_RETENTION,
   FEED_RETENTION_1M,
@@ -152,6 +153,7 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/api/live/hub.ts', 'LiveHubOptions', LIVE_HUB_DEFAULTS],
     ['src/api/auth/settings.ts', 'AuthSettings', AUTH_SETTINGS_DEFAULTS],
     ['src/api/server-settings.ts', 'ServerLimits', SERVER_LIMITS_DEFAULTS],
+    ['src/api/live/served.ts', 'ServedInstrumentsOptions', SERVED_INSTRUMENTS_DEFAULTS],
     ['src/marketdata/feed.ts', 'FeedServiceOptions', FEED_SERVICE_DEFAULTS],
     ['src/marketdata/candle-publisher.ts', 'CandlePublisherOptions', CANDLE_PUBLISHER_DEFAULTS],
     ['src/marketdata/sources/binance/options.ts', 'BinanceSourceOptions', BINANCE_DEFAULTS],

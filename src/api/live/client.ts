@@ -16,6 +16,11 @@
  *
  * Heartbeat: every `heartbeatMs` a WebSocket ping frame and `{"op":"ping","ts":...}`; a client that
  * answered neither the previous ping frame nor sent anything since is terminated.
+ *
+ * Refusals: a subscription to an instrument no feed serves, over a cap (per connection, per user across
+ * their connections, per process) or over the subscribe/unsubscribe rate is answered with an `op: error`
+ * message and the connection stays usable; only protocol abuse (the flood limit) and a too slow reader
+ * close it.
  */
 import type { WebSocket } from '@fastify/websocket';
 import { errorMessage } from '../../util/errors.js';
@@ -40,6 +45,8 @@ import {
 import { sendCommand } from '../../bus/raw-command.js';
 import type { ErrorCode } from '../../util/errors.js';
 import { WS_CLOSE_CODES } from './close-codes.js';
+import type { LiveQuota, Release } from './quota.js';
+import { RateWindow } from './rate-window.js';
 
 /** Limits of each live WebSocket connection; partial limits are completed with {@link DEFAULT_LIVE_LIMITS}. */
 export interface LiveLimits {
@@ -59,15 +66,38 @@ export interface LiveLimits {
    */
   readonly maxQueueBytes: number;
   /**
-   * Subscriptions of one connection; more are refused with an error reply, subscriptions.
+   * Subscriptions of one connection; more are refused with `too_many_subscriptions`, subscriptions.
    * @defaultValue 100
    */
   readonly maxSubscriptions: number;
   /**
-   * Connections of one user at a time; more are refused with 429 before the upgrade, connections.
+   * Subscriptions of one user across all their connections to this process; more are refused with
+   * `too_many_subscriptions`, subscriptions.
+   * @defaultValue 200
+   */
+  readonly maxSubscriptionsPerUser: number;
+  /**
+   * Subscriptions of all clients of this process; more are refused with `relay_full`, subscriptions.
+   * @defaultValue 20000
+   */
+  readonly maxSubscriptionsTotal: number;
+  /**
+   * Connections of one user at a time, upgrades in progress included; more are refused with 429 before
+   * the upgrade, connections.
    * @defaultValue 20
    */
   readonly maxClientsPerUser: number;
+  /**
+   * Subscribe and unsubscribe requests per `subscribeWindowMs` of one connection; more are refused with
+   * `subscribe_rate_limited`, requests.
+   * @defaultValue 100
+   */
+  readonly subscribeMessages: number;
+  /**
+   * The window `subscribeMessages` are counted in, ms.
+   * @defaultValue 10000
+   */
+  readonly subscribeWindowMs: number;
   /**
    * Heartbeat period, ms.
    * @defaultValue 15000
@@ -101,7 +131,11 @@ export const DEFAULT_LIVE_LIMITS: LiveLimits = Object.freeze({
   maxQueueMessages: 2000,
   maxQueueBytes: 4 * 1024 * 1024,
   maxSubscriptions: 100,
+  maxSubscriptionsPerUser: 200,
+  maxSubscriptionsTotal: 20_000,
   maxClientsPerUser: 20,
+  subscribeMessages: 100,
+  subscribeWindowMs: 10_000,
   heartbeatMs: 15_000,
   closeGraceMs: 5000,
   floodMessages: 200,
@@ -114,6 +148,8 @@ export const SLOW_CLIENT_REASON = 'send buffer full: client too slow';
 interface Sub {
   readonly channel: Channel;
   readonly stream: string;
+  /** Gives back the user's and the process's subscription slot. */
+  readonly slot: Release;
   handle: Subscription | null;
   live: boolean;
   pending: StreamEntry[];
@@ -127,6 +163,7 @@ export interface LiveClientDeps {
   readonly metrics: LiveMetrics;
   readonly log: Logger;
   readonly limits: LiveLimits;
+  readonly quota: LiveQuota;
   readonly userId: string;
   readonly onClosed: (c: LiveClient) => void;
 }
@@ -141,13 +178,16 @@ export class LiveClient {
   private alive = true;
   private heartbeat: NodeJS.Timeout | undefined;
   private graceTimer: NodeJS.Timeout | undefined;
-  private floodCount = 0;
-  private floodStart = Date.now();
+  private readonly flood: RateWindow;
+  private readonly subscribeRate: RateWindow;
 
   constructor(
     private readonly ws: WebSocket,
     private readonly d: LiveClientDeps,
-  ) {}
+  ) {
+    this.flood = new RateWindow(d.limits.floodMessages, d.limits.floodWindowMs);
+    this.subscribeRate = new RateWindow(d.limits.subscribeMessages, d.limits.subscribeWindowMs);
+  }
 
   /** Attach the handlers (synchronously, so no message is missed) and greet the client. */
   start(): void {
@@ -203,12 +243,7 @@ export class LiveClient {
   // ---- incoming ------------------------------------------------------------------------------
 
   private flooding(): boolean {
-    const now = Date.now();
-    if (now - this.floodStart > this.d.limits.floodWindowMs) {
-      this.floodStart = now;
-      this.floodCount = 0;
-    }
-    if (++this.floodCount <= this.d.limits.floodMessages) return false;
+    if (this.flood.take()) return false;
     this.end('TOO_MANY_MESSAGES', 'too many messages', 'flood');
     return true;
   }
@@ -228,8 +263,20 @@ export class LiveClient {
         return;
       case 'pong':
         return;
+    }
+    if (!this.subscribeRate.take()) {
+      const wait = this.subscribeRate.retryAfterMs();
+      this.error(
+        'SUBSCRIBE_RATE_LIMITED',
+        `at most ${this.d.limits.subscribeMessages} subscribe/unsubscribe requests per ${this.d.limits.subscribeWindowMs} ms; retry in ${wait} ms`,
+        req.ref,
+        wait,
+      );
+      return;
+    }
+    switch (req.op) {
       case 'subscribe':
-        this.subscribe(req.channel, req.stream, req.from, req.ref).catch((err: unknown) => {
+        this.subscribe(req).catch((err: unknown) => {
           this.d.log.warn({ err: errorMessage(err), stream: req.stream }, 'live subscribe failed');
           this.error('UNAVAILABLE', 'the stream cannot be read now; try again', req.ref);
         });
@@ -247,7 +294,8 @@ export class LiveClient {
     }
   }
 
-  private async subscribe(channel: Channel, stream: string, from: string | null, ref: Ref): Promise<void> {
+  private async subscribe(req: Extract<ClientRequest, { op: 'subscribe' }>): Promise<void> {
+    const { channel, stream, from, ref } = req;
     if (this.subs.has(stream)) {
       this.error('ALREADY_SUBSCRIBED', `already subscribed to ${stream}`, ref);
       return;
@@ -260,9 +308,21 @@ export class LiveClient {
       );
       return;
     }
+    const slot = this.d.quota.takeSubscription(this.d.userId);
+    if (slot === 'user' || slot === 'total') {
+      if (slot === 'user')
+        this.error(
+          'TOO_MANY_SUBSCRIPTIONS',
+          `at most ${this.d.limits.maxSubscriptionsPerUser} subscriptions per user`,
+          ref,
+        );
+      else this.error('RELAY_FULL', 'the live relay holds the most subscriptions it allows', ref);
+      return;
+    }
     const sub: Sub = {
       channel,
       stream,
+      slot,
       handle: null,
       live: from === null,
       pending: [],
@@ -273,6 +333,13 @@ export class LiveClient {
     this.d.metrics.subscriptions.inc();
     let handle: Subscription;
     try {
+      if (req.instrument !== null && !(await this.d.hub.served.serves(req.instrument))) {
+        if (sub.removed || this.closed) return;
+        this.drop(sub);
+        this.error('INSTRUMENT_NOT_SERVED', `no feed serves ${req.instrument}`, ref);
+        return;
+      }
+      if (sub.removed || this.closed) return;
       handle = await this.d.hub.subscribe(stream, (_s, entries) => this.onEntries(sub, entries));
     } catch (err) {
       this.drop(sub);
@@ -359,16 +426,23 @@ export class LiveClient {
     sub.removed = true;
     sub.pending = [];
     sub.handle?.close();
+    sub.slot();
     if (this.subs.get(sub.stream) === sub) this.subs.delete(sub.stream);
     this.d.metrics.subscriptions.dec();
   }
 
   // ---- outgoing ------------------------------------------------------------------------------
 
-  private error(code: LiveErrorCode, message: string, ref?: Ref): void {
+  private error(code: LiveErrorCode, message: string, ref?: Ref, retryAfterMs?: number): void {
     const wire = liveWireCode(code);
     this.d.metrics.errorsSent.inc({ code: wire });
-    this.send({ op: 'error', code: wire, message, ...refField(ref) });
+    this.send({
+      op: 'error',
+      code: wire,
+      message,
+      ...refField(ref),
+      ...(retryAfterMs === undefined ? {} : { retry_after_ms: retryAfterMs }),
+    });
   }
 
   /** Send or queue; false when the client is (or has just been) closed. */

@@ -1,9 +1,11 @@
 /**
  * The WebSocket close code of every registry code (RFC 6455 section 7.4.1): the relay closes a live
- * connection with `WS_CLOSE_CODES[code]`. The relay closes today for `CLOSED` (server shutdown, 1001),
- * `TOO_MANY_MESSAGES` (flood, 1008) and `CLIENT_TOO_SLOW` (send queue over its bound, 1013); the other
- * codes are answered with an `op: error` message on an open connection, and have a close code so that
- * any failure that ends a connection ends it with a meaningful one.
+ * connection with `WS_CLOSE_CODES[code]`. The relay closes only for `CLOSED` (server shutdown, 1001),
+ * `TOO_MANY_MESSAGES` (flood, 1008) and `CLIENT_TOO_SLOW` (send queue over its bound, 1013). Every
+ * refused request, refused subscriptions included (`INSTRUMENT_NOT_SERVED`, `TOO_MANY_SUBSCRIPTIONS`,
+ * `RELAY_FULL`, `SUBSCRIBE_RATE_LIMITED`), is answered with an `op: error` message on the open
+ * connection; those codes have a close code only so that any failure that ends a connection ends it
+ * with a meaningful one.
  */
 import type { ErrorCode } from '../../util/errors.js';
 
@@ -81,6 +83,9 @@ export const WS_CLOSE_CODES: Readonly<Record<ErrorCode, number>> = {
   ALREADY_SUBSCRIBED: POLICY_VIOLATION,
   NOT_SUBSCRIBED: POLICY_VIOLATION,
   TOO_MANY_SUBSCRIPTIONS: POLICY_VIOLATION,
+  INSTRUMENT_NOT_SERVED: POLICY_VIOLATION,
+  SUBSCRIBE_RATE_LIMITED: POLICY_VIOLATION,
+  RELAY_FULL: TRY_AGAIN_LATER,
   UNAVAILABLE: TRY_AGAIN_LATER,
   TOO_MANY_MESSAGES: POLICY_VIOLATION,
   CLIENT_TOO_SLOW: TRY_AGAIN_LATER,

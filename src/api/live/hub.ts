@@ -3,13 +3,18 @@
  * (WebSocket clients, the command-result waiter) listens to, on one dedicated connection, whatever the
  * number of clients. Each stream has a cursor (the last ID delivered); a new stream starts at the ID of
  * its newest entry at the time of its first subscription, so nothing added after that is missed even if
- * the blocked read is rebuilt later. Adding a stream interrupts the blocked read (`CLIENT UNBLOCK` from
- * the command connection) so the next read includes it; a stream nobody listens to any more is simply
- * left out of the next read.
+ * the blocked read is rebuilt later.
+ *
+ * Rebuilds are coalesced: a new stream marks the read in progress stale, and the blocked read is
+ * interrupted (`CLIENT UNBLOCK` from the command connection) at most once per `rebuildIntervalMs`, so
+ * subscribe/unsubscribe churn cannot keep the reader from reading; a new subscriber waits at most that
+ * long for its first live entry, and the other streams continue from their cursors. A stream nobody
+ * listens to any more stays in the set until the next read starts (a subscriber coming back meanwhile
+ * takes it over without a new tap or a rebuild), then is left out.
  *
  * Delivery is synchronous and in stream order: a listener gets every entry with an ID above the cursor
  * the hub returned when it subscribed, exactly once. Listeners must not block (the WebSocket client
- * queues, bounded).
+ * queues, bounded). Status entries it reads also update {@link LiveHub.served}.
  */
 import { Backoff } from '../../util/backoff.js';
 import { withDefaults } from '../../util/defaults.js';
@@ -29,6 +34,7 @@ import { ClosedError, errorMessage } from '../../util/errors.js';
 import type { Logger } from '../../util/log.js';
 import { withTimeout } from '../http-errors.js';
 import type { LiveMetrics } from './metrics.js';
+import { ServedInstruments, type ServedInstrumentsOptions } from './served.js';
 import { sendCommand } from '../../bus/raw-command.js';
 
 export type EntryListener = (stream: string, entries: readonly StreamEntry[]) => void;
@@ -42,6 +48,8 @@ export interface Subscription {
 interface Tap {
   cursor: string;
   readonly listeners: Set<EntryListener>;
+  /** The last listener left: dropped when the next read starts, unless a listener comes back. */
+  idle: boolean;
 }
 
 export interface LiveHubOptions {
@@ -61,12 +69,24 @@ export interface LiveHubOptions {
    * @defaultValue 500
    */
   readonly count?: number | undefined;
+  /**
+   * Least time between two interruptions of the blocked read for new streams (the longest a new
+   * subscriber waits for its stream to be read), ms.
+   * @defaultValue 50
+   */
+  readonly rebuildIntervalMs?: number | undefined;
+  /**
+   * How the instruments the feeds serve are cached (`ServedInstruments`).
+   * @defaultValue the cache of `SERVED_INSTRUMENTS_DEFAULTS`
+   */
+  readonly served?: ServedInstrumentsOptions | undefined;
 }
 
 /** The defaults of {@link LiveHubOptions}, applied by the `LiveHub` constructor. */
 export const LIVE_HUB_DEFAULTS = Object.freeze({
   blockMs: 5000,
   count: 500,
+  rebuildIntervalMs: 50,
 } satisfies Partial<LiveHubOptions>);
 
 /** The channel name of a stream, for metric labels. */
@@ -92,6 +112,11 @@ export class LiveHub {
   private readonly creating = new Map<string, Promise<Tap>>();
   private readonly blockMs: number;
   private readonly count: number;
+  private readonly rebuildIntervalMs: number;
+  /** The instruments the feeds serve (their status), for the clients' subscription checks. */
+  readonly served: ServedInstruments;
+  private lastRebuild = Number.NEGATIVE_INFINITY;
+  private rebuildTimer: NodeJS.Timeout | undefined;
   private readonly abort = new AbortController();
   private reader: RedisClient | undefined;
   private readerId: number | undefined;
@@ -108,6 +133,8 @@ export class LiveHub {
     const d = withDefaults(LIVE_HUB_DEFAULTS, o);
     this.blockMs = d.blockMs;
     this.count = d.count;
+    this.rebuildIntervalMs = d.rebuildIntervalMs;
+    this.served = new ServedInstruments(o.redis, o.served);
     o.metrics.lengths = () => this.marketLengths();
   }
 
@@ -133,10 +160,6 @@ export class LiveHub {
     this.loop = this.readLoop(reader);
   }
 
-  get streamCount(): number {
-    return this.taps.size;
-  }
-
   /** Listen to a stream; see {@link Subscription.cursor} for what the listener gets. */
   async subscribe(stream: string, listener: EntryListener): Promise<Subscription> {
     for (;;) {
@@ -158,6 +181,7 @@ export class LiveHub {
       }
       const t = tap;
       t.listeners.add(listener);
+      t.idle = false;
       let open = true;
       return {
         cursor: t.cursor,
@@ -165,10 +189,7 @@ export class LiveHub {
           if (!open) return;
           open = false;
           t.listeners.delete(listener);
-          if (t.listeners.size === 0 && this.taps.get(stream) === t) {
-            this.taps.delete(stream);
-            this.o.metrics.streams.set(this.taps.size);
-          }
+          if (t.listeners.size === 0) t.idle = true;
         },
       };
     }
@@ -178,6 +199,7 @@ export class LiveHub {
     if (this.closed) return;
     this.closed = true;
     this.abort.abort();
+    clearTimeout(this.rebuildTimer);
     this.idle?.();
     this.unblock();
     await Promise.race([this.loop, sleep(500)]);
@@ -195,22 +217,35 @@ export class LiveHub {
     );
     const last = parseEntries(raw, 'XREVRANGE').entries[0]?.id ?? '0-0';
     if (this.closed) throw new ClosedError('live relay');
-    const tap: Tap = { cursor: last, listeners: new Set() };
+    const tap: Tap = { cursor: last, listeners: new Set(), idle: false };
     this.taps.set(stream, tap);
     this.o.metrics.streams.set(this.taps.size);
     this.wake();
     return tap;
   }
 
-  /** The set of streams changed: start the next read now. */
+  /** A stream was added: read it within `rebuildIntervalMs`. */
   private wake(): void {
     if (this.idle) {
       this.idle();
       return;
     }
-    const gen = this.reading;
-    if (gen === 0) return; // between reads: the next one sees the new set
+    if (this.reading === 0) return; // between reads: the next one sees the new set
     this.dirty = true;
+    if (this.rebuildTimer) return; // already due
+    const wait = Math.max(0, this.lastRebuild + this.rebuildIntervalMs - Date.now());
+    this.rebuildTimer = setTimeout(() => {
+      this.rebuildTimer = undefined;
+      this.rebuild();
+    }, wait);
+    this.rebuildTimer.unref();
+  }
+
+  /** Interrupt the read in progress if it was sent before the set changed. */
+  private rebuild(): void {
+    const gen = this.reading;
+    if (this.closed || gen === 0 || !this.dirty) return; // a newer read already covers the set
+    this.lastRebuild = Date.now();
     this.o.metrics.rebuilds.inc();
     // UNBLOCK travels on another connection and may overtake the XREAD it is meant for: repeat it
     // briefly while that same read is still running.
@@ -233,6 +268,7 @@ export class LiveHub {
     const backoff = new Backoff({ baseMs: 100, maxMs: 5000, jitter: 0.5 });
     const idle = new IdleWait();
     while (!this.closed) {
+      this.dropIdleTaps();
       if (this.taps.size === 0) {
         await new Promise<void>((resolve) => (this.idle = resolve));
         this.idle = undefined;
@@ -290,6 +326,16 @@ export class LiveHub {
     }
   }
 
+  private dropIdleTaps(): void {
+    let dropped = false;
+    for (const [stream, tap] of this.taps) {
+      if (!tap.idle) continue;
+      this.taps.delete(stream);
+      dropped = true;
+    }
+    if (dropped) this.o.metrics.streams.set(this.taps.size);
+  }
+
   private deliver(stream: string, entries: readonly StreamEntry[]): void {
     const tap = this.taps.get(stream);
     if (!tap || entries.length === 0) return;
@@ -298,6 +344,7 @@ export class LiveHub {
     const last = fresh[fresh.length - 1];
     if (!last) return;
     tap.cursor = last.id;
+    if (channelOf(stream) === 'status') this.served.note(fresh);
     this.o.metrics.entries.inc({ channel: channelOf(stream) }, fresh.length);
     for (const l of [...tap.listeners]) {
       try {

@@ -39,6 +39,9 @@ export type LiveErrorCode = Extract<
   | 'ALREADY_SUBSCRIBED'
   | 'NOT_SUBSCRIBED'
   | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'INSTRUMENT_NOT_SERVED'
+  | 'SUBSCRIBE_RATE_LIMITED'
+  | 'RELAY_FULL'
   | 'UNAVAILABLE'
 >;
 
@@ -68,6 +71,8 @@ export type ClientRequest =
       readonly op: 'subscribe';
       readonly channel: Channel;
       readonly stream: string;
+      /** The instrument key of a candles or prices subscription (which a feed must serve), else null. */
+      readonly instrument: string | null;
       /** null: live only. */
       readonly from: string | null;
       readonly ref: Ref;
@@ -123,7 +128,8 @@ export function parseClientMessage(text: string, userId: string): ClientRequest 
     );
   const stream = streamOf(channel, m, userId, ref);
   if (m.op === 'unsubscribe') return { op: 'unsubscribe', channel, stream, ref };
-  return { op: 'subscribe', channel, stream, from: fromOf(m.from, ref), ref };
+  const instrument = channel === 'candles' || channel === 'prices' ? (m.instrument ?? null) : null;
+  return { op: 'subscribe', channel, stream, instrument, from: fromOf(m.from, ref), ref };
 }
 
 function refOf(json: unknown): Ref {
@@ -218,6 +224,8 @@ export type ServerMessage =
       readonly code: LiveWireCode;
       readonly message: string;
       readonly id?: string | number;
+      /** With `subscribe_rate_limited`: when the next request is accepted, ms. */
+      readonly retry_after_ms?: number;
     }
   | { readonly op: 'ping' | 'pong'; readonly ts: number }
   | {

@@ -10,6 +10,8 @@ const state = {
   ws: null,
   lastIds: new Map(),
   strategies: [],
+  pending: new Map(),
+  requestId: 0,
 };
 
 function fmt(n, digits = 2) {
@@ -36,6 +38,7 @@ function connect() {
   state.ws = ws;
   ws.onopen = () => {
     $('#ws-state').textContent = 'live';
+    state.pending.clear();
     for (const source of SOURCES)
       send({ op: 'subscribe', channel: 'status', source, from: lastId(`status:${source}`, '$') });
     send({ op: 'subscribe', channel: 'events', from: lastId('events', '$') });
@@ -51,7 +54,24 @@ function connect() {
 }
 
 function send(msg) {
-  if (state.ws?.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg));
+  if (state.ws?.readyState !== WebSocket.OPEN) return;
+  // Subscriptions carry an id, so a refusal the relay asks to retry (docs/contracts.md §14.3) is retried.
+  if (msg.op === 'subscribe') {
+    msg = { ...msg, id: ++state.requestId };
+    state.pending.set(msg.id, msg);
+  }
+  state.ws.send(JSON.stringify(msg));
+}
+
+const RETRIED = new Set(['instrument_not_served', 'subscribe_rate_limited', 'relay_full', 'unavailable']);
+
+function onReply(m) {
+  const req = state.pending.get(m.id);
+  state.pending.delete(m.id);
+  if (m.op !== 'error' || !req || !RETRIED.has(m.code)) return;
+  const ws = state.ws;
+  const { id: _id, ...again } = req;
+  setTimeout(() => state.ws === ws && send(again), m.retry_after_ms ?? 5000);
 }
 
 function lastId(key, fallback) {
@@ -60,6 +80,7 @@ function lastId(key, fallback) {
 
 function onMessage(m) {
   if (m.op === 'ping') return send({ op: 'pong' });
+  if (m.op === 'subscribed' || m.op === 'error') return onReply(m);
   if (!m.channel || !m.fields) return;
   const f = m.fields;
   if (m.channel === 'status') {
