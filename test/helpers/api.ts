@@ -62,13 +62,18 @@ export async function startApi(
   return api;
 }
 
-let issued = 0;
+const issued = new Set<number>();
 /**
  * A fresh `auth_date` for each payload: the widget makes a new one per sign-in, and a payload works
- * once, but tests sign the same user in more often than once a second. Successive payloads step back
- * a second each (within two minutes, far inside the accepted age) so each is new.
+ * once, but tests sign the same user in more often than once a second. A second already given out is
+ * not given again: the next free one before it is (within the accepted age for hundreds of sign-ins).
  */
-const freshAuthDate = (): number => Math.floor(Date.now() / 1000) - (issued++ % 120);
+function freshAuthDate(): number {
+  let t = Math.floor(Date.now() / 1000);
+  while (issued.has(t)) t -= 1;
+  issued.add(t);
+  return t;
+}
 
 /**
  * The runbook's snippet, line by line: `"\n".join(f"{k}={v}" for k, v in sorted(payload.items()))`, key =
