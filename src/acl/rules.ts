@@ -324,7 +324,14 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
       user: 'api',
       description:
         'the API: reads the streams it relays and shows, writes its sessions, run/stop commands and backtest jobs',
-      keyless: [...CONNECTION, ...BLOCKING_READER, ...FUNCTIONS, ...BULLMQ_SCRIPTS, 'scan', ...BULLMQ_KEYLESS],
+      keyless: [
+        ...CONNECTION,
+        ...BLOCKING_READER,
+        ...FUNCTIONS,
+        ...BULLMQ_SCRIPTS,
+        'scan',
+        ...BULLMQ_KEYLESS,
+      ],
       selectors: [
         sel(
           'live relay, strategy outputs and command results: read what it relays',

@@ -78,7 +78,8 @@ function urlFile(dataDir: string): string {
  * with mode 0600 and reused at every start, so clients holding the URL keep working across restarts.
  */
 function embeddedPassword(file: string): string {
-  if (!existsSync(file)) writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  if (!existsSync(file))
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(file, 0o600);
   return readFileSync(file, 'utf8').trim();
 }
@@ -193,14 +194,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
     password: embeddedPassword(passwordFile),
     // fsync before each reply: a server killed hard must not lose entries the feed saw acknowledged
     // (it does not publish them again), or a restart would leave gaps in the candle streams.
-    extraArgs: [
-      '--appendfsync',
-      'always',
-      '--maxmemory',
-      o.maxmemory,
-      '--maxmemory-policy',
-      'noeviction',
-    ],
+    extraArgs: ['--appendfsync', 'always', '--maxmemory', o.maxmemory, '--maxmemory-policy', 'noeviction'],
   });
   // The functions come back from the AOF after a restart; BullMQ's scripts (the script cache) do not.
   const loadCode = async (): Promise<void> => {

@@ -34,7 +34,11 @@ function isBullScript(v: unknown): v is BullScript {
 }
 
 /** Every Lua script BullMQ may run, with its SHA-1 (what EVALSHA names). */
-export function bullScripts(): readonly { readonly name: string; readonly lua: string; readonly sha: string }[] {
+export function bullScripts(): readonly {
+  readonly name: string;
+  readonly lua: string;
+  readonly sha: string;
+}[] {
   const mod: unknown = createRequire(import.meta.url)(BULL_SCRIPTS_MODULE);
   return Object.values(mod as Record<string, unknown>)
     .filter(isBullScript)

@@ -141,7 +141,8 @@ export async function loadFunctions(client: RedisClient): Promise<number> {
 
 async function hasLibrary(node: RedisNodeClient): Promise<boolean> {
   try {
-    return String(await node.sendCommand(['FCALL_RO', VERSION_FUNCTION, '0'])) === FUNCTIONS_VERSION;
+    const version: unknown = await node.sendCommand(['FCALL_RO', VERSION_FUNCTION, '0']);
+    return version === FUNCTIONS_VERSION;
   } catch (err) {
     if (isNoFunctionReply(err)) return false;
     throw err;

@@ -9,7 +9,18 @@ import { isCluster } from './connection.js';
 /** Commands whose first key is the third word (`XINFO STREAM <key>`, `XGROUP CREATE <key> ...`). */
 const SUBCOMMAND_KEY = new Set(['XINFO', 'XGROUP', 'OBJECT', 'MEMORY']);
 /** Commands without a key: any node answers (on a cluster, a random one). */
-const KEYLESS = new Set(['CLIENT', 'SCRIPT', 'FUNCTION', 'INFO', 'PING', 'CLUSTER', 'CONFIG', 'ACL', 'DBSIZE', 'WAIT']);
+const KEYLESS = new Set([
+  'CLIENT',
+  'SCRIPT',
+  'FUNCTION',
+  'INFO',
+  'PING',
+  'CLUSTER',
+  'CONFIG',
+  'ACL',
+  'DBSIZE',
+  'WAIT',
+]);
 
 /** The key a cluster routes `argv` by, or undefined for keyless commands. */
 export function firstKeyOf(argv: readonly string[]): string | undefined {

@@ -500,7 +500,19 @@ describe('marketbus redis acl', () => {
     const scripted = await raw(userUrl('runner'));
     const forged = streams.candles('1m', 'sim:spot:FORGED');
     const outside = await scripted
-      .sendCommand(['FCALL', functionName('add_once'), '2', forged, `hwm:{${forged}}`, 'k', '1', 'none', '0', 'a', '1'])
+      .sendCommand([
+        'FCALL',
+        functionName('add_once'),
+        '2',
+        forged,
+        `hwm:{${forged}}`,
+        'k',
+        '1',
+        'none',
+        '0',
+        'a',
+        '1',
+      ])
       .catch((e: unknown) => e);
     expect(isNoPermReply(outside), String(outside)).toBe(true);
     expect(await admin.xLen(forged)).toBe(0);
@@ -521,7 +533,11 @@ async function expectNoOwnLua(port: number): Promise<void> {
     ['EVAL', 'while true do end', '0'],
     ['EVAL_RO', 'return 1', '0'],
     ['SCRIPT', 'LOAD', 'while true do end'],
-    ['FUNCTION', 'LOAD', "#!lua name=evil\nredis.register_function('spin', function() while true do end end)"],
+    [
+      'FUNCTION',
+      'LOAD',
+      "#!lua name=evil\nredis.register_function('spin', function() while true do end end)",
+    ],
     ['FUNCTION', 'FLUSH'],
     ['FUNCTION', 'DELETE', 'marketbus'],
   ];
@@ -563,8 +579,12 @@ describe('on a Redis Cluster', () => {
         const users = Array.from({ length: 12 }, () => uniq('u'));
         for (const u of users) {
           const ev = streams.strategyEvents(u);
-          expect(await addOnce(runner, { stream: ev, key: 'r:signal', seq: 1, fields: { a: '1' } })).not.toBeNull();
-          expect(await addOnce(runner, { stream: ev, key: 'r:signal', seq: 1, fields: { a: '1' } })).toBeNull();
+          expect(
+            await addOnce(runner, { stream: ev, key: 'r:signal', seq: 1, fields: { a: '1' } }),
+          ).not.toBeNull();
+          expect(
+            await addOnce(runner, { stream: ev, key: 'r:signal', seq: 1, fields: { a: '1' } }),
+          ).toBeNull();
           const lease = streams.candles('1m', `sim:spot:${u.toUpperCase()}`);
           expect(await holdLease(runner, lease, 'me', 10_000)).toBe(true);
           expect(await releaseLease(runner, lease, 'me')).toBe(true);

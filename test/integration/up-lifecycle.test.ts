@@ -189,11 +189,15 @@ describe('marketbus up lifecycle', () => {
       expect(metrics).toMatch(/^marketbus_embedded_redis_restarts_total 1$/m);
       // The restarted server has the same password (the URL above still works), the functions
       // library back from its AOF, and BullMQ's scripts loaded again by the supervisor.
-      expect(String(await sendCommand(redis, ['FCALL_RO', 'marketbus_version', '0']))).toBe(FUNCTIONS_VERSION);
+      expect(String(await sendCommand(redis, ['FCALL_RO', 'marketbus_version', '0']))).toBe(
+        FUNCTIONS_VERSION,
+      );
       const shas = bullScripts().map((x) => x.sha);
       await waitFor(
         async () =>
-          ((await sendCommand(redis, ['SCRIPT', 'EXISTS', ...shas])) as unknown[]).every((e) => Number(e) === 1),
+          ((await sendCommand(redis, ['SCRIPT', 'EXISTS', ...shas])) as unknown[]).every(
+            (e) => Number(e) === 1,
+          ),
         10_000,
         'BullMQ scripts reloaded',
       );

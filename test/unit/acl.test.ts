@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_ACL_CATALOG } from '../../src/acl/defaults.js';
@@ -253,7 +253,9 @@ describe('ACL rules', () => {
     // What is preloaded is what BullMQ runs: its command files are in it.
     const dir = join('node_modules', 'bullmq', 'dist', 'esm', 'commands');
     const files = readdirSync(dir, { encoding: 'utf8' }).filter((f) => f.endsWith('.lua'));
-    expect(new Set(scripts.map((x) => x.name))).toEqual(new Set(files.map((f) => f.replace(/-\d+\.lua$/, ''))));
+    expect(new Set(scripts.map((x) => x.name))).toEqual(
+      new Set(files.map((f) => f.replace(/-\d+\.lua$/, ''))),
+    );
     const used = new Set<string>();
     for (const { lua } of scripts) {
       for (const m of lua.matchAll(/(?:rcall|redis\.p?call)\(\s*["']([A-Za-z]+)["']/g))
