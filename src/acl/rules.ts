@@ -4,11 +4,15 @@
  * catalog); `render.ts` turns them into ACL file lines and `ACL SETUSER` commands.
  *
  * A user is a set of keyless commands (connection handshake, CLIENT UNBLOCK of its own blocked reads,
- * SCRIPT LOAD, ...) plus selectors (Redis 7): each selector pairs a few commands with the key patterns
+ * the functions' version check, ...) plus selectors (Redis 7): each selector pairs a few commands with the key patterns
  * they may touch, and a command runs when one selector allows it on all its keys. So the feed may XADD
  * to `md.*` but not delete from it, the runner may read and ack candles but not add any, and the API
  * reads the streams it relays (`%R~`) while writing only its sessions and the commands it sends.
- * Commands run inside Lua scripts are checked the same way, so EVALSHA gives no extra rights.
+ * Services run Lua only as the project's Redis Functions (FCALL of the `marketbus` library loaded by
+ * the ops step, src/bus/functions.ts) and BullMQ's scripts by SHA (EVALSHA of what the ops step
+ * preloaded, src/backtest/bull-scripts.ts): no service may EVAL, SCRIPT LOAD or FUNCTION LOAD, so none
+ * runs Lua of its own (one `while true do end` would make Redis BUSY for all). Commands run inside a
+ * function or script are checked the same way, so FCALL and EVALSHA give no extra rights.
  *
  * Every key pattern is built from the stream catalog (`src/bus/catalog.ts`) and the names the services
  * use (command services, the runner's consumer group, the backtest queue); `test/unit/acl.test.ts`
@@ -30,7 +34,7 @@ export function isAclUser(name: string): name is AclUser {
 /**
  * Key permission of a selector: `R` read only (`%R~`), `W` write only (`%W~`), `RW` both (`~`).
  * Redis decides per command which one it needs (XREADGROUP and XRANGE read, XADD and XACK write,
- * EVALSHA and SET both).
+ * FCALL, EVALSHA and SET both).
  */
 export type KeyAccess = 'R' | 'W' | 'RW';
 
@@ -104,8 +108,18 @@ const CONNECTION = ['ping', 'select', 'client|setname', 'cluster|slots', 'asking
 const BLOCKING_READER = ['client|id', 'client|unblock'];
 /** Dead letters move with their ack in one MULTI (src/bus/dead-letter.ts). */
 const TRANSACTION = ['multi', 'exec'];
-/** Scripts are loaded once and run by SHA (src/bus/scripts.ts). */
-const SCRIPTS = ['script|load'];
+/**
+ * The version check of the `marketbus` functions at start (FCALL_RO marketbus_version 0,
+ * src/bus/functions.ts). At the root it allows no keys, so only key-less functions: that one.
+ */
+const FUNCTIONS = ['fcall_ro'];
+/** BullMQ's scripts are preloaded by the ops step; services check they are there (SCRIPT EXISTS). */
+const BULLMQ_SCRIPTS = ['script|exists'];
+/**
+ * The operator loads the project's code (`marketbus redis functions load`): the functions library and
+ * BullMQ's scripts. Only this user, the operator's, may install Lua; services run what it installed.
+ */
+const CODE_LOADER = ['function|load', 'script|load', 'script|exists'];
 /** A consumer group member: create the group, read, ack, retry its own and reclaim dead consumers' entries. */
 const GROUP_CONSUMER = ['xgroup|create', 'xreadgroup', 'xack', 'xpending', 'xclaim', 'xautoclaim'];
 /** Inspecting streams and groups (src/bus/health.ts). */
@@ -115,10 +129,10 @@ const INSPECT = ['type', 'xinfo|stream', 'xinfo|groups', 'xinfo|consumers', 'xpe
  * Every command BullMQ 6 sends for one queue: those its Lua scripts call (checked against
  * node_modules/bullmq/dist/esm/commands by the unit test, so an upgrade that needs more fails it)
  * and those its node-redis adapter sends itself (BZPOPMIN for the worker's blocking wait, the scans
- * of job listings). All are confined to the queue's keys by the selector.
+ * of job listings). All are confined to the queue's keys by the selector. EVALSHA but no EVAL: BullMQ
+ * runs only the scripts the ops step preloaded (src/backtest/bull-scripts.ts).
  */
 export const BULLMQ_COMMANDS = [
-  'eval',
   'evalsha',
   'bzpopmin',
   'del',
@@ -235,13 +249,13 @@ function commandServer(service: string): AclSelector[] {
 }
 
 /**
- * Once-only entries on `stream` (src/jobs/reply-once.ts): the script runs on the stream and its
+ * Once-only entries on `stream` (src/commands/reply-once.ts): the function runs on the stream and its
  * record; inside it the XADD needs the stream, GET and SET need the record. Three selectors so that
  * neither gets the other's commands (no SET on a stream, no XADD on a record).
  */
 function onceReplies(stream: string, purpose: string): AclSelector[] {
   return [
-    sel(purpose, 'RW', [stream, onceOf(stream)], ['evalsha']),
+    sel(purpose, 'RW', [stream, onceOf(stream)], ['fcall']),
     sel(`${purpose}: the entry`, 'W', [stream], ['xadd']),
     sel(`${purpose}: the record`, 'RW', [onceOf(stream)], ['get', 'set']),
   ];
@@ -276,7 +290,7 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
     {
       user: 'runner',
       description: 'the strategy live runner: reads candles, writes strategy.* outputs, serves run/stop',
-      keyless: [...CONNECTION, ...BLOCKING_READER, ...TRANSACTION, ...SCRIPTS],
+      keyless: [...CONNECTION, ...BLOCKING_READER, ...TRANSACTION, ...FUNCTIONS],
       selectors: [
         sel(
           `consume candles (group ${c.runnerGroup}) and replay them after a takeover`,
@@ -290,13 +304,13 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
           'one owner per instrument (leases)',
           'RW',
           [leaseOf(CANDLES)],
-          ['evalsha', 'get', 'set', 'pexpire', 'del'],
+          ['fcall', 'get', 'set', 'pexpire', 'del'],
         ),
         sel(
           'strategy outputs, once per run, kind and candle',
           'RW',
           [...outputs, ...outputs.map(hwmOf)],
-          ['evalsha'],
+          ['fcall'],
         ),
         sel('strategy outputs: the entries', 'W', outputs, ['xadd']),
         sel('strategy outputs: the high-water marks (and fencing stopped runs)', 'RW', outputs.map(hwmOf), [
@@ -310,7 +324,14 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
       user: 'api',
       description:
         'the API: reads the streams it relays and shows, writes its sessions, run/stop commands and backtest jobs',
-      keyless: [...CONNECTION, ...BLOCKING_READER, ...SCRIPTS, 'scan', ...BULLMQ_KEYLESS],
+      keyless: [
+        ...CONNECTION,
+        ...BLOCKING_READER,
+        ...FUNCTIONS,
+        ...BULLMQ_SCRIPTS,
+        'scan',
+        ...BULLMQ_KEYLESS,
+      ],
       selectors: [
         sel(
           'live relay, strategy outputs and command results: read what it relays',
@@ -339,13 +360,21 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
     {
       user: 'backtester',
       description: 'the backtester: serves backtest commands and runs the backtest job queue',
-      keyless: [...CONNECTION, ...BLOCKING_READER, ...TRANSACTION, ...SCRIPTS, ...BULLMQ_KEYLESS],
+      keyless: [
+        ...CONNECTION,
+        ...BLOCKING_READER,
+        ...TRANSACTION,
+        ...FUNCTIONS,
+        ...BULLMQ_SCRIPTS,
+        ...BULLMQ_KEYLESS,
+      ],
       selectors: [...commandServer(c.backtestService), bullQueue(c, 'the backtest job queue')],
     },
     {
       user: 'ops',
-      description: 'the operator CLI: inspect, tail and trim streams; list, replay and purge dead letters',
-      keyless: [...CONNECTION, ...BLOCKING_READER, ...TRANSACTION, 'scan'],
+      description:
+        'the operator CLI: inspect, tail and trim streams; list, replay and purge dead letters; load the functions',
+      keyless: [...CONNECTION, ...BLOCKING_READER, ...TRANSACTION, 'scan', ...FUNCTIONS, ...CODE_LOADER],
       selectors: [
         sel(
           'inspect and tail streams, list dead letters: `streams inspect --match` takes any stream, so reading ' +

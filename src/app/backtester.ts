@@ -4,6 +4,7 @@
  * database. Either part can be left out (`service: false` for worker-only instances, `worker: false`
  * for a service that only queues).
  */
+import { ensureRedisCode } from './redis-code.js';
 import {
   closeRedis,
   connectRedis,
@@ -152,6 +153,7 @@ export async function startBacktester(opts: BacktesterOptions): Promise<Backtest
   return stack.start(async () => {
     const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-backtester' }, o.log);
     stack.defer('backtester redis', () => closeRedis(redis));
+    await ensureRedisCode(redis, { bullmq: true });
     const queue = new BacktestQueue({
       redis: o.redis,
       log: o.log,

@@ -5,9 +5,17 @@
  * flag or the environment a Redis Cluster seed (the config says `cluster: true`).
  */
 import { withDefaults } from '../util/defaults.js';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { clusterOptionsFromEnv, passwordFromEnv, type RedisConnectionOptions } from '../bus/connection.js';
+import {
+  closeRedis,
+  clusterOptionsFromEnv,
+  connectRedis,
+  passwordFromEnv,
+  type RedisConnectionOptions,
+} from '../bus/connection.js';
+import { loadRedisCode } from './redis-code.js';
 import { Counter, type Registry } from 'prom-client';
 import { RedisServer } from '../bus/redis-server.js';
 import { backoffDelay } from '../util/backoff.js';
@@ -65,6 +73,17 @@ function urlFile(dataDir: string): string {
   return join(resolve(dataDir), 'redis.url');
 }
 
+/**
+ * The embedded server's password: made once (32 random bytes, hex) in `<data_dir>/redis/password`
+ * with mode 0600 and reused at every start, so clients holding the URL keep working across restarts.
+ */
+function embeddedPassword(file: string): string {
+  if (!existsSync(file))
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  return readFileSync(file, 'utf8').trim();
+}
+
 function embeddedUrl(dataDir: string): string | undefined {
   const f = urlFile(dataDir);
   if (!existsSync(f)) return undefined;
@@ -110,6 +129,13 @@ export interface EmbeddedRedisOptions {
    * @defaultValue the `redis-server` found on PATH
    */
   readonly binary?: string;
+  /**
+   * `maxmemory` of the server, in redis.conf units (`512mb`, `2gb`, bytes). At the limit writes fail
+   * (`noeviction`: evicting stream entries would lose data) and the feed stops, so the
+   * `RedisMemoryNearLimit` alert (deploy/prometheus/alerts.yml) fires at 80 % before it.
+   * @defaultValue `512mb`
+   */
+  readonly maxmemory?: string | undefined;
 }
 
 /** The defaults of {@link EmbeddedRedisOptions}, applied by `startEmbeddedRedis`. */
@@ -118,11 +144,17 @@ export const EMBEDDED_REDIS_DEFAULTS = Object.freeze({
   restartWindowMs: 60_000,
   restartBackoffMs: 200,
   restartBackoffMaxMs: 5000,
+  maxmemory: '512mb',
 } satisfies Partial<EmbeddedRedisOptions>);
 
 /** A running embedded redis-server; disposing it stops the supervisor, then the server. */
 export interface EmbeddedRedis extends AsyncDisposable {
+  /** The URL without the password (banners, logs). */
   readonly url: string;
+  /** The URL with the password (clients). */
+  readonly authUrl: string;
+  /** The file holding the password (mode 0600, created once, kept across restarts). */
+  readonly passwordFile: string;
   /** Fixed for the life of the supervisor: restarts reuse it, so clients reconnect to the same URL. */
   readonly port: number;
   /** Data directory (AOF, `redis.pid`, `redis.log`). */
@@ -153,15 +185,30 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   const windowMs = o.restartWindowMs;
   const backoff = { baseMs: o.restartBackoffMs, maxMs: o.restartBackoffMaxMs };
   const dir = join(resolve(o.dataDir), 'redis');
+  mkdirSync(dir, { recursive: true });
+  const passwordFile = join(dir, 'password');
   const server = await RedisServer.start({
     dir,
     persistence: 'aof',
     binary: o.binary || undefined,
+    password: embeddedPassword(passwordFile),
     // fsync before each reply: a server killed hard must not lose entries the feed saw acknowledged
     // (it does not publish them again), or a restart would leave gaps in the candle streams.
-    extraArgs: ['--appendfsync', 'always'],
+    extraArgs: ['--appendfsync', 'always', '--maxmemory', o.maxmemory, '--maxmemory-policy', 'noeviction'],
   });
-  writeFileSync(urlFile(o.dataDir), `${server.url}\n`);
+  // The functions come back from the AOF after a restart; BullMQ's scripts (the script cache) do not.
+  const loadCode = async (): Promise<void> => {
+    const c = await connectRedis({ url: server.authUrl, clientName: 'marketbus-up-loader' });
+    try {
+      await loadRedisCode(c);
+    } finally {
+      await closeRedis(c);
+    }
+  };
+  await loadCode();
+  // Other marketbus commands find the server here; the URL holds the password, so 0600.
+  writeFileSync(urlFile(o.dataDir), `${server.authUrl}\n`, { mode: 0o600 });
+  chmodSync(urlFile(o.dataDir), 0o600);
   log.info({ url: server.url, dir, pid: server.pid }, 'embedded redis-server started');
   const known = o.registry?.getSingleMetric(EMBEDDED_REDIS_RESTARTS);
   const counter =
@@ -211,6 +258,9 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
         restarts += 1;
         counter?.inc();
         log.warn({ port: server.port, pid: server.pid, restarts }, 'embedded redis-server restarted');
+        await loadCode().catch((err: unknown) =>
+          log.warn({ port: server.port, err: errorMessage(err) }, 'reloading BullMQ scripts failed'),
+        );
       } catch (err) {
         // Its exit is counted as one more death on the next turn.
         log.warn({ port: server.port, err: errorMessage(err) }, 'embedded redis-server restart failed');
@@ -231,6 +281,8 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   });
   return {
     url: server.url,
+    authUrl: server.authUrl,
+    passwordFile,
     port: server.port,
     dir,
     get pid() {

@@ -2,6 +2,7 @@
  * Wiring of the strategy runner: Redis, the relational database (strategies, runs, chat bindings), the
  * candle store, the notifier and metrics. Shared by `marketbus runner` and `marketbus up`.
  */
+import { ensureRedisCode } from './redis-code.js';
 import type { Registry } from 'prom-client';
 import {
   closeRedis,
@@ -96,6 +97,7 @@ export async function startRunner(o: RunnerRuntimeOptions): Promise<RunnerRuntim
   return stack.start(async () => {
     const redis = await connectRedis({ ...o.redis, clientName: 'marketbus-runner' }, o.log);
     stack.defer('runner redis', () => closeRedis(redis));
+    await ensureRedisCode(redis, { bullmq: false });
     const runner = new RunnerService({
       redis,
       db: o.db,

@@ -18,6 +18,8 @@ import {
 import { CATALOG_POLICY } from '../contracts/catalog.js';
 import { BusHealthMetrics } from '../bus/health-metrics.js';
 import { BacktestQueue } from '../backtest/queue.js';
+import { ensureRedisCode } from './redis-code.js';
+import { errorMessage } from '../util/errors.js';
 import { BotUsername, ChatLinks } from '../api/auth/chat-link.js';
 import { DevLoginLink } from '../api/auth/dev-login.js';
 import { checkDevLogin } from '../api/auth/settings.js';
@@ -123,6 +125,12 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     stack.defer('api redis', () => closeRedis(redis));
     // Not awaited: the API starts (and /readyz says 503) while Redis is down.
     const connected = connectInBackground(redis, log);
+    // Checked once connected; a missing library is logged with its code (REDIS_CODE_NOT_LOADED).
+    void connected
+      .then(() => ensureRedisCode(redis, { bullmq: o.redis.cluster !== true }))
+      .catch((err: unknown) => {
+        if (redis.isOpen) log.error({ err: errorMessage(err) }, 'marketbus Redis functions not available');
+      });
     if (isCluster(redis)) {
       const waited = new AbortController();
       await Promise.race([connected, sleep(o.clusterDiscoveryWaitMs, waited.signal)]);

@@ -7,6 +7,7 @@
  */
 import { Queue } from 'bullmq';
 import { BACKTEST_QUEUE } from '../contracts/catalog.js';
+import { withoutNeedlessScriptLoad } from './bull-scripts.js';
 import { closeRedis, createRedisClient, type RedisConnectionOptions } from '../bus/connection.js';
 import { withDefaults } from '../util/defaults.js';
 import { errorMessage } from '../util/errors.js';
@@ -72,7 +73,9 @@ export class BacktestQueue {
     this.attempts = Math.max(1, o.attempts);
     this.backoffMs = o.backoffMs;
     this.client = createRedisClient({ ...o.redis, clientName: 'marketbus-backtest-queue' }, o.log);
-    this.queue = new Queue<BacktestJobData, BacktestJobResult>(this.name, { connection: this.client });
+    this.queue = new Queue<BacktestJobData, BacktestJobResult>(this.name, {
+      connection: withoutNeedlessScriptLoad(this.client),
+    });
     this.queue.on('error', (err: unknown) =>
       o.log?.warn({ err: errorMessage(err), queue: this.name }, 'backtest queue error'),
     );

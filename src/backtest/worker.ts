@@ -31,6 +31,7 @@ import { runBacktest } from './driver.js';
 import { publishBacktestFinished } from './events.js';
 import { type BacktestJobData, type BacktestJobResult } from './queue.js';
 import { BACKTEST_QUEUE } from '../contracts/catalog.js';
+import { withoutNeedlessScriptLoad } from './bull-scripts.js';
 import {
   cancelRequested,
   finishBacktest,
@@ -112,7 +113,7 @@ export class BacktestWorker {
       );
     this.client = createRedisClient({ ...o.redis, clientName: 'marketbus-backtest-worker' }, o.log);
     this.worker = new Worker<BacktestJobData, BacktestJobResult>(o.queueName, (job) => this.process(job), {
-      connection: this.client,
+      connection: withoutNeedlessScriptLoad(this.client),
       concurrency: Math.max(1, o.concurrency),
       lockDuration: o.lockDurationMs,
       stalledInterval: o.stalledIntervalMs,

@@ -365,12 +365,13 @@ export function connectInBackground(client: RedisClient, log: Logger, signal?: A
 
 /** PING the server (on a cluster: every master). Resolves when all answered. */
 export async function pingRedis(client: RedisClient): Promise<void> {
-  if (!isCluster(client)) {
-    await client.ping();
-    return;
-  }
-  const nodes = await Promise.all(client.masters.map((m) => client.nodeClient(m)));
-  await Promise.all(nodes.map((n) => n.ping()));
+  await Promise.all((await masterClients(client)).map((n) => n.ping()));
+}
+
+/** The server itself, or a connection to every master of a cluster (for per-node state: functions, scripts). */
+export async function masterClients(client: RedisClient): Promise<RedisNodeClient[]> {
+  if (!isCluster(client)) return [client];
+  return Promise.all(client.masters.map((m) => client.nodeClient(m)));
 }
 
 /** Create and connect; a server that is down at start is retried by the reconnect strategy. */

@@ -15,6 +15,8 @@
  * | `bus_health_group_lag{stream,kind,group}`           | not yet delivered to the group (absent when Redis cannot tell) |
  * | `bus_health_group_oldest_pending_seconds{...}`      | idle time of the oldest pending entry (0 when none)         |
  * | `bus_health_group_consumers{stream,kind,group}`     | consumers in the group                                      |
+ * | `marketbus_redis_used_memory_bytes{node}`           | INFO memory `used_memory` (every master of a cluster)       |
+ * | `marketbus_redis_maxmemory_bytes{node}`             | INFO memory `maxmemory`, 0 when unlimited                   |
  *
  * Labels come from the policy: `kind` is `StreamPolicy.describe(stream).kind` (`other` when none), and
  * `stream` is `StreamPolicy.metricStream(stream)` (the name when absent). Streams that share a `stream`
@@ -28,6 +30,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { RedisClient } from './connection.js';
+import { redisMemory, type RedisMemorySample } from './redis-memory.js';
 import { inspectStream, scanStreams } from './health.js';
 import { sendCommand } from './raw-command.js';
 import { parseGroups } from './replies.js';
@@ -122,6 +125,8 @@ export class BusHealthMetrics {
   private readonly lag: Gauge<GroupLabels>;
   private readonly oldestPending: Gauge<GroupLabels>;
   private readonly consumers: Gauge<GroupLabels>;
+  private readonly usedMemory: Gauge<'node'>;
+  private readonly maxMemory: Gauge<'node'>;
   private readonly o: WithDefaults<BusHealthMetricsOptions, typeof BUS_HEALTH_METRICS_DEFAULTS>;
   private lastLookAt = 0;
   private inflight: Promise<void> | undefined;
@@ -212,6 +217,20 @@ export class BusHealthMetrics {
       registers,
       collect,
     });
+    this.usedMemory = new Gauge({
+      name: 'marketbus_redis_used_memory_bytes',
+      help: 'Memory used by Redis (INFO memory used_memory), per master',
+      labelNames: ['node'],
+      registers,
+      collect,
+    });
+    this.maxMemory = new Gauge({
+      name: 'marketbus_redis_maxmemory_bytes',
+      help: 'maxmemory of Redis (0 = no limit; at the limit writes fail: noeviction), per master',
+      labelNames: ['node'],
+      registers,
+      collect,
+    });
   }
 
   /** Take a look unless a recent one is at hand; never throws (a failure shows as `bus_health_up 0`). */
@@ -232,6 +251,10 @@ export class BusHealthMetrics {
         look.catch(() => undefined); // a late failure after the timeout is not unhandled
         const sample = await Promise.race([look, timeout]);
         this.publish(sample.streams, sample.deadLetters);
+        for (const m of sample.memory) {
+          this.usedMemory.set({ node: m.node }, m.usedBytes);
+          this.maxMemory.set({ node: m.node }, m.maxBytes);
+        }
         this.up.set(1);
         if (this.failing) this.o.log?.info('bus health readable again');
         this.failing = false;
@@ -253,7 +276,12 @@ export class BusHealthMetrics {
     return this.inflight;
   }
 
-  private async look(): Promise<{ streams: StreamSample[]; deadLetters: Map<string, number> }> {
+  private async look(): Promise<{
+    streams: StreamSample[];
+    deadLetters: Map<string, number>;
+    memory: RedisMemorySample[];
+  }> {
+    const memory = await redisMemory(this.redis);
     const names = new Set<string>();
     for (const p of this.o.policy.patterns) {
       if (p === DEAD_LETTER_PATTERN) continue;
@@ -270,7 +298,7 @@ export class BusHealthMetrics {
       const source = deadLetterSource(dlq);
       if (source !== null) deadLetters.set(source, await this.redis.xLen(dlq));
     });
-    return { streams: samples, deadLetters };
+    return { streams: samples, deadLetters, memory };
   }
 
   /** XLEN and XINFO GROUPS; the full inspection only when the stream has groups. */
@@ -305,6 +333,8 @@ export class BusHealthMetrics {
       this.lag,
       this.oldestPending,
       this.consumers,
+      this.usedMemory,
+      this.maxMemory,
     ])
       m.reset();
   }

@@ -4,6 +4,7 @@ export * from './codec.js';
 export * from './connection.js';
 export * from './consumer.js';
 export * from './dead-letter.js';
+export * from './functions.js';
 export * from './groups.js';
 export * from './health.js';
 export * from './health-metrics.js';

@@ -1,20 +1,11 @@
 /**
  * Leases: one owner at a time for a named piece of work (an instrument), held by a key with a TTL and
  * renewed while the owner lives. An owner that dies loses the lease when the TTL runs out, and another
- * takes it. Renew and release check the owner in one script, so nobody extends or drops a lease that
+ * takes it. Renew and release check the owner in one Redis function (src/bus/functions.ts), so nobody extends or drops a lease that
  * has passed to someone else.
  */
 import type { RedisClient } from './connection.js';
-import { Script } from './scripts.js';
-
-const RENEW = new Script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-`);
-const RELEASE = new Script(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`);
+import { callFunction } from './functions.js';
 
 /** `lease:{<name>}` (hash tag: the lease of a stream lives in the stream's slot). */
 export function leaseKey(name: string): string {
@@ -29,13 +20,13 @@ export async function holdLease(
   ttlMs: number,
 ): Promise<boolean> {
   const key = leaseKey(name);
-  if ((await RENEW.run(client, [key], [owner, String(ttlMs)])) === 1) return true;
+  if ((await callFunction(client, 'lease_renew', [key], [owner, String(ttlMs)])) === 1) return true;
   const set = await client.set(key, owner, { condition: 'NX', expiration: { type: 'PX', value: ttlMs } });
   return set === 'OK';
 }
 
 export async function releaseLease(client: RedisClient, name: string, owner: string): Promise<boolean> {
-  return (await RELEASE.run(client, [leaseKey(name)], [owner])) === 1;
+  return (await callFunction(client, 'lease_release', [leaseKey(name)], [owner])) === 1;
 }
 
 export async function leaseOwner(client: RedisClient, name: string): Promise<string | null> {

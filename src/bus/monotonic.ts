@@ -2,55 +2,12 @@
  * Exactly-once effect for outputs derived from an ordered input: each output has a key (e.g.
  * `<run>:signal`) and a sequence number (e.g. the input candle's open time). An output is added only
  * if its sequence is above the highest one already added for that key; the check, the XADD and the
- * high-water mark update are one Lua script, so a redelivered input can never produce a second output.
+ * high-water mark update are one Redis function (src/bus/functions.ts), so a redelivered input can never produce a second output.
  * The marks live in `hwm:{<stream>}` (a hash, one field per output key), in the stream's slot.
  */
 import type { RedisClient } from './connection.js';
-import { Script } from './scripts.js';
+import { callFunction } from './functions.js';
 import type { Retention } from './stream-policy.js';
-
-const ADD_ONCE = new Script(`
-local last = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '-1')
-if tonumber(ARGV[2]) <= last then return false end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-if ARGV[3] == 'maxlen' then
-  return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
-elseif ARGV[3] == 'minid' then
-  return redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[4], '*', unpack(ARGV, 5))
-end
-return redis.call('XADD', KEYS[1], '*', unpack(ARGV, 5))
-`);
-
-/**
- * Many outputs of one stream in one call. ARGV: trim kind, trim arg, then per output: key, seq, number
- * of field/value items, the items. Returns per output the new entry ID or false.
- */
-const ADD_ONCE_MANY = new Script(`
-local out = {}
-local i = 3
-while i <= #ARGV do
-  local key = ARGV[i]
-  local seq = tonumber(ARGV[i + 1])
-  local n = tonumber(ARGV[i + 2])
-  local last = tonumber(redis.call('HGET', KEYS[2], key) or '-1')
-  if seq > last then
-    redis.call('HSET', KEYS[2], key, ARGV[i + 1])
-    local args = {KEYS[1]}
-    if ARGV[1] == 'maxlen' then
-      table.insert(args, 'MAXLEN'); table.insert(args, '~'); table.insert(args, ARGV[2])
-    elseif ARGV[1] == 'minid' then
-      table.insert(args, 'MINID'); table.insert(args, '~'); table.insert(args, ARGV[2])
-    end
-    table.insert(args, '*')
-    for j = 1, n do table.insert(args, ARGV[i + 2 + j]) end
-    out[#out + 1] = redis.call('XADD', unpack(args))
-  else
-    out[#out + 1] = false
-  end
-  i = i + 3 + n
-end
-return out
-`);
 
 export function highWaterKey(stream: string): string {
   return `hwm:{${stream}}`;
@@ -74,7 +31,7 @@ function trimArgs(r: Retention | null | undefined, now: number): [string, string
 }
 
 /**
- * `addOnce` for many outputs of ONE stream in one script call (outputs in array order; the retention
+ * `addOnce` for many outputs of ONE stream in one function call (outputs in array order; the retention
  * of the first applies). Returns, per output, the new entry ID or null.
  */
 export async function addOnceMany(
@@ -90,7 +47,7 @@ export async function addOnceMany(
     for (const [k, v] of Object.entries(o.fields)) flat.push(k, v);
     args.push(o.key, String(o.seq), String(flat.length), ...flat);
   }
-  const res = await ADD_ONCE_MANY.run(client, [stream, highWaterKey(stream)], args);
+  const res = await callFunction(client, 'add_once_many', [stream, highWaterKey(stream)], args);
   const list = Array.isArray(res) ? (res as unknown[]) : [];
   return outputs.map((_o, i) => {
     const id = list[i];
@@ -107,8 +64,9 @@ export async function addOnce(
   const trim = trimArgs(o.retention, now);
   const flat: string[] = [];
   for (const [k, v] of Object.entries(o.fields)) flat.push(k, v);
-  const res = await ADD_ONCE.run(
+  const res = await callFunction(
     client,
+    'add_once',
     [o.stream, highWaterKey(o.stream)],
     [o.key, String(o.seq), ...trim, ...flat],
   );

@@ -15,7 +15,7 @@ export const isBusyGroupReply = (err: unknown): boolean => replyStarts(err, 'BUS
 /** XADD with an explicit ID at or below the stream top. */
 export const isDuplicateIdReply = (err: unknown): boolean =>
   replyStarts(err, 'ERR The ID specified in XADD is equal or smaller');
-/** EVALSHA of a script the node has not loaded (after a restart or a failover). */
-export const isNoScriptReply = (err: unknown): boolean => replyStarts(err, 'NOSCRIPT');
+/** FCALL of a function the server does not have (library not loaded, or of another version). */
+export const isNoFunctionReply = (err: unknown): boolean => replyStarts(err, 'ERR Function not found');
 /** The server refused for lack of ACL rights. */
 export const isNoPermReply = (err: unknown): boolean => replyStarts(err, 'NOPERM');

@@ -1,6 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { accessSync, constants, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -37,6 +46,12 @@ export interface RedisServerOptions {
    */
   readonly startTimeoutMs?: number;
   /**
+   * Password of the default user (`requirepass`): a connection without it is refused. Letters and
+   * digits only (it is sent in the readiness probe as is).
+   * @defaultValue none (no password: the test servers)
+   */
+  readonly password?: string | undefined;
+  /**
    * Extra `--name value` arguments passed through, e.g. `['--maxmemory', '64mb']`.
    * @defaultValue none
    */
@@ -71,6 +86,8 @@ export class RedisServer {
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
     const opts = withDefaults(REDIS_SERVER_DEFAULTS, options);
+    if (opts.password !== undefined && !/^[A-Za-z0-9]{16,}$/.test(opts.password))
+      throw new RedisServerStartError('the redis-server password must be at least 16 letters or digits');
     const binary = opts.binary;
     if (!findExecutable(binary)) throw new RedisServerNotFoundError(binary);
     const ownsDir = opts.dir === undefined;
@@ -90,8 +107,15 @@ export class RedisServer {
     }
   }
 
+  /** The URL without the password (for banners and logs). */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
+  }
+
+  /** The URL with the password, for clients (the same as `url` without one). */
+  get authUrl(): string {
+    const pw = this.opts.password;
+    return pw ? `redis://:${pw}@127.0.0.1:${this.port}` : this.url;
   }
 
   get pid(): number | undefined {
@@ -136,9 +160,23 @@ export class RedisServer {
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /**
+   * The password goes in a config file (mode 0600) read as the first argument, not on the command
+   * line, where any local user would see it in the process list.
+   */
+  private authConfig(): string[] {
+    const pw = this.opts.password;
+    if (!pw) return [];
+    const file = join(this.dir, 'auth.conf');
+    writeFileSync(file, `requirepass ${pw}\n`, { mode: 0o600 });
+    chmodSync(file, 0o600);
+    return [file];
+  }
+
   private async launch(): Promise<void> {
     const persistence = this.opts.persistence;
     const args = [
+      ...this.authConfig(),
       '--port',
       String(this.port),
       '--bind',
@@ -178,7 +216,7 @@ export class RedisServer {
           `redis-server exited at start on port ${this.port}: ${stderr || log}`,
         );
       }
-      if (await ping(this.port)) return;
+      if (await ping(this.port, this.opts.password)) return;
       await sleep(25);
     }
     child.kill('SIGKILL');
@@ -219,8 +257,11 @@ export async function freePort(): Promise<number> {
   return addr.port;
 }
 
-/** One inline PING over a raw socket: true on +PONG (a server still loading its AOF answers -LOADING). */
-function ping(port: number): Promise<boolean> {
+/**
+ * One PING over a raw socket, after AUTH when there is a password: true on +PONG (a server still
+ * loading its AOF answers -LOADING).
+ */
+function ping(port: number, password: string | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const sock = createConnection({ host: '127.0.0.1', port });
     let buf = '';
@@ -230,10 +271,12 @@ function ping(port: number): Promise<boolean> {
     };
     sock.setTimeout(500, () => done(false));
     sock.on('error', () => done(false));
-    sock.on('connect', () => sock.write('PING\r\n'));
+    const lines = password ? 2 : 1;
+    sock.on('connect', () => sock.write(password ? `AUTH ${password}\r\nPING\r\n` : 'PING\r\n'));
     sock.on('data', (d) => {
       buf += d.toString();
-      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+      const replies = buf.split('\r\n');
+      if (replies.length > lines) done(replies[lines - 1] === '+PONG');
     });
   });
 }

@@ -2,29 +2,14 @@
  * Replies written at most once per command. A command is delivered at least once (a responder that
  * died after replying but before its XACK leaves it pending, and another responder reclaims it); the
  * reply must not be. `publishOnce` adds the entry and records `once:{<stream>}:<once id>` = the entry
- * ID in one Lua script, and adds nothing when the record exists. The record shares the stream's hash
+ * ID in one Redis function (`publish_once`, src/bus/functions.ts), and adds nothing when the record exists. The record shares the stream's hash
  * slot (Cluster) and lives as long as the stream keeps its entries (the catalog retention).
  * `answeredId` lets a responder skip the handler of a command that was already answered.
  */
 import { DEFAULT_RETENTION, describeStream } from '../contracts/catalog.js';
 import { type Retention } from '../bus/stream-policy.js';
 import type { RedisClient } from '../bus/connection.js';
-import { Script } from '../bus/scripts.js';
-
-const PUBLISH_ONCE = new Script(`
-local prev = redis.call('GET', KEYS[2])
-if prev then return {0, prev} end
-local id
-if ARGV[2] == 'maxlen' then
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 4))
-elseif ARGV[2] == 'minid' then
-  id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[3], '*', unpack(ARGV, 4))
-else
-  id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
-end
-redis.call('SET', KEYS[2], id, 'PX', ARGV[1])
-return {1, id}
-`);
+import { callFunction } from '../bus/functions.js';
 
 const DAY_MS = 86_400_000;
 
@@ -63,8 +48,9 @@ export async function publishOnce(
   const ttl = r?.kind === 'maxage' ? r.maxAgeMs : DAY_MS;
   const flat: string[] = [];
   for (const [k, v] of Object.entries(fields)) flat.push(k, v);
-  const res = await PUBLISH_ONCE.run(
+  const res = await callFunction(
     redis,
+    'publish_once',
     [stream, onceKey(stream, onceId)],
     [String(ttl), ...trim, ...flat],
   );

@@ -24,6 +24,8 @@ export const ERROR_CODES = {
   SCHEMA_VERSION_UNSUPPORTED: 'an entry carries a schema_version this build does not read',
   REDIS_UNAVAILABLE: 'Redis cannot be reached or did not answer',
   REDIS_NOPERM: 'Redis refused a command for lack of ACL rights',
+  REDIS_CODE_NOT_LOADED:
+    'the marketbus Redis functions or BullMQ scripts are not loaded and this connection may not load them (run `marketbus redis functions load`)',
   REDIS_SERVER_NOT_FOUND: 'redis-server (for the embedded server) is not on PATH',
   REDIS_SERVER_START_FAILED: 'the embedded redis-server did not start',
   EMBEDDED_REDIS_FAILED: 'the embedded redis-server kept dying past its restart limit (marketbus up stops)',

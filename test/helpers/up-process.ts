@@ -4,7 +4,7 @@
  * removed after the file's tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll } from 'vitest';
@@ -72,9 +72,15 @@ export function spawnUp(args: readonly string[], o: SpawnUpOptions = {}): Up {
 
 export const running = (up: Up): boolean => up.child.exitCode === null && up.child.signalCode === null;
 
+/** The password file of the embedded redis-server of `marketbus up` in `dir`. */
+export function embeddedPasswordFile(dir: string): string {
+  return join(dir, '.marketbus', 'redis', 'password');
+}
+
 /**
- * Wait for the start banner; the embedded Redis URL and the API's URL it names, and the one-time
- * development sign-in URL when it printed one.
+ * Wait for the start banner; the API's URL, the embedded Redis URL it names with the password (the
+ * banner shows none) read from the password file in the data directory, as an operator would, and the
+ * one-time development sign-in URL when it printed one.
  */
 export async function untilUp(
   up: Up,
@@ -84,5 +90,10 @@ export async function untilUp(
   const m = /Redis (redis:\/\/\S*127\.0\.0\.1:\d+).* api (http:\/\/127\.0\.0\.1:\d+)/.exec(up.stderr());
   if (!m?.[1] || !m[2]) throw new Error(`marketbus up did not start:\n${up.stderr().slice(-3000)}`);
   const dev = /development sign-in: open (http:\/\/\S+)/.exec(up.stderr());
-  return { redisUrl: m[1], api: m[2], devLogin: dev?.[1] ?? null };
+  const devLogin = dev?.[1] ?? null;
+  const file = embeddedPasswordFile(up.dir);
+  if (!existsSync(file)) return { redisUrl: m[1], api: m[2], devLogin };
+  const url = new URL(m[1]);
+  url.password = readFileSync(file, 'utf8').trim();
+  return { redisUrl: url.toString().replace(/\/$/, ''), api: m[2], devLogin };
 }

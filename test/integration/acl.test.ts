@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { Registry } from 'prom-client';
-import { createClient, ErrorReply } from 'redis';
+import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricSum, sineCandles } from '../helpers/fixtures.js';
 import type { AclUser } from '../../src/acl/rules.js';
@@ -46,6 +46,12 @@ import {
 } from '../helpers/api.js';
 import { runCli } from '../helpers/cli.js';
 import { uniq, waitFor } from '../helpers/redis.js';
+import { LocalRedisCluster } from '../helpers/redis-cluster.js';
+import { bullScripts } from '../../src/backtest/bull-scripts.js';
+import { ensureFunctions, functionName, RedisCodeNotLoadedError } from '../../src/bus/functions.js';
+import { holdLease, releaseLease } from '../../src/bus/lease.js';
+import { addOnce } from '../../src/bus/monotonic.js';
+import { publishOnce } from '../../src/commands/reply-once.js';
 
 const M = 60_000;
 const KEY = `sim:spot:${uniq('L').toUpperCase()}`;
@@ -506,21 +512,135 @@ describe('marketbus redis acl', () => {
     } finally {
       await closeRedis(runner);
     }
-    // A script gives no more rights: keys it may declare, a write inside it may not do.
+    // No Lua of their own: EVAL, SCRIPT LOAD and FUNCTION LOAD are refused to every service user, so
+    // none can make Redis BUSY for all; ops installs code but runs none.
+    await expectNoOwnLua(server.port);
+    // A function gives no more rights: keys outside the user's FCALL selectors are refused, and a
+    // write inside a function to a key its caller may not write is refused too.
     const scripted = await raw(userUrl('runner'));
     const forged = streams.candles('1m', 'sim:spot:FORGED');
-    const sha = await scripted.sendCommand<string>([
-      'SCRIPT',
-      'LOAD',
-      `return redis.call('XADD', '${forged}', '*', 'a', '1')`,
-    ]);
-    const inScript = await scripted
-      .sendCommand(['EVALSHA', sha, '2', events, `hwm:{${events}}`])
+    const outside = await scripted
+      .sendCommand([
+        'FCALL',
+        functionName('add_once'),
+        '2',
+        forged,
+        `hwm:{${forged}}`,
+        'k',
+        '1',
+        'none',
+        '0',
+        'a',
+        '1',
+      ])
       .catch((e: unknown) => e);
-    expect(inScript).toBeInstanceOf(ErrorReply);
-    expect(String(inScript)).toMatch(/can't access|NOPERM/);
+    expect(isNoPermReply(outside), String(outside)).toBe(true);
     expect(await admin.xLen(forged)).toBe(0);
+    // BullMQ's scripts run by SHA on the queue's keys only.
+    const api = await raw(userUrl('api'));
+    const [bull] = bullScripts();
+    const bullOutside = await api
+      .sendCommand(['EVALSHA', bull?.sha ?? '', '1', session])
+      .catch((e: unknown) => e);
+    expect(isNoPermReply(bullOutside), String(bullOutside)).toBe(true);
     expect(await admin.ping()).toBe('PONG'); // nobody shut it down
+  });
+});
+
+/** Every service user (and ops, which may load code) is refused EVAL, SCRIPT LOAD and loading functions. */
+async function expectNoOwnLua(port: number): Promise<void> {
+  const own = [
+    ['EVAL', 'while true do end', '0'],
+    ['EVAL_RO', 'return 1', '0'],
+    ['SCRIPT', 'LOAD', 'while true do end'],
+    [
+      'FUNCTION',
+      'LOAD',
+      "#!lua name=evil\nredis.register_function('spin', function() while true do end end)",
+    ],
+    ['FUNCTION', 'FLUSH'],
+    ['FUNCTION', 'DELETE', 'marketbus'],
+  ];
+  for (const u of ACL_USERS) {
+    const c = await raw(`redis://${u}:${passwords[u]}@127.0.0.1:${port}`);
+    for (const argv of own) {
+      // The operator's step loads code (it may not run it: no FCALL, EVAL or EVALSHA).
+      if (u === 'ops' && argv[1] === 'LOAD') continue;
+      const err = await c.sendCommand(argv).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(isNoPermReply(err), `${u}: ${argv.slice(0, 2).join(' ')} -> ${String(err)}`).toBe(true);
+    }
+  }
+}
+
+describe('on a Redis Cluster', () => {
+  it('acl --apply loads the functions on every master; the users run them with FCALL and no Lua of their own', async () => {
+    const cluster = await LocalRedisCluster.start({ masters: 3, replicasPerMaster: 0 });
+    try {
+      const applied = await marketbus(['redis', 'acl', '--apply'], {
+        REDIS_URL: cluster.url,
+        REDIS_CLUSTER: 'true',
+        ...passwordEnv,
+      });
+      expect(applied).toMatch(/loaded functions library marketbus version \w+ on 3 server\(s\)/);
+      const masters = await cluster.masters();
+      for (const m of masters) await expectNoOwnLua(m.port);
+      const admins = await Promise.all(masters.map((m) => raw(m.url)));
+      for (const a of admins) await a.sendCommand(['ACL', 'LOG', 'RESET']);
+
+      const as = (u: AclUser) => connectRedis({ ...cluster.options, username: u, password: passwords[u] });
+      const runner = await as('runner');
+      try {
+        // The runner's start check passes without loading (it may not), then its functions run on
+        // keys of every master: leases, exactly-once outputs, once-only replies.
+        await ensureFunctions(runner);
+        const users = Array.from({ length: 12 }, () => uniq('u'));
+        for (const u of users) {
+          const ev = streams.strategyEvents(u);
+          expect(
+            await addOnce(runner, { stream: ev, key: 'r:signal', seq: 1, fields: { a: '1' } }),
+          ).not.toBeNull();
+          expect(
+            await addOnce(runner, { stream: ev, key: 'r:signal', seq: 1, fields: { a: '1' } }),
+          ).toBeNull();
+          const lease = streams.candles('1m', `sim:spot:${u.toUpperCase()}`);
+          expect(await holdLease(runner, lease, 'me', 10_000)).toBe(true);
+          expect(await releaseLease(runner, lease, 'me')).toBe(true);
+        }
+        const results = streams.serviceResults('strategy');
+        expect((await publishOnce(runner, results, uniq('c'), { ok: '1' })).added).toBe(true);
+        for (const a of admins) {
+          const refused = (await aclLog(a)).filter((e) => e.object !== 'client|setinfo');
+          expect(refused).toEqual([]);
+        }
+
+        // A master that lost the library (flushed by an admin): the runner may not load it, and says
+        // what to run, with a code.
+        for (const a of admins) await a.sendCommand(['FUNCTION', 'FLUSH']);
+        const missing = await addOnce(runner, {
+          stream: streams.strategyEvents(users[0] ?? ''),
+          key: 'r:signal',
+          seq: 2,
+          fields: { a: '1' },
+        }).catch((e: unknown) => e);
+        expect(missing).toBeInstanceOf(RedisCodeNotLoadedError);
+        expect((missing as RedisCodeNotLoadedError).code).toBe('REDIS_CODE_NOT_LOADED');
+        expect(String(missing)).toContain('marketbus redis functions load');
+        // The ops step puts it back on every master.
+        const ops = await marketbus(['redis', 'functions', 'load'], {
+          REDIS_URL: `redis://ops:${passwords.ops}@127.0.0.1:${cluster.port}`,
+          REDIS_CLUSTER: 'true',
+        });
+        expect(ops).toContain('on 3 server(s)');
+        await ensureFunctions(runner);
+      } finally {
+        await closeRedis(runner);
+      }
+    } finally {
+      await cluster.dispose();
+    }
   });
 });
 

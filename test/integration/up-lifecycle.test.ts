@@ -2,18 +2,31 @@
  * `marketbus up` as a process (the built CLI in dist/: run `npx tsc -p tsconfig.json` first): a start
  * that fails half-way closes everything it started and the process ends by itself; the embedded
  * redis-server is restarted on the same port when it dies, with no candle lost from the stream or the
- * history; a redis-server that keeps dying stops `up` with a coded message.
+ * history, with its password, the functions library (from the AOF) and BullMQ's scripts (reloaded);
+ * a connection without the password is refused; a redis-server that keeps dying stops `up` with a
+ * coded message.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { closeRedis, connectRedis, type RedisClient } from '../../src/bus/connection.js';
 import { openRelationalDb } from '../../src/app/open-db.js';
 import { silentLogger } from '../../src/util/log.js';
 import { waitFor } from '../helpers/redis.js';
-import { running, spawnUp, untilUp, UP_INSTRUMENT, type Up } from '../helpers/up-process.js';
+import {
+  embeddedPasswordFile,
+  running,
+  spawnUp,
+  untilUp,
+  UP_INSTRUMENT,
+  type Up,
+} from '../helpers/up-process.js';
+import { bullScripts } from '../../src/backtest/bull-scripts.js';
+import { FUNCTIONS_VERSION } from '../../src/bus/functions.js';
+import { sendCommand } from '../../src/bus/raw-command.js';
 import { isProcessAlive } from '../../src/util/process.js';
 
 const KEY = UP_INSTRUMENT;
@@ -114,6 +127,31 @@ describe('marketbus up lifecycle', () => {
     const { redisUrl, api, devLogin } = await untilUp(up);
     const redis = await connectRedis({ url: redisUrl }, silentLogger);
     try {
+      // The embedded server has a password, in a file only its owner reads, never in the banner;
+      // a connection without it is refused.
+      const password = readFileSync(embeddedPasswordFile(up.dir), 'utf8').trim();
+      expect(password).toMatch(/^[0-9a-f]{64}$/);
+      expect(statSync(embeddedPasswordFile(up.dir)).mode & 0o777).toBe(0o600);
+      expect(statSync(join(up.dir, '.marketbus', 'redis.url')).mode & 0o777).toBe(0o600);
+      expect(up.stderr()).not.toContain(password);
+      const port = Number(new URL(redisUrl).port);
+      const once = async (url: string): Promise<unknown> => {
+        const c = createClient({ url, socket: { reconnectStrategy: false } });
+        c.on('error', () => undefined);
+        try {
+          await c.connect();
+          return await c.ping();
+        } catch (err) {
+          return err;
+        } finally {
+          if (c.isOpen) c.destroy();
+        }
+      };
+      expect(String(await once(`redis://127.0.0.1:${port}`))).toMatch(/NOAUTH/);
+      expect(String(await once(`redis://:${'0'.repeat(64)}@127.0.0.1:${port}`))).toMatch(/WRONGPASS/);
+      // maxmemory is set (the default of --redis-maxmemory), with noeviction.
+      expect(await redis.configGet('maxmemory')).toEqual({ maxmemory: String(512 * 1024 * 1024) });
+      expect(await redis.configGet('maxmemory-policy')).toEqual({ 'maxmemory-policy': 'noeviction' });
       // Signed in with the one-time link up printed (no bot token: development sign-in).
       const signIn = await fetch(devLogin ?? `${api}/auth/dev`, { redirect: 'manual' });
       expect(signIn.status).toBe(303);
@@ -156,6 +194,20 @@ describe('marketbus up lifecycle', () => {
       await waitFor(async () => (await acked()) > ackedBefore + 5, 60_000, 'runner acks after restart');
       const metrics = await (await fetch(`${api}/metrics`)).text();
       expect(metrics).toMatch(/^marketbus_embedded_redis_restarts_total 1$/m);
+      // The restarted server has the same password (the URL above still works), the functions
+      // library back from its AOF, and BullMQ's scripts loaded again by the supervisor.
+      expect(String(await sendCommand(redis, ['FCALL_RO', 'marketbus_version', '0']))).toBe(
+        FUNCTIONS_VERSION,
+      );
+      const shas = bullScripts().map((x) => x.sha);
+      await waitFor(
+        async () =>
+          ((await sendCommand(redis, ['SCRIPT', 'EXISTS', ...shas])) as unknown[]).every(
+            (e) => Number(e) === 1,
+          ),
+        10_000,
+        'BullMQ scripts reloaded',
+      );
       expect(up.stderr()).toContain('embedded redis-server restarted');
 
       const opens = await streamOpens(redis);

@@ -2,13 +2,18 @@
  * `marketbus redis acl`: the Redis ACL users of the services (src/acl/), printed as an ACL file
  * (default), as `ACL SETUSER` lines for redis-cli, as JSON, or applied to the Redis of `--redis` /
  * `REDIS_URL` with `--apply` (which needs a connection allowed to run ACL SETUSER: an admin user).
+ * `--apply` also loads the Lua the services run, like `marketbus redis functions load`: the
+ * `marketbus` functions library on every master and BullMQ's scripts (src/app/redis-code.ts), which
+ * the service users may run but not load.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_ACL_CATALOG } from '../../acl/defaults.js';
 import { aclFileLine, aclSetUserArgv, aclSetUserLine, type AclSecret } from '../../acl/render.js';
 import { ACL_USERS, aclRules, isAclUser, type AclUser, type AclUserRules } from '../../acl/rules.js';
 import { aclSecrets, passwordEnvVar, selectUsers } from '../../acl/secrets.js';
+import { loadRedisCode } from '../../app/redis-code.js';
 import { isCluster, type RedisClient } from '../../bus/connection.js';
+import { FUNCTION_LIBRARY, FUNCTIONS_VERSION } from '../../bus/functions.js';
 import { MarketbusError, errorMessage } from '../../util/errors.js';
 import { cliContext, withRedis } from '../context.js';
 
@@ -90,6 +95,7 @@ export function redisCommand(): Command {
       if (o.apply) {
         await withRedis(cliContext(c), async (redis) => {
           for (const r of rules) await applyUser(redis, r, secretOf(r.user));
+          await loadCode(redis);
         });
         for (const r of rules)
           process.stdout.write(
@@ -112,7 +118,26 @@ export function redisCommand(): Command {
       const line = o.format === 'commands' ? aclSetUserLine : aclFileLine;
       for (const r of rules) process.stdout.write(`${line(r, secretOf(r.user))}\n`);
     });
+  cmd
+    .command('functions')
+    .description('the Lua the services run (they may not load it)')
+    .command('load')
+    .description(
+      `load the marketbus functions library (version ${FUNCTIONS_VERSION}) on every master and BullMQ's scripts ` +
+        'into the Redis of --redis / REDIS_URL (needs an admin or the ops user); again after an external Redis lost its script cache (a restart)',
+    )
+    .action(async (_o: unknown, c: Command) => {
+      await withRedis(cliContext(c), loadCode);
+    });
   return cmd;
+}
+
+async function loadCode(redis: RedisClient): Promise<void> {
+  const loaded = await loadRedisCode(redis);
+  process.stdout.write(
+    `loaded functions library ${FUNCTION_LIBRARY} version ${FUNCTIONS_VERSION} on ${loaded.functionNodes} ` +
+      `server(s) and ${loaded.bullScripts} BullMQ scripts\n`,
+  );
 }
 
 /** ACL SETUSER on the server, or on every node of a cluster (each node keeps its own users). */

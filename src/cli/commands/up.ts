@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { describeRedis } from '../../bus/connection.js';
 import { createLogger } from '../../util/log.js';
@@ -7,6 +7,7 @@ import { startRunner } from '../../app/runner.js';
 import { loadConfig } from '../../config/load.js';
 import { feedRedisOptions, resolveMarketData, startFeed } from '../../app/feed.js';
 import {
+  EMBEDDED_REDIS_DEFAULTS,
   startEmbeddedRedis,
   resolveRedisTarget,
   wantsEmbeddedRedis,
@@ -28,6 +29,7 @@ interface UpFlags extends FeedFlags {
   devLogin?: boolean;
   redisMaxRestarts: number;
   redisRestartWindow: number;
+  redisMaxmemory: string;
 }
 
 /**
@@ -66,6 +68,14 @@ export function upCommand(): Command {
         .argParser(parsePositiveInt('--redis-restart-window'))
         .default(60),
     )
+    .addOption(
+      new Option(
+        '--redis-maxmemory <size>',
+        'maxmemory of the embedded redis-server (redis.conf units: 512mb, 2gb); noeviction: at the limit writes fail, nothing is evicted',
+      )
+        .argParser(parseMemorySize)
+        .default(EMBEDDED_REDIS_DEFAULTS.maxmemory),
+    )
     .action(async (o: UpFlags, c: Command) => {
       const flags = c.optsWithGlobals<GlobalOptions>();
       const config = loadConfig(flags.config);
@@ -80,6 +90,7 @@ export function upCommand(): Command {
       await runServices(
         async (stack) => {
           let target: RedisTarget;
+          let redisShown: string | undefined;
           if (wantsEmbeddedRedis(flags.redis, config.redis)) {
             const embedded = stack.use(
               await startEmbeddedRedis({
@@ -88,11 +99,13 @@ export function upCommand(): Command {
                 registry,
                 maxRestarts: o.redisMaxRestarts,
                 restartWindowMs: o.redisRestartWindow * 1000,
+                maxmemory: o.redisMaxmemory,
               }),
               'embedded redis-server',
             );
             embeddedFailed = embedded.failed;
-            target = { options: { url: embedded.url }, origin: 'embedded' };
+            target = { options: { url: embedded.authUrl }, origin: 'embedded' };
+            redisShown = `${embedded.url} (password in ${embedded.passwordFile})`;
           } else {
             target = resolveRedisTarget({
               flag: flags.redis,
@@ -161,7 +174,7 @@ export function upCommand(): Command {
           announceDevLogin(api.devLoginUrl, apiSettings);
           process.stderr.write(
             `marketbus is up: feed ${md.source} (${md.instruments.map((i) => i.key).join(', ')}), ` +
-              `Redis ${describeRedis(target.options)}, db ${stores.db.kind}, history ${stores.candles.kind}, runner ${runner.runner.instanceId}, api ${api.url} (metrics ${api.url}/metrics). Ctrl+C stops.\n`,
+              `Redis ${redisShown ?? describeRedis(target.options)}, db ${stores.db.kind}, history ${stores.candles.kind}, runner ${runner.runner.instanceId}, api ${api.url} (metrics ${api.url}/metrics). Ctrl+C stops.\n`,
           );
         },
         async () => {
@@ -176,4 +189,11 @@ export function upCommand(): Command {
         log,
       );
     });
+}
+
+/** A redis.conf memory size: bytes, or a number with kb, mb or gb (what `maxmemory` takes). */
+function parseMemorySize(v: string): string {
+  if (!/^[1-9][0-9]*(kb|mb|gb)?$/i.test(v))
+    throw new InvalidArgumentError(`expected a size like 512mb, 2gb or bytes, got ${JSON.stringify(v)}`);
+  return v.toLowerCase();
 }
