@@ -312,7 +312,13 @@ describe('marketbus redis acl', () => {
       });
       closers.push(() => backtester.close());
 
-      // The live relay: candles of the feed and the user's own events.
+      // The live relay: candles of the feed and the user's own events. The relay takes subscriptions
+      // only to instruments a feed's status names, so the first status comes first.
+      await waitFor(
+        async () => (await admin.xLen(streams.feedStatus('simulated'))) > 0,
+        20_000,
+        'the feed status',
+      );
       const ws = await LiveSocket.open(api.url, alice.cookie);
       const candleStream = streams.candles('1m', KEY);
       ws.send({ op: 'subscribe', channel: 'candles', instrument: KEY, timeframe: '1m', from: '0' });
