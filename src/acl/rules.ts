@@ -102,7 +102,7 @@ const REPLAYABLE: readonly string[] = [
 const CONNECTION = ['ping', 'select', 'client|setname', 'cluster|slots', 'asking'];
 /** A consumer reads on its own connection and ends that read with CLIENT UNBLOCK <its id>. */
 const BLOCKING_READER = ['client|id', 'client|unblock'];
-/** Dead letters move with their ack in one MULTI (src/bus/dead-letter.ts). */
+/** Dead letters move with their ack in one MULTI (src/bus/dead-letter.ts); rate-limit counts too. */
 const TRANSACTION = ['multi', 'exec'];
 /** Scripts are loaded once and run by SHA (src/bus/scripts.ts). */
 const SCRIPTS = ['script|load'];
@@ -310,7 +310,7 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
       user: 'api',
       description:
         'the API: reads the streams it relays and shows, writes its sessions, run/stop commands and backtest jobs',
-      keyless: [...CONNECTION, ...BLOCKING_READER, ...SCRIPTS, 'scan', ...BULLMQ_KEYLESS],
+      keyless: [...CONNECTION, ...BLOCKING_READER, ...TRANSACTION, ...SCRIPTS, 'scan', ...BULLMQ_KEYLESS],
       selectors: [
         sel(
           'live relay, strategy outputs and command results: read what it relays',
@@ -324,6 +324,12 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
           'RW',
           ['api:session:*', 'api:tglink:*'],
           ['get', 'set', 'del', 'getdel'],
+        ),
+        sel(
+          'rate-limit counters shared by API processes (src/api/limits/rate-counter.ts)',
+          'RW',
+          ['api:rl:*'],
+          ['incr', 'pexpire', 'pttl'],
         ),
         sel('start and stop runs (commands to the runner)', 'W', [runnerCommands], ['xadd']),
         bullQueue(c, 'queue and cancel backtests'),

@@ -13,9 +13,12 @@
  * | `SESSION_SECRET`             | signs the session cookie; at least 32 characters in production        |
  * | `TELEGRAM_AUTH_MAX_AGE_S`    | oldest accepted `auth_date`, seconds (default 86400)                  |
  * | `SESSION_TTL_S`              | session lifetime, seconds (default 30 days)                           |
+ *
+ * Rate limits, quotas, page sizes and `TRUST_PROXY`: the table of `limits/settings.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../util/errors.js';
+import { limitSettingsFromEnv, type LimitSettings } from './limits/settings.js';
 
 export interface ApiSettings {
   readonly production: boolean;
@@ -33,6 +36,8 @@ export interface ApiSettings {
   readonly sessionTtlS: number;
   /** Lifetime of a one-time chat-link token, seconds. */
   readonly linkTtlS: number;
+  /** Rate limits, quotas and page sizes (`limits/settings.ts`). */
+  readonly limits: LimitSettings;
 }
 
 export const DEFAULT_AUTH_MAX_AGE_S = 86_400;
@@ -89,6 +94,7 @@ export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSet
     authSkewS: AUTH_SKEW_S,
     sessionTtlS: positiveInt(env, 'SESSION_TTL_S', DEFAULT_SESSION_TTL_S),
     linkTtlS: DEFAULT_LINK_TTL_S,
+    limits: limitSettingsFromEnv(env),
   };
 }
 

@@ -26,6 +26,7 @@ import type { ApiContext } from '../api/context.js';
 import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from '../api/live/client.js';
 import { LiveHub } from '../api/live/hub.js';
 import { LiveMetrics } from '../api/live/metrics.js';
+import { RateCounter } from '../api/limits/rate-counter.js';
 import { ApiServer, DEFAULT_API_PORT, defaultPublicDir } from '../api/server.js';
 import type { SqlExecutor } from '../sql/executor.js';
 import type { Logger } from '../util/log.js';
@@ -135,6 +136,7 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
     const results = new CommandResults(hub, log);
     stack.defer('command results', () => results.close());
     const devLogin = !settings.production && !settings.botToken && isLoopbackHost(host);
+    const registry = o.registry ?? new Registry();
     const ctx: ApiContext = {
       settings,
       redis,
@@ -158,11 +160,12 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
       results,
       liveMetrics,
       limits: withDefaults(DEFAULT_LIVE_LIMITS, o.live ?? {}),
-      registry: o.registry ?? new Registry(),
+      registry,
       liveRegistry,
       commandWaitMs: o.commandWaitMs,
       clients: new Set<LiveClient>(),
       backtests,
+      rateCounter: new RateCounter({ redis, registry, log }),
     };
     // Bus-wide stream health (pending, lag, dead letters) on /metrics, for alerts and dashboards.
     BusHealthMetrics.register(ctx.registry, redis, { log, policy: CATALOG_POLICY });

@@ -20,6 +20,7 @@ import {
 } from '../../src/acl/rules.js';
 import { aclSecrets, passwordEnvVar, selectUsers } from '../../src/acl/secrets.js';
 import { sessionKey } from '../../src/api/auth/session.js';
+import { rateLimitKey } from '../../src/api/limits/rate-counter.js';
 import { linkKey } from '../../src/api/auth/chat-link.js';
 import { keys, streams } from '../../src/contracts/catalog.js';
 import { leaseKey } from '../../src/bus/lease.js';
@@ -58,10 +59,11 @@ const EXPECTED_FILE = [
     '(%W~strategy:mgmt:results +xadd) ' +
     '(~once:{strategy:mgmt:results}:* +get +set) ' +
     '(~strategy:status +xadd +xrevrange)',
-  `user api ${HEAD} +client|id +client|unblock +script|load +scan +info +time ` +
+  `user api ${HEAD} +client|id +client|unblock +multi +exec +script|load +scan +info +time ` +
     '(%R~md.candles.* %R~md.prices.* %R~md.status.* %R~strategy.events.v1.user.* %R~strategy.metrics.v1.user.* %R~strategy:mgmt:results +xread +xrange +xrevrange +xlen) ' +
     '(%R~md.* %R~strategy.* %R~mgmt:* %R~*:mgmt:results %R~*:status %R~dlq:* +type +xinfo|stream +xinfo|groups +xinfo|consumers +xpending +xrange +xlen) ' +
     '(~api:session:* ~api:tglink:* +get +set +del +getdel) ' +
+    '(~api:rl:* +incr +pexpire +pttl) ' +
     '(%W~mgmt:strategy:commands +xadd) ' +
     `(~bull:backtests:* ${BULL}) ` +
     '(~backtesting:mgmt:results ~once:{backtesting:mgmt:results}:* +evalsha) ' +
@@ -173,6 +175,9 @@ describe('ACL rules', () => {
     for (const s of [candles, prices, status, events]) expect(allows('api', 'xadd', [s], 'W')).toBe(false);
     expect(allows('api', 'set', [session], 'W')).toBe(true);
     expect(allows('api', 'getdel', [link], 'W')).toBe(true);
+    expect(allows('api', 'incr', [rateLimitKey('login:203.0.113.9')], 'W')).toBe(true);
+    expect(allows('api', 'incr', [session], 'W')).toBe(false);
+    expect(allows('feed', 'incr', [rateLimitKey('login:203.0.113.9')], 'W')).toBe(false);
     expect(allows('api', 'xadd', [streams.serviceCommands('strategy')], 'W')).toBe(true);
     expect(allows('api', 'xadd', [streams.serviceCommands('backtesting')], 'W')).toBe(false);
     expect(allows('api', 'xgroup|create', [candles], 'W')).toBe(false);

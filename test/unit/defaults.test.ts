@@ -26,6 +26,8 @@ import { TELEGRAM_NOTIFIER_DEFAULTS } from '../../src/strategy/notify/notifier.j
 import { RUNNER_DEFAULTS } from '../../src/strategy/runner.js';
 import { DEFAULT_LIVE_LIMITS } from '../../src/api/live/client.js';
 import { LIVE_HUB_DEFAULTS } from '../../src/api/live/hub.js';
+import { LIMIT_DEFAULTS } from '../../src/api/limits/settings.js';
+import { RATE_COUNTER_DEFAULTS } from '../../src/api/limits/rate-counter.js';
 import {
   FEED_PRICE_RETENTION,
   FEED_RETENTION_1M,
@@ -148,6 +150,8 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/strategy/runner.ts', 'RunnerOptions', RUNNER_DEFAULTS],
     ['src/api/live/client.ts', 'LiveLimits', { ...DEFAULT_LIVE_LIMITS }],
     ['src/api/live/hub.ts', 'LiveHubOptions', LIVE_HUB_DEFAULTS],
+    ['src/api/limits/settings.ts', 'LimitSettings', LIMIT_DEFAULTS],
+    ['src/api/limits/rate-counter.ts', 'RateCounterOptions', RATE_COUNTER_DEFAULTS],
     ['src/marketdata/feed.ts', 'FeedServiceOptions', FEED_SERVICE_DEFAULTS],
     ['src/marketdata/candle-publisher.ts', 'CandlePublisherOptions', CANDLE_PUBLISHER_DEFAULTS],
     ['src/marketdata/sources/binance/options.ts', 'BinanceSourceOptions', BINANCE_DEFAULTS],
