@@ -206,11 +206,12 @@ function onCandle(f) {
 async function loadStrategies() {
   // The list is paged (limit, after -> next_after): read every page.
   const strategies = [];
-  for (let after = null, first = true; first || after; first = false) {
+  let after = null;
+  do {
     const page = await api(`/strategies?limit=200${after ? `&after=${encodeURIComponent(after)}` : ''}`);
     strategies.push(...page.strategies);
     after = page.next_after;
-  }
+  } while (after);
   state.strategies = strategies;
   $('#strategies tbody').replaceChildren(
     ...strategies.map((s) => {
