@@ -64,7 +64,7 @@ export interface LimitSettings {
    */
   readonly quotaRetryAfterS: number;
   /**
-   * Entries of a list page when the request gives no `limit`.
+   * Entries of a list page when the request gives no `limit` (at most `pageLimitMax`).
    * @defaultValue 50
    */
   readonly pageLimitDefault: number;
@@ -146,8 +146,5 @@ export function limitSettingsFromEnv(env: NodeJS.ProcessEnv): LimitSettings {
       throw new ConfigError(key, `expected a positive integer, got ${raw}`);
     out[field] = n;
   }
-  const s = out as unknown as LimitSettings;
-  if (s.pageLimitDefault > s.pageLimitMax)
-    throw new ConfigError('PAGE_LIMIT_DEFAULT', `must not be over PAGE_LIMIT_MAX (${s.pageLimitMax})`);
-  return s;
+  return out as unknown as LimitSettings;
 }
