@@ -17,15 +17,9 @@ import { startForwarder } from '../helpers/forwarder.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { redisOptions, startRedis, uniq, type TestRedis } from '../helpers/redis.js';
 import { spawnUp, untilUp } from '../helpers/up-process.js';
+import { SMOKE_STRATEGY } from '../helpers/fixtures.js';
 
-const PAYLOAD = {
-  instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
-  instrument_key: 'binance:spot:BTCUSDT',
-  market_type: 'spot',
-  timeframe: '1m',
-  indicators: [{ name: 'MA', params: { fast: 20, slow: 50 } }],
-  signal_template: 'MA(20,50)',
-};
+const PAYLOAD = SMOKE_STRATEGY;
 const DAY = 86_400_000;
 const T0 = Date.UTC(2026, 0, 5);
 
@@ -86,7 +80,9 @@ describe('sign-in: per client address', () => {
     expect(refused).toHaveLength(90);
     for (const r of refused) expectRetryLater(r, 'rate_limited');
     // The GET form of the sign-in is the same budget.
-    const get = await new HttpClient(a.url).get(`/auth/telegram/login?${new URLSearchParams(newUser())}`);
+    const get = await new HttpClient(a.url).get(
+      `/auth/telegram/login?${new URLSearchParams(newUser()).toString()}`,
+    );
     expectRetryLater(get, 'rate_limited');
     const metrics = await new HttpClient(a.url).get('/metrics');
     expect(metrics.text).toMatch(/^api_rate_limited_total\{limit="login"\} 91$/m);
@@ -161,7 +157,7 @@ describe('writes: per user', () => {
   it('fails open: with Redis down, a write that needs no Redis is answered at once, and counted', async () => {
     const server = await startRedis({ persistence: 'none' });
     const a = await api({}, server);
-    await server.stop();
+    await server.kill();
     const t0 = Date.now();
     const out = await new HttpClient(a.url).post('/auth/logout');
     expect(out.status).toBe(200);
@@ -184,7 +180,11 @@ describe('quotas: per user', () => {
     });
   });
 
-  const quotaRefused = (r: { status: number; headers: Headers; body: unknown }, quota: string, limit: number) => {
+  const quotaRefused = (
+    r: { status: number; headers: Headers; body: unknown },
+    quota: string,
+    limit: number,
+  ) => {
     expectRetryLater(r, 'quota_exceeded');
     expect(r.headers.get('retry-after')).toBe('30');
     expect(r.body).toMatchObject({ quota, limit: String(limit) });
