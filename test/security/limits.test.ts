@@ -199,6 +199,13 @@ describe('quotas: per user', () => {
     expect((await bob.post('/strategies', PAYLOAD)).status).toBe(201);
   });
 
+  it('strategies: 20 creates at once with room for 3 make exactly 3', async () => {
+    const carol = await signedIn(a.url);
+    const res = await Promise.all(Array.from({ length: 20 }, () => carol.post('/strategies', PAYLOAD)));
+    expect(res.filter((r) => r.status === 201)).toHaveLength(3);
+    for (const r of res.filter((x) => x.status !== 201)) quotaRefused(r, 'strategies', 3);
+  });
+
   it('running runs: a second strategy is refused, re-running the running one is not; others run', async () => {
     const alice = await signedIn(a.url);
     const bob = await signedIn(a.url);

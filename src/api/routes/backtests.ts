@@ -15,6 +15,7 @@ import { backtestToView } from '../../backtest/store.js';
 import { cancelBacktest, createBacktest, getBacktest, listBacktests } from '../../backtest/backtests.js';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../http-errors.js';
+import { KeyedSerial } from '../limits/serial.js';
 import { pageOf, parsePage } from '../paging.js';
 
 const Body = z
@@ -23,6 +24,8 @@ const Body = z
 
 export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: BacktestQueue | null): void {
   const limits = ctx.settings.limits;
+  /** A user's backtest requests, counted one at a time in this process. */
+  const serial = new KeyedSerial();
   const jobDeps = () => {
     if (!queue)
       throw new ApiError(
@@ -42,14 +45,16 @@ export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: Bac
         field: issue?.path.join('.') ?? '',
       });
     }
-    const b = await createBacktest(deps, {
-      strategyId: req.params.id,
-      userId: who.id,
-      from: body.data.from,
-      to: body.data.to,
-      maxSpanMs: limits.maxBacktestDays * 86_400_000,
-      maxActivePerUser: limits.maxQueuedBacktestsPerUser,
-    });
+    const b = await serial.run(`backtests:${who.id}`, () =>
+      createBacktest(deps, {
+        strategyId: req.params.id,
+        userId: who.id,
+        from: body.data.from,
+        to: body.data.to,
+        maxSpanMs: limits.maxBacktestDays * 86_400_000,
+        maxActivePerUser: limits.maxQueuedBacktestsPerUser,
+      }),
+    );
     return reply.code(202).send(backtestToView(b));
   });
 

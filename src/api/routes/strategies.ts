@@ -39,6 +39,7 @@ import { parseStrategySpec, strategySpecToPayload } from '../../strategy/spec.js
 import type { CommandOutcome } from '../command-results.js';
 import type { ApiContext } from '../context.js';
 import { notFound, StrategyCommandRefusedError, withTimeout } from '../http-errors.js';
+import { KeyedSerial } from '../limits/serial.js';
 import { limitParam, pageLimit, pageOf, parsePage, parseQuery } from '../paging.js';
 import { sendCommand } from '../../bus/raw-command.js';
 
@@ -78,6 +79,8 @@ const OutputQuery = z.object({
 
 export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
   const limits = ctx.settings.limits;
+  /** A user's quota-checked requests, one at a time in this process. */
+  const serial = new KeyedSerial();
   /** The user's strategy, or 404 (also for another user's: its existence is not revealed). */
   const own = async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const who = await ctx.auth.require(req);
@@ -90,9 +93,11 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/strategies', async (req, reply) => {
     const who = await ctx.auth.require(req);
     const spec = parseStrategySpec(req.body);
-    const s = await createStrategy(ctx.db, who.id, spec.name, strategySpecToPayload(spec), {
-      maxPerUser: limits.maxStrategiesPerUser,
-    });
+    const s = await serial.run(`strategies:${who.id}`, () =>
+      createStrategy(ctx.db, who.id, spec.name, strategySpecToPayload(spec), {
+        maxPerUser: limits.maxStrategiesPerUser,
+      }),
+    );
     ctx.log.info({ userId: who.id, strategyId: s.id }, 'strategy created');
     return reply.code(201).send(strategyJson(s, undefined));
   });
@@ -142,10 +147,13 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post<{ Params: { id: string } }>('/strategies/:id/run', async (req, reply) => {
     const { who, s } = await own(req);
     const max = limits.maxRunningPerUser;
-    if ((await countRunningRuns(ctx.db, who.id, s.id)) >= max)
-      throw new QuotaExceededError('running_runs', max, `a user runs at most ${max} strategies at once`);
     const runId = randomUUID();
-    const { commandId, result } = await command('strategy.run', s.id, runId);
+    // Counted and sent one at a time per user, each after the runner's answer (or the wait) for the last.
+    const { commandId, result } = await serial.run(`runs:${who.id}`, async () => {
+      if ((await countRunningRuns(ctx.db, who.id, s.id)) >= max)
+        throw new QuotaExceededError('running_runs', max, `a user runs at most ${max} strategies at once`);
+      return command('strategy.run', s.id, runId);
+    });
     if (result && !result.ok)
       throw new StrategyCommandRefusedError(
         'run',
