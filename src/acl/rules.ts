@@ -106,7 +106,7 @@ const REPLAYABLE: readonly string[] = [
 const CONNECTION = ['ping', 'select', 'client|setname', 'cluster|slots', 'asking'];
 /** A consumer reads on its own connection and ends that read with CLIENT UNBLOCK <its id>. */
 const BLOCKING_READER = ['client|id', 'client|unblock'];
-/** Dead letters move with their ack in one MULTI (src/bus/dead-letter.ts). */
+/** Dead letters move with their ack in one MULTI (src/bus/dead-letter.ts); rate-limit counts too. */
 const TRANSACTION = ['multi', 'exec'];
 /**
  * The version check of the `marketbus` functions at start (FCALL_RO marketbus_version 0,
@@ -327,6 +327,7 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
       keyless: [
         ...CONNECTION,
         ...BLOCKING_READER,
+        ...TRANSACTION,
         ...FUNCTIONS,
         ...BULLMQ_SCRIPTS,
         'scan',
@@ -351,6 +352,12 @@ export function aclRules(catalog: AclCatalog): AclUserRules[] {
           'RW',
           ['api:user-sessions:*'],
           ['sadd', 'srem', 'smembers', 'expire', 'del'],
+        ),
+        sel(
+          'rate-limit counters shared by API processes (src/api/limits/rate-counter.ts)',
+          'RW',
+          ['api:rl:*'],
+          ['incr', 'pexpire', 'pttl'],
         ),
         sel('start and stop runs (commands to the runner)', 'W', [runnerCommands], ['xadd']),
         bullQueue(c, 'queue and cancel backtests'),

@@ -29,6 +29,8 @@
  * Sign-in and session settings (idle expiry, sessions per user, development sign-in) are read by
  * `authSettingsFromEnv` (./auth/settings.ts, with its own table). The webhook secret is at least 32
  * characters in production.
+ *
+ * Rate limits, quotas, page sizes and `TRUST_PROXY`: the table of `limits/settings.ts`.
  */
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from '../util/errors.js';
@@ -40,6 +42,7 @@ import {
   serverLimitsFromEnv,
   type ResolvedServerLimits,
 } from './server-settings.js';
+import { limitSettingsFromEnv, type LimitSettings } from './limits/settings.js';
 
 export interface ApiSettings extends AuthSettings {
   readonly production: boolean;
@@ -63,6 +66,8 @@ export interface ApiSettings extends AuthSettings {
   readonly adminTelegramIds: readonly number[];
   /** The live relay's caps and rates (`LIVE_*`). */
   readonly live: LiveSettings;
+  /** Rate limits, quotas and page sizes (`limits/settings.ts`). */
+  readonly limits: LimitSettings;
 }
 
 export const DEFAULT_AUTH_MAX_AGE_S = 600;
@@ -112,6 +117,7 @@ export function apiSettingsFromEnv(env: NodeJS.ProcessEnv = process.env): ApiSet
     server: serverLimitsFromEnv(env),
     adminTelegramIds: adminTelegramIdsFromEnv(env),
     live: liveSettingsFromEnv((key, fallback) => positiveInt(env, key, fallback)),
+    limits: limitSettingsFromEnv(env),
   };
 }
 

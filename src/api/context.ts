@@ -9,6 +9,7 @@ import type { DevLoginLink } from './auth/dev-login.js';
 import type { Authenticator } from './auth/session.js';
 import type { CommandResults } from './command-results.js';
 import type { ApiSettings } from './config.js';
+import type { RateCounter } from './limits/rate-counter.js';
 import type { LiveClient, LiveLimits } from './live/client.js';
 import type { LiveHub } from './live/hub.js';
 import type { LiveMetrics } from './live/metrics.js';
@@ -45,4 +46,6 @@ export interface ApiContext {
    * node-redis adapter does not work (the routes answer 501).
    */
   readonly backtests: BacktestQueue | null;
+  /** The rate limits' counters in Redis, shared by every API process on it (limits/rate-limits.ts). */
+  readonly rateCounter: RateCounter;
 }

@@ -76,6 +76,8 @@ export const HTTP_ERRORS: Readonly<Record<ErrorCode, HttpErrorMapping>> = {
   SESSION_LIMIT: { status: 429, code: 'session_limit' },
   BACKTESTS_UNAVAILABLE: { status: 501, code: 'backtests_unavailable' },
   TOO_MANY_CONNECTIONS: { status: 429, code: 'too_many_connections' },
+  RATE_LIMITED: { status: 429, code: 'rate_limited' },
+  QUOTA_EXCEEDED: { status: 429, code: 'quota_exceeded' },
   BAD_JSON: INTERNAL,
   UNKNOWN_OP: INTERNAL,
   UNKNOWN_CHANNEL: INTERNAL,

@@ -19,10 +19,17 @@ import fastifyStatic from '@fastify/static';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { Counter, Histogram } from 'prom-client';
-import { errorMessage, MarketbusError, StrategyInvalidError, type ErrorCode } from '../util/errors.js';
+import {
+  errorMessage,
+  MarketbusError,
+  QuotaExceededError,
+  StrategyInvalidError,
+  type ErrorCode,
+} from '../util/errors.js';
 import type { ApiContext } from './context.js';
 import { HTTP_ERRORS } from './error-status.js';
 import { ApiError, StrategyCommandRefusedError } from './http-errors.js';
+import { registerRateLimits } from './limits/rate-limits.js';
 import type { LiveMetrics } from './live/metrics.js';
 import { authRoutes } from './routes/auth.js';
 import { backtestRoutes } from './routes/backtests.js';
@@ -146,11 +153,14 @@ function serverOptions(l: ResolvedServerLimits) {
 
 async function buildApp(ctx: ApiContext, publicDir: string | null): Promise<FastifyInstance> {
   const limits = ctx.settings.server;
+  const { trustProxy } = ctx.settings.limits;
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
     return503OnClosing: true,
     ...serverOptions(limits),
+    // The client address (rate limits) is the socket's, or X-Forwarded-For's from a named proxy only.
+    trustProxy: trustProxy.length > 0 ? [...trustProxy] : false,
   });
   app.server.maxConnections = limits.maxConnections;
   // First, so that every answer carries the headers, refusals of the hooks below included.
@@ -194,6 +204,8 @@ async function buildApp(ctx: ApiContext, publicDir: string | null): Promise<Fast
   });
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const { status, body } = errorBody(err);
+    if (err instanceof QuotaExceededError)
+      void reply.header('retry-after', String(ctx.settings.limits.quotaRetryAfterS));
     // The route pattern, never `req.url`: query strings (sign-in tokens) stay out of the logs.
     const route = req.routeOptions.url ?? 'unmatched';
     if (status >= 500 && status !== 503)
@@ -206,6 +218,7 @@ async function buildApp(ctx: ApiContext, publicDir: string | null): Promise<Fast
   );
   await app.register(cookie, { secret: ctx.settings.sessionSecret });
   await app.register(websocket, { options: { maxPayload: WS_MAX_PAYLOAD } });
+  await registerRateLimits(app, ctx);
   if (publicDir) await app.register(fastifyStatic, { root: publicDir, prefix: '/', index: ['index.html'] });
   authRoutes(app, ctx);
   telegramWebhookRoutes(app, ctx);
@@ -243,7 +256,13 @@ function errorBody(err: unknown): { status: number; body: Record<string, string>
           : err.message;
     const code = err instanceof StrategyCommandRefusedError ? err.bodyCode : m.code;
     const extra =
-      err instanceof ApiError ? err.extra : err instanceof StrategyInvalidError ? { field: err.field } : {};
+      err instanceof ApiError
+        ? err.extra
+        : err instanceof StrategyInvalidError
+          ? { field: err.field }
+          : err instanceof QuotaExceededError
+            ? { quota: err.quota, limit: String(err.limit) }
+            : {};
     return { status: m.status, body: { error, code, ...extra } };
   }
   // Fastify's own errors (body limit, bad JSON, content type) carry their HTTP status.

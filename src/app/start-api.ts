@@ -31,6 +31,7 @@ import { DEFAULT_LIVE_LIMITS, type LiveClient, type LiveLimits } from '../api/li
 import { LiveHub, type LiveHubOptions } from '../api/live/hub.js';
 import { LiveQuota } from '../api/live/quota.js';
 import { LiveMetrics } from '../api/live/metrics.js';
+import { RateCounter } from '../api/limits/rate-counter.js';
 import { ApiServer, DEFAULT_API_PORT, defaultPublicDir } from '../api/server.js';
 import { StreamsView } from '../api/streams-view.js';
 import type { SqlExecutor } from '../sql/executor.js';
@@ -160,6 +161,7 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
       idleS: settings.sessionIdleS,
       maxPerUser: settings.maxSessionsPerUser,
     });
+    const registry = o.registry ?? new Registry();
     const ctx: ApiContext = {
       settings,
       redis,
@@ -179,12 +181,13 @@ export async function startApi(opts: StartApiOptions): Promise<ApiService> {
       liveMetrics,
       limits,
       liveQuota: new LiveQuota(limits),
-      registry: o.registry ?? new Registry(),
+      registry,
       liveRegistry,
       commandWaitMs: o.commandWaitMs,
       clients: new Set<LiveClient>(),
       streams: new StreamsView(redis, settings.server.streamsCacheMs),
       backtests,
+      rateCounter: new RateCounter({ redis, registry, log }),
     };
     // Bus-wide stream health (pending, lag, dead letters) on /metrics, for alerts and dashboards.
     BusHealthMetrics.register(ctx.registry, redis, { log, policy: CATALOG_POLICY });

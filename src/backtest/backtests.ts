@@ -38,7 +38,7 @@ export interface BacktestDeps {
   readonly log?: Logger;
 }
 
-/** Longest range a backtest may cover. */
+/** Longest range a backtest may cover (the API asks for less: `MAX_BACKTEST_DAYS`). */
 export const MAX_BACKTEST_SPAN_MS = 3 * 366 * 86_400_000;
 
 export interface CreateBacktestInput {
@@ -52,6 +52,10 @@ export interface CreateBacktestInput {
   readonly id?: string;
   /** Carried by the announcement of its end. Default the backtest id. */
   readonly correlationId?: string;
+  /** Longest range, ms; at most (and by default) `MAX_BACKTEST_SPAN_MS`. */
+  readonly maxSpanMs?: number;
+  /** When given, a user with this many backtests queued or running gets a QuotaExceededError. */
+  readonly maxActivePerUser?: number;
 }
 
 function toMs(v: number | string | Date, name: string): number {
@@ -74,8 +78,9 @@ export async function createBacktest(
   const from = toMs(input.from, 'from');
   const to = toMs(input.to, 'to');
   if (from >= to) throw new InvalidRangeError(`from (${new Date(from).toISOString()}) must be before to`);
-  if (to - from > MAX_BACKTEST_SPAN_MS)
-    throw new InvalidRangeError(`a backtest covers at most ${MAX_BACKTEST_SPAN_MS / 86_400_000} days`);
+  const maxSpan = Math.min(input.maxSpanMs ?? MAX_BACKTEST_SPAN_MS, MAX_BACKTEST_SPAN_MS);
+  if (to - from > maxSpan)
+    throw new InvalidRangeError(`a backtest covers at most ${maxSpan / 86_400_000} days`);
   const strategy = await getStrategy(deps.db, input.strategyId);
   if (!strategy || (input.userId !== undefined && strategy.userId !== input.userId))
     throw new NotFoundError('strategy', input.strategyId);
@@ -88,6 +93,7 @@ export async function createBacktest(
     from,
     to,
     correlationId: input.correlationId ?? id,
+    maxActivePerUser: input.maxActivePerUser,
   });
   if (rec.status === 'queued') await deps.queue.enqueue(rec.id);
   deps.log?.info({ backtest: rec.id, strategy: strategy.id }, 'backtest queued');
@@ -104,12 +110,13 @@ export async function getBacktest(
   return b && (opts.userId === undefined || b.userId === opts.userId) ? b : null;
 }
 
+/** Backtests of a strategy or a user, newest first, without results: at most `limit`, after `after`. */
 export function listBacktests(
   db: SqlExecutor,
   by: { strategyId?: string; userId?: string },
-  limit = 100,
+  page: { limit?: number; after?: string | undefined } = {},
 ): Promise<BacktestRecord[]> {
-  return selectBacktests(db, by, limit);
+  return selectBacktests(db, by, page);
 }
 
 /**

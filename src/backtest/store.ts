@@ -10,7 +10,7 @@
 import type { SqlExecutor, SqlRow } from '../sql/executor.js';
 import type { BacktestResult } from './result.js';
 import type { BacktestStatus, BacktestView } from '../commands/services.js';
-import { NotFoundError } from '../util/errors.js';
+import { NotFoundError, QuotaExceededError } from '../util/errors.js';
 
 export interface BacktestRecord {
   readonly id: string;
@@ -84,7 +84,11 @@ export function backtestToView(b: BacktestRecord): BacktestView {
   };
 }
 
-/** Insert a queued backtest; an existing one with the same id is returned as it is (idempotent). */
+/**
+ * Insert a queued backtest; an existing one with the same id is returned as it is (idempotent). With
+ * `maxActivePerUser`, a user with that many queued or running gets a QuotaExceededError instead
+ * (counted and inserted in one statement).
+ */
 export async function insertBacktest(
   db: SqlExecutor,
   b: {
@@ -94,14 +98,25 @@ export async function insertBacktest(
     from: number;
     to: number;
     correlationId: string;
+    maxActivePerUser?: number | undefined;
   },
 ): Promise<BacktestRecord> {
+  const max = b.maxActivePerUser ?? null;
   await db.query(
     `INSERT INTO backtests (id, strategy_id, user_id, status, from_ts, to_ts, correlation_id)
-     VALUES ($1, $2, $3, 'queued', $4, $5, $6) ON CONFLICT (id) DO NOTHING`,
-    [b.id, b.strategyId, b.userId, new Date(b.from), new Date(b.to), b.correlationId],
+     SELECT $1, $2, $3, 'queued', $4, $5, $6
+     WHERE $7::int IS NULL
+        OR (SELECT count(*) FROM backtests WHERE user_id = $3 AND status IN ('queued', 'running')) < $7::int
+     ON CONFLICT (id) DO NOTHING`,
+    [b.id, b.strategyId, b.userId, new Date(b.from), new Date(b.to), b.correlationId, max],
   );
   const got = await selectBacktest(db, b.id, false);
+  if (!got && max !== null)
+    throw new QuotaExceededError(
+      'queued_backtests',
+      max,
+      `a user has at most ${max} backtests queued or running at once`,
+    );
   // Deleted between the insert and the read (the strategy was deleted meanwhile).
   if (!got) throw new NotFoundError('backtest', b.id);
   return got;
@@ -119,17 +134,21 @@ export async function selectBacktest(
   return rows[0] ? row(rows[0]) : null;
 }
 
-/** Backtests of a strategy (or a user), newest first, without results. */
+/**
+ * Backtests of a strategy (or a user), newest first, without results: at most `limit` (default 100),
+ * older than the backtest `after` (its id).
+ */
 export async function selectBacktests(
   db: SqlExecutor,
   by: { strategyId?: string; userId?: string },
-  limit = 100,
+  page: { limit?: number; after?: string | undefined } = {},
 ): Promise<BacktestRecord[]> {
   const { rows } = await db.query(
     `SELECT ${COLUMNS} FROM backtests
      WHERE ($1::text IS NULL OR strategy_id = $1) AND ($2::text IS NULL OR user_id = $2)
-     ORDER BY created_at DESC, id LIMIT $3`,
-    [by.strategyId ?? null, by.userId ?? null, limit],
+       AND ($4::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM backtests WHERE id = $4))
+     ORDER BY created_at DESC, id DESC LIMIT $3`,
+    [by.strategyId ?? null, by.userId ?? null, page.limit ?? 100, page.after ?? null],
   );
   return rows.map(row);
 }

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SqlExecutor, SqlRow } from '../sql/executor.js';
+import { QuotaExceededError } from '../util/errors.js';
 
 export type RunStatus = 'running' | 'stopped' | 'failed';
 
@@ -64,17 +65,27 @@ function runRow(r: SqlRow): RunRecord {
   };
 }
 
+/**
+ * Store a new strategy of `userId`. With `maxPerUser`, a user who keeps that many already gets a
+ * QuotaExceededError instead (counted and inserted in one statement).
+ */
 export async function createStrategy(
   db: SqlExecutor,
   userId: string,
   name: string,
   spec: unknown,
+  opts: { readonly maxPerUser?: number } = {},
 ): Promise<StrategyRecord> {
+  const max = opts.maxPerUser ?? null;
   const { rows } = await db.query(
-    'INSERT INTO strategies (id, user_id, name, spec) VALUES ($1, $2, $3, $4::jsonb) RETURNING id, user_id, name, spec, created_at',
-    [randomUUID(), userId, name, JSON.stringify(spec)],
+    `INSERT INTO strategies (id, user_id, name, spec) SELECT $1, $2, $3, $4::jsonb
+     WHERE $5::int IS NULL OR (SELECT count(*) FROM strategies WHERE user_id = $2) < $5::int
+     RETURNING id, user_id, name, spec, created_at`,
+    [randomUUID(), userId, name, JSON.stringify(spec), max],
   );
-  return strategyRow(rows[0] as SqlRow);
+  if (!rows[0])
+    throw new QuotaExceededError('strategies', max ?? 0, `a user keeps at most ${max ?? 0} strategies`);
+  return strategyRow(rows[0]);
 }
 
 export async function getStrategy(db: SqlExecutor, id: string): Promise<StrategyRecord | null> {
@@ -85,10 +96,20 @@ export async function getStrategy(db: SqlExecutor, id: string): Promise<Strategy
   return rows[0] ? strategyRow(rows[0]) : null;
 }
 
-export async function listStrategies(db: SqlExecutor, userId: string): Promise<StrategyRecord[]> {
+/**
+ * Strategies of a user, oldest first: at most `limit`, after the strategy `after` (its id; the page
+ * after it in the same order).
+ */
+export async function listStrategies(
+  db: SqlExecutor,
+  userId: string,
+  page: { readonly limit?: number; readonly after?: string | undefined } = {},
+): Promise<StrategyRecord[]> {
   const { rows } = await db.query(
-    'SELECT id, user_id, name, spec, created_at FROM strategies WHERE user_id = $1 ORDER BY created_at, id',
-    [userId],
+    `SELECT id, user_id, name, spec, created_at FROM strategies WHERE user_id = $1
+     AND ($2::text IS NULL OR (created_at, id) > (SELECT created_at, id FROM strategies WHERE id = $2 AND user_id = $1))
+     ORDER BY created_at, id LIMIT $3`,
+    [userId, page.after ?? null, page.limit ?? null],
   );
   return rows.map((r) => strategyRow(r));
 }
@@ -133,12 +154,27 @@ export async function getRun(db: SqlExecutor, runId: string): Promise<RunRecord 
   return rows[0] ? runRow(rows[0]) : null;
 }
 
-export async function runsOfStrategy(db: SqlExecutor, strategyId: string): Promise<RunRecord[]> {
+/** The latest run of each of `strategyIds` that has one. */
+export async function latestRuns(
+  db: SqlExecutor,
+  strategyIds: readonly string[],
+): Promise<Map<string, RunRecord>> {
+  if (strategyIds.length === 0) return new Map();
   const { rows } = await db.query(
-    'SELECT * FROM strategy_runs WHERE strategy_id = $1 ORDER BY started_at, id',
-    [strategyId],
+    `SELECT DISTINCT ON (strategy_id) * FROM strategy_runs WHERE strategy_id = ANY($1::text[])
+     ORDER BY strategy_id, started_at DESC, id DESC`,
+    [[...strategyIds]],
   );
-  return rows.map(runRow);
+  return new Map(rows.map((r) => [str(r, 'strategy_id'), runRow(r)]));
+}
+
+/** Running runs of a user, the one of strategy `except` (which a new run replaces) left out. */
+export async function countRunningRuns(db: SqlExecutor, userId: string, except: string): Promise<number> {
+  const { rows } = await db.query(
+    `SELECT count(*)::int AS n FROM strategy_runs WHERE user_id = $1 AND status = 'running' AND strategy_id <> $2`,
+    [userId, except],
+  );
+  return Number(rows[0]?.['n'] ?? 0);
 }
 
 /** Every running run with its strategy. */

@@ -68,6 +68,8 @@ export const ERROR_CODES = {
   SESSION_LIMIT: 'the user has the most live sessions allowed (MAX_SESSIONS_PER_USER)',
   BACKTESTS_UNAVAILABLE: 'backtests need a single Redis server (no BullMQ on Redis Cluster)',
   TOO_MANY_CONNECTIONS: 'the user has the most live WebSocket connections allowed',
+  RATE_LIMITED: 'too many requests of one kind from one client in the window (docs/security.md)',
+  QUOTA_EXCEEDED: 'the user has the most of something allowed: strategies, running runs, queued backtests',
   // ---- live WebSocket protocol (src/api/live; `op: error` codes are these in lower case) -------------
   BAD_JSON: 'a WebSocket message is not JSON',
   UNKNOWN_OP: 'a WebSocket message has an op the protocol does not define',
@@ -195,6 +197,20 @@ export class NotFoundError extends MarketbusError {
     super('NOT_FOUND', `no ${what} ${JSON.stringify(id.slice(0, 120))}`);
     this.what = what;
     this.id = id;
+  }
+}
+
+/**
+ * The user has the most `quota` allowed (`limit`): strategies, running runs, queued backtests. The
+ * API answers 429 with `Retry-After` (docs/security.md, "Rate limits and quotas").
+ */
+export class QuotaExceededError extends MarketbusError {
+  readonly quota: string;
+  readonly limit: number;
+  constructor(quota: string, limit: number, message: string) {
+    super('QUOTA_EXCEEDED', message);
+    this.quota = quota;
+    this.limit = limit;
   }
 }
 

@@ -49,9 +49,20 @@ export async function announceFeed(
   );
 }
 
-/** Settings as the environment would give them (no production), with overrides. */
+/**
+ * Settings as the environment would give them (no production), with overrides. Sign-ins allow 1000 per
+ * minute per address instead of 10, as every test signs in from 127.0.0.1 (test/security/limits.test.ts
+ * tries the real default; pass `RATE_LIMIT_LOGIN_PER_MIN` to set another).
+ */
 export function testSettings(env: NodeJS.ProcessEnv = {}, over: Partial<ApiSettings> = {}): ApiSettings {
-  return { ...apiSettingsFromEnv({ SESSION_SECRET: 'test-session-secret', ...env }), ...over };
+  return {
+    ...apiSettingsFromEnv({
+      SESSION_SECRET: 'test-session-secret',
+      RATE_LIMIT_LOGIN_PER_MIN: '1000',
+      ...env,
+    }),
+    ...over,
+  };
 }
 
 export async function startApi(

@@ -4,6 +4,16 @@ import type { Candle } from '../../src/contracts/candle.js';
 
 const MINUTE = 60_000;
 
+/** The strategy payload of the smoke scenario, step 3 (docs/runbook.md): MA(20,50) on BTCUSDT 1m. */
+export const SMOKE_STRATEGY = Object.freeze({
+  instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
+  instrument_key: 'binance:spot:BTCUSDT',
+  market_type: 'spot',
+  timeframe: '1m',
+  indicators: [{ name: 'MA', params: { fast: 20, slow: 50 } }],
+  signal_template: 'MA(20,50)',
+});
+
 /**
  * `n` closed 1m candles of `key` from `t0` (epoch ms), prices on two sine waves (periods `slow` and
  * `fast` candles), so strategies over them cross and signal; tagged origin `rest` like a backfill.

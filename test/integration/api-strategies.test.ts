@@ -16,6 +16,7 @@ import { outputCodec } from '../../src/strategy/outputs.js';
 import { BOT_TOKEN, HttpClient, startApi, testSettings } from '../helpers/api.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { connect, startRedis, waitFor, type TestRedis, redisOptions } from '../helpers/redis.js';
+import { SMOKE_STRATEGY } from '../helpers/fixtures.js';
 
 let server: TestRedis;
 let redis: RedisClient;
@@ -23,14 +24,7 @@ let db: RelationalDb;
 let api: ApiService;
 let runner: RunnerRuntime;
 
-const PAYLOAD = {
-  instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
-  instrument_key: 'binance:spot:BTCUSDT',
-  market_type: 'spot',
-  timeframe: '1m',
-  indicators: [{ name: 'MA', params: { fast: 20, slow: 50 } }],
-  signal_template: 'MA(20,50)',
-};
+const PAYLOAD = SMOKE_STRATEGY;
 
 beforeAll(async () => {
   server = await startRedis({ persistence: 'none' });

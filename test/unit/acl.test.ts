@@ -21,6 +21,7 @@ import {
 import { aclSecrets, passwordEnvVar, selectUsers } from '../../src/acl/secrets.js';
 import { sessionKey, userSessionsKey } from '../../src/api/auth/session.js';
 import { loginSeenKey } from '../../src/api/auth/login-once.js';
+import { rateLimitKey } from '../../src/api/limits/rate-counter.js';
 import { linkKey } from '../../src/api/auth/chat-link.js';
 import { keys, streams } from '../../src/contracts/catalog.js';
 import { leaseKey } from '../../src/bus/lease.js';
@@ -60,11 +61,12 @@ const EXPECTED_FILE = [
     '(%W~strategy:mgmt:results +xadd) ' +
     '(~once:{strategy:mgmt:results}:* +get +set) ' +
     '(~strategy:status +xadd +xrevrange)',
-  `user api ${HEAD} +client|id +client|unblock +fcall_ro +script|exists +scan +info +time ` +
+  `user api ${HEAD} +client|id +client|unblock +multi +exec +fcall_ro +script|exists +scan +info +time ` +
     '(%R~md.candles.* %R~md.prices.* %R~md.status.* %R~strategy.events.v1.user.* %R~strategy.metrics.v1.user.* %R~strategy:mgmt:results +xread +xrange +xrevrange +xlen) ' +
     '(%R~md.* %R~strategy.* %R~mgmt:* %R~*:mgmt:results %R~*:status %R~dlq:* +type +xinfo|stream +xinfo|groups +xinfo|consumers +xpending +xrange +xlen) ' +
     '(~api:session:* ~api:tglink:* ~api:login-seen:* +get +set +del +getdel +expire +ttl) ' +
     '(~api:user-sessions:* +sadd +srem +smembers +expire +del) ' +
+    '(~api:rl:* +incr +pexpire +pttl) ' +
     '(%W~mgmt:strategy:commands +xadd) ' +
     `(~bull:backtests:* ${BULL}) ` +
     '(~backtesting:mgmt:results ~once:{backtesting:mgmt:results}:* +fcall) ' +
@@ -181,6 +183,9 @@ describe('ACL rules', () => {
     expect(allows('api', 'set', [loginSeenKey({ id: '1', hash: 'h' })], 'W')).toBe(true);
     expect(allows('api', 'sadd', [session], 'W')).toBe(false);
     expect(allows('runner', 'smembers', [userSessionsKey('u-1')], 'R')).toBe(false);
+    expect(allows('api', 'incr', [rateLimitKey('login:203.0.113.9')], 'W')).toBe(true);
+    expect(allows('api', 'incr', [session], 'W')).toBe(false);
+    expect(allows('feed', 'incr', [rateLimitKey('login:203.0.113.9')], 'W')).toBe(false);
     expect(allows('api', 'xadd', [streams.serviceCommands('strategy')], 'W')).toBe(true);
     expect(allows('api', 'xadd', [streams.serviceCommands('backtesting')], 'W')).toBe(false);
     expect(allows('api', 'xgroup|create', [candles], 'W')).toBe(false);

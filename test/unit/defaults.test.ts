@@ -29,6 +29,8 @@ import { LIVE_HUB_DEFAULTS } from '../../src/api/live/hub.js';
 import { AUTH_SETTINGS_DEFAULTS } from '../../src/api/auth/settings.js';
 import { SERVER_LIMITS_DEFAULTS } from '../../src/api/server-settings.js';
 import { SERVED_INSTRUMENTS_DEFAULTS } from '../../src/api/live/served.js';
+import { LIMIT_DEFAULTS } from '../../src/api/limits/settings.js';
+import { RATE_COUNTER_DEFAULTS } from '../../src/api/limits/rate-counter.js';
 import {
   FEED_PRICE_RETENTION,
   FEED_RETENTION_1M,
@@ -154,6 +156,8 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/api/auth/settings.ts', 'AuthSettings', AUTH_SETTINGS_DEFAULTS],
     ['src/api/server-settings.ts', 'ServerLimits', SERVER_LIMITS_DEFAULTS],
     ['src/api/live/served.ts', 'ServedInstrumentsOptions', SERVED_INSTRUMENTS_DEFAULTS],
+    ['src/api/limits/settings.ts', 'LimitSettings', LIMIT_DEFAULTS],
+    ['src/api/limits/rate-counter.ts', 'RateCounterOptions', RATE_COUNTER_DEFAULTS],
     ['src/marketdata/feed.ts', 'FeedServiceOptions', FEED_SERVICE_DEFAULTS],
     ['src/marketdata/candle-publisher.ts', 'CandlePublisherOptions', CANDLE_PUBLISHER_DEFAULTS],
     ['src/marketdata/sources/binance/options.ts', 'BinanceSourceOptions', BINANCE_DEFAULTS],

@@ -1,16 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { StrategyInvalidError } from '../../src/util/errors.js';
 import { parseStrategySpec, strategySpecToPayload } from '../../src/strategy/spec.js';
+import { SMOKE_STRATEGY } from '../helpers/fixtures.js';
 
-/** The payload of the smoke scenario, step 3 (docs/runbook.md). */
-const SEED = {
-  instrument_id: { market_id: 1, symbol: 'BTCUSDT' },
-  instrument_key: 'binance:spot:BTCUSDT',
-  market_type: 'spot',
-  timeframe: '1m',
-  indicators: [{ name: 'MA', params: { fast: 20, slow: 50 } }],
-  signal_template: 'MA(20,50)',
-};
+const SEED = SMOKE_STRATEGY;
 
 type Payload = Record<string, unknown>;
 const seed = (): Payload => structuredClone(SEED);

@@ -225,7 +225,14 @@ function onCandle(f) {
 
 // ---- strategies and events --------------------------------------------------------------------
 async function loadStrategies() {
-  const { strategies } = await api('/strategies');
+  // The list is paged (limit, after -> next_after): read every page.
+  const strategies = [];
+  let after = null;
+  do {
+    const page = await api(`/strategies?limit=200${after ? `&after=${encodeURIComponent(after)}` : ''}`);
+    strategies.push(...page.strategies);
+    after = page.next_after;
+  } while (after);
   state.strategies = strategies;
   $('#strategies tbody').replaceChildren(
     ...strategies.map((s) => {

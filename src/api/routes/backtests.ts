@@ -3,6 +3,10 @@
  * the user's strategy; `GET /backtests/:id` gives status, progress and, when done, the result (trades,
  * equity curve, PnL, drawdown, win rate); `GET /strategies/:id/backtests` lists them;
  * `POST /backtests/:id/cancel` stops one. Another user's backtest or strategy is a 404.
+ *
+ * Limits (src/api/limits/settings.ts): a range of at most `MAX_BACKTEST_DAYS` (400 `invalid_range`),
+ * at most `MAX_QUEUED_BACKTESTS_PER_USER` queued or running (429 `quota_exceeded`); the list is paged
+ * (`limit`, `after`; `{ backtests, next_after }`, newest first).
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -11,12 +15,17 @@ import { backtestToView } from '../../backtest/store.js';
 import { cancelBacktest, createBacktest, getBacktest, listBacktests } from '../../backtest/backtests.js';
 import type { ApiContext } from '../context.js';
 import { ApiError } from '../http-errors.js';
+import { KeyedSerial } from '../limits/serial.js';
+import { pageOf, parsePage } from '../paging.js';
 
 const Body = z
   .object({ from: z.union([z.string().max(64), z.number()]), to: z.union([z.string().max(64), z.number()]) })
   .strict();
 
 export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: BacktestQueue | null): void {
+  const limits = ctx.settings.limits;
+  /** A user's backtest requests, counted one at a time in this process. */
+  const serial = new KeyedSerial();
   const jobDeps = () => {
     if (!queue)
       throw new ApiError(
@@ -36,19 +45,28 @@ export function backtestRoutes(app: FastifyInstance, ctx: ApiContext, queue: Bac
         field: issue?.path.join('.') ?? '',
       });
     }
-    const b = await createBacktest(deps, {
-      strategyId: req.params.id,
-      userId: who.id,
-      from: body.data.from,
-      to: body.data.to,
-    });
+    const b = await serial.run(`backtests:${who.id}`, () =>
+      createBacktest(deps, {
+        strategyId: req.params.id,
+        userId: who.id,
+        from: body.data.from,
+        to: body.data.to,
+        maxSpanMs: limits.maxBacktestDays * 86_400_000,
+        maxActivePerUser: limits.maxQueuedBacktestsPerUser,
+      }),
+    );
     return reply.code(202).send(backtestToView(b));
   });
 
   app.get<{ Params: { id: string } }>('/strategies/:id/backtests', async (req) => {
     const who = await ctx.auth.require(req);
-    const list = await listBacktests(ctx.db, { strategyId: req.params.id, userId: who.id });
-    return { backtests: list.map((b) => ({ ...backtestToView(b), result: null })) };
+    const { limit, after } = parsePage(req.query, limits);
+    const [list, next] = pageOf(
+      await listBacktests(ctx.db, { strategyId: req.params.id, userId: who.id }, { limit: limit + 1, after }),
+      limit,
+      (b) => b.id,
+    );
+    return { backtests: list.map((b) => ({ ...backtestToView(b), result: null })), next_after: next };
   });
 
   app.get<{ Params: { id: string } }>('/backtests/:id', async (req) => {

@@ -4,15 +4,18 @@
  *
  * - `POST /strategies` (payload: docs/contracts.md §14.2; `parseStrategySpec`): 201 with the strategy
  *   (`strategy_id`, ...); 400 `{ error, code: "strategy_invalid", field }` naming the offending field.
- * - `GET /strategies`: `{ strategies: [...] }`, oldest first.
+ * - `GET /strategies?limit=50&after=<id>`: `{ strategies: [...], next_after }`, oldest first, paged
+ *   (src/api/paging.ts); 429 `quota_exceeded` on create past `MAX_STRATEGIES_PER_USER`.
  * - `GET /strategies/:id`: the strategy with its latest run.
  * - `POST /strategies/:id/run`: a new run id, `strategy.run` on `mgmt:strategy:commands`; 202
  *   `{ strategy_id, run_id, command_id, status }` where status is the runner's answer when it comes
- *   within the wait (`running`), else `pending`; 409 when the runner refuses.
+ *   within the wait (`running`), else `pending`; 409 when the runner refuses; 429 `quota_exceeded` when
+ *   the user has `MAX_RUNNING_PER_USER` other strategies running.
  * - `POST /strategies/:id/stop`: `strategy.stop`; 202 `{ strategy_id, run_id, command_id, status }`.
  * - `GET /strategies/:id/events?limit=50&before=<id>` and `GET /strategies/:id/metrics?...`: the newest
  *   entries of the user's output stream that belong to this strategy, newest first, decoded with
- *   `outputCodec`; `next_before` pages further back (null at the end of what was scanned).
+ *   `outputCodec`; `next_before` pages further back (null at the end of the stream). One call looks at
+ *   no more than `EVENTS_SCAN_MAX` entries: it may answer fewer than `limit` with a `next_before`.
  */
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -21,25 +24,28 @@ import { streams } from '../../contracts/catalog.js';
 import { parseEntries } from '../../bus/replies.js';
 import { isStreamId, STREAM_ID_EXPECTED } from '../../bus/stream-id.js';
 import {
+  countRunningRuns,
   createStrategy,
   getStrategy,
+  latestRuns,
   listStrategies,
-  runsOfStrategy,
   type RunRecord,
   type StrategyRecord,
 } from '../../strategy/store.js';
-import { errorMessage } from '../../util/errors.js';
+import { errorMessage, QuotaExceededError } from '../../util/errors.js';
 import { sendStrategyCommand, type StrategyCommandType } from '../../strategy/commands.js';
 import { outputCodec } from '../../strategy/outputs.js';
 import { parseStrategySpec, strategySpecToPayload } from '../../strategy/spec.js';
 import type { CommandOutcome } from '../command-results.js';
 import type { ApiContext } from '../context.js';
-import { ApiError, notFound, StrategyCommandRefusedError, withTimeout } from '../http-errors.js';
+import { notFound, StrategyCommandRefusedError, withTimeout } from '../http-errors.js';
+import { KeyedSerial } from '../limits/serial.js';
+import { limitParam, pageLimit, pageOf, parsePage, parseQuery } from '../paging.js';
 import { sendCommand } from '../../bus/raw-command.js';
 
 const ID_RE = /^[A-Za-z0-9_-]{1,100}$/;
+/** Entries per XREVRANGE of an events read. */
 const PAGE = 500;
-const MAX_SCANNED = 20_000;
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
@@ -54,8 +60,7 @@ function runJson(r: RunRecord) {
   };
 }
 
-function strategyJson(s: StrategyRecord, runs: readonly RunRecord[]) {
-  const run = runs[runs.length - 1];
+function strategyJson(s: StrategyRecord, run: RunRecord | undefined) {
   return {
     strategy_id: s.id,
     user_id: s.userId,
@@ -68,11 +73,14 @@ function strategyJson(s: StrategyRecord, runs: readonly RunRecord[]) {
 }
 
 const OutputQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
+  limit: limitParam,
   before: z.string().refine(isStreamId, STREAM_ID_EXPECTED).optional(),
 });
 
 export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
+  const limits = ctx.settings.limits;
+  /** A user's quota-checked requests, one at a time in this process. */
+  const serial = new KeyedSerial();
   /** The user's strategy, or 404 (also for another user's: its existence is not revealed). */
   const own = async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const who = await ctx.auth.require(req);
@@ -85,21 +93,33 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
   app.post('/strategies', async (req, reply) => {
     const who = await ctx.auth.require(req);
     const spec = parseStrategySpec(req.body);
-    const s = await createStrategy(ctx.db, who.id, spec.name, strategySpecToPayload(spec));
+    const s = await serial.run(`strategies:${who.id}`, () =>
+      createStrategy(ctx.db, who.id, spec.name, strategySpecToPayload(spec), {
+        maxPerUser: limits.maxStrategiesPerUser,
+      }),
+    );
     ctx.log.info({ userId: who.id, strategyId: s.id }, 'strategy created');
-    return reply.code(201).send(strategyJson(s, []));
+    return reply.code(201).send(strategyJson(s, undefined));
   });
 
   app.get('/strategies', async (req) => {
     const who = await ctx.auth.require(req);
-    const list = await listStrategies(ctx.db, who.id);
-    const runs = await Promise.all(list.map((s) => runsOfStrategy(ctx.db, s.id)));
-    return { strategies: list.map((s, i) => strategyJson(s, runs[i] ?? [])) };
+    const { limit, after } = parsePage(req.query, limits);
+    const [list, next] = pageOf(
+      await listStrategies(ctx.db, who.id, { limit: limit + 1, after }),
+      limit,
+      (s) => s.id,
+    );
+    const runs = await latestRuns(
+      ctx.db,
+      list.map((s) => s.id),
+    );
+    return { strategies: list.map((s) => strategyJson(s, runs.get(s.id))), next_after: next };
   });
 
   app.get<{ Params: { id: string } }>('/strategies/:id', async (req) => {
     const { s } = await own(req);
-    return strategyJson(s, await runsOfStrategy(ctx.db, s.id));
+    return strategyJson(s, (await latestRuns(ctx.db, [s.id])).get(s.id));
   });
 
   const command = async (
@@ -132,8 +152,14 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   app.post<{ Params: { id: string } }>('/strategies/:id/run', async (req, reply) => {
     const { who, s } = await own(req);
+    const max = limits.maxRunningPerUser;
     const runId = randomUUID();
-    const { commandId, result } = await command('strategy.run', s.id, runId);
+    // Counted and sent one at a time per user, each after the runner's answer (or the wait) for the last.
+    const { commandId, result } = await serial.run(`runs:${who.id}`, async () => {
+      if ((await countRunningRuns(ctx.db, who.id, s.id)) >= max)
+        throw new QuotaExceededError('running_runs', max, `a user runs at most ${max} strategies at once`);
+      return command('strategy.run', s.id, runId);
+    });
     if (result && !result.ok) refused('run', s.id, result);
     ctx.log.info({ userId: who.id, strategyId: s.id, runId }, 'strategy run requested');
     return reply.code(202).send({
@@ -159,19 +185,17 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
 
   const outputs = (kind: 'events' | 'metrics') => async (req: FastifyRequest<{ Params: { id: string } }>) => {
     const { who, s } = await own(req);
-    const q = OutputQuery.safeParse(req.query);
-    if (!q.success) {
-      const issue = q.error.issues[0];
-      throw new ApiError('BAD_QUERY', `${issue?.path.join('.') ?? 'query'}: ${issue?.message ?? ''}`);
-    }
+    const q = parseQuery(OutputQuery, req.query);
+    const limit = pageLimit(q.limit, limits);
     const stream = kind === 'events' ? streams.strategyEvents(who.id) : streams.strategyMetrics(who.id);
     const found: ReturnType<typeof outputJson>[] = [];
-    let end = q.data.before ? `(${q.data.before}` : '+';
+    let end = q.before ? `(${q.before}` : '+';
     let scanned = 0;
     let more = false;
-    while (found.length < q.data.limit && scanned < MAX_SCANNED) {
+    while (found.length < limit && scanned < limits.eventsScanMax) {
+      const count = Math.min(PAGE, limits.eventsScanMax - scanned);
       const raw = await withTimeout(
-        sendCommand(ctx.redis, ['XREVRANGE', stream, end, '-', 'COUNT', String(PAGE)]),
+        sendCommand(ctx.redis, ['XREVRANGE', stream, end, '-', 'COUNT', String(count)]),
         5000,
         'XREVRANGE',
       );
@@ -187,16 +211,16 @@ export function strategyRoutes(app: FastifyInstance, ctx: ApiContext): void {
         }
         if (env.payload['strategy_id'] !== s.id) continue;
         found.push(outputJson(e.id, env));
-        if (found.length >= q.data.limit) break;
+        if (found.length >= limit) break;
       }
-      more = entries.length === PAGE || found.length >= q.data.limit;
-      if (entries.length < PAGE) break;
+      more = entries.length === count || found.length >= limit;
+      if (entries.length < count) break;
     }
     const last = found[found.length - 1];
     return {
       strategy_id: s.id,
       [kind]: found,
-      next_before: more ? (found.length >= q.data.limit && last ? last.id : end.slice(1)) : null,
+      next_before: more ? (found.length >= limit && last ? last.id : end.slice(1)) : null,
     };
   };
 
