@@ -434,6 +434,11 @@ describe('Prometheus scraping the running services (compose commands, ACL users)
     admin.on('error', () => undefined);
     await admin.connect();
 
+    // As compose's one-shot `redis-code` service: the operator loads the Redis Functions (and
+    // BullMQ's scripts) the service users may call but not load.
+    const loaded = await runCli(['redis', 'functions', 'load'], { env: { REDIS_URL: userUrl('ops') } });
+    expect(loaded.code, loaded.stderr).toBe(0);
+
     const pg = await startPostgres();
     const dbUrl = (await pg.createDatabase()) ?? pg.url;
     const [feedPort, runnerPort] = [await freePort(), await freePort()];

@@ -118,7 +118,12 @@ describe('a real marketbus up with a bot token (Telegram sign-in)', () => {
 
   beforeAll(async () => {
     up = spawnUp(['--port', '0'], {
-      env: { TELEGRAM_BOT_TOKEN: BOT_TOKEN, MAX_SESSIONS_PER_USER: String(MAX_SESSIONS) },
+      env: {
+        TELEGRAM_BOT_TOKEN: BOT_TOKEN,
+        MAX_SESSIONS_PER_USER: String(MAX_SESSIONS),
+        // Every sign-in here comes from 127.0.0.1; the per-address limit is tried in limits.test.ts.
+        RATE_LIMIT_LOGIN_PER_MIN: '1000',
+      },
     });
     const started = await untilUp(up);
     api = started.api;
