@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import {
   closeRedis,
   clusterOptionsFromEnv,
-  connectRedis,
+  createRedisClient,
   passwordFromEnv,
   type RedisConnectionOptions,
 } from '../bus/connection.js';
@@ -197,12 +197,22 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
     extraArgs: ['--appendfsync', 'always', '--maxmemory', o.maxmemory, '--maxmemory-policy', 'noeviction'],
   });
   // The functions come back from the AOF after a restart; BullMQ's scripts (the script cache) do not.
+  // A server that dies again while its code loads must not hold the supervisor (it would never see
+  // that death): the load gives up when the server exits, and its connection does not retry forever.
   const loadCode = async (): Promise<void> => {
-    const c = await connectRedis({ url: server.authUrl, clientName: 'marketbus-up-loader' });
+    const c = createRedisClient({
+      url: server.authUrl,
+      clientName: 'marketbus-up-loader',
+      initialConnectAttempts: 3,
+    });
+    const died = server.exited.then(() => {
+      throw new MarketbusError('EMBEDDED_REDIS_FAILED', 'the embedded redis-server died while loading');
+    });
+    died.catch(() => undefined);
     try {
-      await loadRedisCode(c);
+      await Promise.race([c.connect().then(() => loadRedisCode(c)), died]);
     } finally {
-      await closeRedis(c);
+      await closeRedis(c, server.running ? 2000 : 0);
     }
   };
   await loadCode();
