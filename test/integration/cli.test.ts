@@ -181,8 +181,9 @@ describe('marketbus feed', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exit = new Promise<number | null>((resolve) => child.on('exit', resolve));
     const stream = 'md.candles.1m.sim:spot:BTCUSDT';
-    const deadline = Date.now() + 20_000;
-    while ((await redis.xLen(stream)) < 3 && Date.now() < deadline)
+    // Started from source with tsx: on a loaded 2-core machine the start alone can take many seconds.
+    const deadline = Date.now() + 50_000;
+    while ((await redis.xLen(stream)) < 3 && Date.now() < deadline && child.exitCode === null)
       await new Promise((r) => setTimeout(r, 100));
     expect(await redis.xLen(stream)).toBeGreaterThanOrEqual(3);
     child.kill('SIGINT');
