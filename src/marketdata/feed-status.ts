@@ -153,13 +153,15 @@ export class FeedStatus {
 
   private derive(): { state: FeedState; reason: string } {
     if (this.sourceState === 'DISCONNECTED') return { state: 'DISCONNECTED', reason: this.reason };
+    const all = [...this.inst.values()];
+    if (all.length > 0 && all.every((i) => i.rejected !== null))
+      return { state: 'IDLE', reason: 'no instrument served: the venue refused every one' };
     if (!this.dataSinceRecovery) {
-      const allClosed = [...this.inst.values()].every(closed);
-      return allClosed
+      return all.every(closed)
         ? { state: 'IDLE', reason: 'market closed' }
         : { state: 'RECOVERING', reason: 'waiting for the first data' };
     }
-    if ([...this.inst.values()].every(closed)) return { state: 'IDLE', reason: 'market closed' };
+    if (all.every(closed)) return { state: 'IDLE', reason: 'market closed' };
     const silence = this.now() - (this.lastTickAt ?? this.startedAt);
     if (silence > this.staleAfterMs)
       return { state: 'IDLE', reason: `no ticks for ${Math.round(silence / 1000)} s` };
