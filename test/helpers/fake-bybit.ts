@@ -88,6 +88,10 @@ export interface FakeBybitRequest {
   readonly params: URLSearchParams;
   /** Real time of arrival, epoch ms. */
   readonly at: number;
+  /** HTTP status answered. */
+  status: number;
+  /** Answered with Bybit's rate-limit reply (HTTP 403 of the IP limit, or retCode 10006). */
+  rateLimited: boolean;
 }
 
 export interface FakeBybitOptions {
@@ -424,8 +428,17 @@ export class FakeBybit {
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
     const at = Date.now();
-    this.restRequests.push({ path: url.pathname, params: url.searchParams, at });
+    const entry: FakeBybitRequest = {
+      path: url.pathname,
+      params: url.searchParams,
+      at,
+      status: 0,
+      rateLimited: false,
+    };
+    this.restRequests.push(entry);
     const r = this.answer(req.method ?? 'GET', url, at);
+    entry.status = r.status;
+    entry.rateLimited = r.status === 403 || r.body.includes('"retCode":10006');
     res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
     res.end(r.body);
   }

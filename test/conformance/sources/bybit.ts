@@ -8,6 +8,9 @@ import { createBybitSource } from '../../../src/marketdata/sources/bybit/source.
 import { FakeBybit, type FakeBybitMarket } from '../../helpers/fake-bybit.js';
 import type { FakeVenueServer, SourceUnderTest, VenueHarness } from './venue-harness.js';
 
+/** How often the fake updates every open candle, ms: a few per second keeps a healthy socket from looking silent. */
+const OPEN_UPDATE_MS = 200;
+
 function marketOf(key: string): { market: FakeBybitMarket; symbol: string } {
   const { marketType, symbol } = splitInstrumentKey(key);
   if (marketType !== 'spot' && marketType !== 'linear') throw new Error(`not a Bybit market: ${key}`);
@@ -99,7 +102,7 @@ function server(fake: FakeBybit, now: () => number): FakeVenueServer {
     rateLimitNext: (retryAfterMs) => fake.rateLimitNext(retryAfterMs),
     unknownSymbols: fake.unknownSymbols,
     get restCalls() {
-      return fake.restRequests.map((r) => ({ at: r.at, path: r.path, weight: 1 }));
+      return fake.restRequests.map((r) => ({ at: r.at, path: r.path, weight: 1, status: r.status }));
     },
     get connectionTimes() {
       return fake.connectionTimes;
@@ -128,7 +131,7 @@ export const bybit: VenueHarness = {
     return Array.from({ length: n }, (_, i) => `bybit:spot:C${String(i).padStart(4, '0')}USDT`);
   },
   async start(now) {
-    const fake = await FakeBybit.start({ now, klinePushMs: 2_000 });
+    const fake = await FakeBybit.start({ now, klinePushMs: OPEN_UPDATE_MS });
     return server(fake, now);
   },
 };
