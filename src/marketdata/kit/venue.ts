@@ -180,6 +180,13 @@ export interface VenueAdapter<I extends VenueInstrument = VenueInstrument, U = u
    */
   readonly rotateAfterMs?: number | undefined;
   /**
+   * Whether a close frame sent by the server is the venue's server-initiated close, because the venue
+   * sends no notice before it (Bybit: "reconnect as soon as possible if disconnected"): the kit then
+   * reconnects at once, without backoff, as after a `reconnect` message.
+   * @defaultValue false (a close from the server is a loss: reconnect with backoff)
+   */
+  readonly serverCloseIsNotice?: boolean | undefined;
+  /**
    * Read an instrument key of this venue. Throws `ConfigError(where, ...)` for a wrong market type or
    * a symbol that breaks the venue's rules.
    */

@@ -10,6 +10,11 @@ import type { FakeVenueServer, SourceUnderTest, VenueHarness } from './venue-har
 
 /** How often the fake updates every open candle, ms: a few per second keeps a healthy socket from looking silent. */
 const OPEN_UPDATE_MS = 200;
+/**
+ * History calls the source may make per minute (config `max_history_calls_per_min`): well inside Bybit's
+ * own IP limit of 600 requests per 5 s, which the kit's REST budget keeps and the suite checks.
+ */
+const HISTORY_CALLS_PER_MIN = 3000;
 
 function marketOf(key: string): { market: FakeBybitMarket; symbol: string } {
   const { marketType, symbol } = splitInstrumentKey(key);
@@ -62,6 +67,7 @@ function server(fake: FakeBybit, now: () => number): FakeVenueServer {
         reconnectBaseMs: timings.reconnectBaseMs,
         reconnectMaxMs: timings.reconnectMaxMs,
         since: timings.since,
+        maxHistoryCallsPerMin: HISTORY_CALLS_PER_MIN,
         now,
       });
     },
@@ -102,7 +108,13 @@ function server(fake: FakeBybit, now: () => number): FakeVenueServer {
     rateLimitNext: (retryAfterMs) => fake.rateLimitNext(retryAfterMs),
     unknownSymbols: fake.unknownSymbols,
     get restCalls() {
-      return fake.restRequests.map((r) => ({ at: r.at, path: r.path, weight: 1, status: r.status }));
+      return fake.restRequests.map((r) => ({
+        at: r.at,
+        path: r.path,
+        weight: 1,
+        status: r.status,
+        rateLimited: r.rateLimited,
+      }));
     },
     get connectionTimes() {
       return fake.connectionTimes;
