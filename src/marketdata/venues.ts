@@ -8,6 +8,7 @@ import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MarketDataConfig, MarketVenue, PlannedInstrument } from '../config/market-data.js';
 import { createBinanceSource } from './sources/binance/source.js';
+import { createBybitSource } from './sources/bybit/source.js';
 import type { MarketSource } from './types.js';
 
 /** The options every venue's source takes from the config (the kit's source options). */
@@ -47,8 +48,10 @@ export const VENUES: Readonly<Record<MarketVenue, VenueEntry>> = Object.freeze({
       });
     },
   },
-  // SLOT(h-bybit): createBybitSource({ ...o, wsUrl: md.sources.bybit.ws_url, restUrl: md.sources.bybit.rest_url })
-  bybit: { createSource: notBuilt('bybit') },
+  bybit: {
+    createSource: (md, o) =>
+      createBybitSource({ ...o, wsUrl: md.sources.bybit.ws_url, restUrl: md.sources.bybit.rest_url }),
+  },
   // SLOT(h-okx): createOkxSource({ ...o, wsUrl: okx.ws_url, businessWsUrl: okx.business_ws_url, restUrl: okx.rest_url })
   okx: { createSource: notBuilt('okx') },
 });
