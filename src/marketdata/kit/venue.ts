@@ -56,8 +56,9 @@ export type Heartbeat =
   /** WebSocket ping frames, answered by pong frames (Binance). Sent every third of the silence timeout. */
   | { readonly kind: 'frame' }
   /**
-   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs`; `parseMessage` reports the venue's
-   * answer as `{ type: 'pong' }`. An unanswered ping for the silence timeout drops the socket.
+   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs` (every third of the silence timeout
+   * when that is shorter); `parseMessage` reports the venue's answer as `{ type: 'pong' }`. An
+   * unanswered ping for the silence timeout drops the socket.
    */
   | { readonly kind: 'text'; readonly message: string; readonly intervalMs: number };
 
