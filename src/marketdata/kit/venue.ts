@@ -56,8 +56,9 @@ export type Heartbeat =
   /** WebSocket ping frames, answered by pong frames (Binance). Sent every third of the silence timeout. */
   | { readonly kind: 'frame' }
   /**
-   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs`; `parseMessage` reports the venue's
-   * answer as `{ type: 'pong' }`. An unanswered ping for the silence timeout drops the socket.
+   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs` (every third of the silence timeout
+   * when that is shorter); `parseMessage` reports the venue's answer as `{ type: 'pong' }`. An
+   * unanswered ping for the silence timeout drops the socket.
    */
   | { readonly kind: 'text'; readonly message: string; readonly intervalMs: number };
 
@@ -107,7 +108,7 @@ export type RestRow =
     }
   | { readonly ok: false; readonly reason: string; readonly raw: string };
 
-/** What a REST reply means. `classifyHttp` (rest-reply.ts) gives the part common to every venue. */
+/** What a REST reply means. `classifyHttp` (rest-call.ts) gives the part common to every venue. */
 export type RestOutcome<T> =
   | { readonly kind: 'ok'; readonly value: T }
   /** The venue's rate limit (HTTP 429/418 or its own error code): wait `retryAfterMs` when it says. */
