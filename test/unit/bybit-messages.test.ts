@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseVenueInstrument } from '../../src/marketdata/kit/options.js';
 import type { RestResponse, SocketPlan } from '../../src/marketdata/kit/venue.js';
 import { bybitAdapter, type BybitInstrument } from '../../src/marketdata/sources/bybit/adapter.js';
 import { parseBybitMessage } from '../../src/marketdata/sources/bybit/messages.js';
@@ -53,7 +54,7 @@ function reply(status: number, body: unknown, headers: Record<string, string> = 
 }
 
 const instruments = (...keys: string[]): BybitInstrument[] =>
-  keys.map((k, i) => bybitAdapter.parseInstrument(k, `market_data.instruments[${i}]`, 0));
+  keys.map((k, i) => parseVenueInstrument(bybitAdapter, k, `market_data.instruments[${i}]`, 0));
 
 describe('Bybit socket messages', () => {
   it('reads an open and a closed 1m kline with its confirm flag and base/quote volumes', () => {
@@ -318,7 +319,7 @@ describe('Bybit instruments and sockets', () => {
     ]) {
       let caught: unknown;
       try {
-        bybitAdapter.parseInstrument(key, 'market_data.instruments[3]', 0);
+        parseVenueInstrument(bybitAdapter, key, 'market_data.instruments[3]', 0);
       } catch (err) {
         caught = err;
       }
