@@ -33,6 +33,11 @@ export interface VenueSocketOptions {
   readonly silenceTimeoutMs: number;
   /** Reconnect proactively after this long connected, ms. */
   readonly rotateAfterMs: number;
+  /**
+   * A close frame from the server is the venue's notice (`VenueAdapter.serverCloseIsNotice`): reconnect
+   * at once. An abrupt loss (no close frame, code 1006) is still a loss with backoff.
+   */
+  readonly serverCloseIsNotice: boolean;
   /** Reconnect delays after a failed or silent connection. */
   readonly backoff: BackoffOptions;
   /** Reads one text frame (the adapter's `parseMessage` for this socket). */
@@ -271,6 +276,11 @@ export class VenueSocket {
         if (this.socket === ws) this.socket = null;
         if (this.session === session) this.session = null;
         const said = why.length > 0 ? `, ${why.toString('utf8')}` : '';
+        if (reason === null && this.opts.serverCloseIsNotice && code !== 1006) {
+          // The venue closed it on purpose and documents no notice before: reconnect at once.
+          resolve({ planned: true, reason: `closed by server (code ${code}${said})` });
+          return;
+        }
         resolve({
           planned,
           reason:
