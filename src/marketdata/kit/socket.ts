@@ -13,6 +13,7 @@ import { Backoff, type BackoffOptions } from '../../util/backoff.js';
 import { sleep } from '../../util/sleep.js';
 import type { Logger } from '../../util/log.js';
 import { WindowGate } from './connection-budget.js';
+import type { Taken } from './windows.js';
 import type { Heartbeat, RateWindow, VenueMessage } from './venue.js';
 
 export interface VenueSocketOptions {
@@ -127,15 +128,18 @@ export class VenueSocket {
     while (!signal.aborted) {
       if (delay > 0) await sleep(delay, signal);
       if (signal.aborted) break;
-      if (!(await this.opts.connections.acquire(signal))) break;
+      const taken = await this.opts.connections.acquirePending(signal);
+      if (!taken) break;
       let end: { planned: boolean; reason: string };
       try {
-        end = await this.connectOnce(signal, reconnect);
+        end = await this.connectOnce(signal, reconnect, taken);
       } catch (err) {
         end = {
           planned: false,
           reason: `cannot connect: ${err instanceof Error ? err.message : String(err)}`,
         };
+      } finally {
+        taken.settle(Date.now()); // never left pending, whatever happened
       }
       if (signal.aborted) break;
       delay = end.planned ? 0 : this.backoff.next();
@@ -151,6 +155,7 @@ export class VenueSocket {
   private connectOnce(
     signal: AbortSignal,
     reconnect: boolean,
+    taken: Taken,
   ): Promise<{ planned: boolean; reason: string }> {
     const { silenceTimeoutMs, rotateAfterMs, heartbeat, venue, label } = this.opts;
     const closeGraceMs = Math.min(1000, silenceTimeoutMs);
@@ -224,6 +229,7 @@ export class VenueSocket {
 
       ws.on('open', () => {
         const t = Date.now();
+        taken.settle(t); // the venue counted the connection during the handshake
         this.lastMessageAt = t;
         this.lastPingAt = t;
         this.pingSentAt = null;
@@ -270,6 +276,7 @@ export class VenueSocket {
         lastError = err.message;
       });
       ws.on('close', (code, why) => {
+        taken.settle(Date.now());
         for (const t of timers) clearTimeout(t);
         stopSending.abort();
         signal.removeEventListener('abort', onAbort);
