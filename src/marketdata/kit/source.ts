@@ -293,6 +293,7 @@ async function* run<I extends VenueInstrument, U>(
         heartbeat: adapter.heartbeat,
         silenceTimeoutMs: o.silenceTimeoutMs,
         rotateAfterMs,
+        serverCloseIsNotice: adapter.serverCloseIsNotice ?? false,
         backoff,
         parse: (text) => adapter.parseMessage(text, plan),
         logger: log,
