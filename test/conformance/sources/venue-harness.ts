@@ -45,6 +45,12 @@ export interface RestCall {
    * @defaultValue unknown (the rate-limit case then fails)
    */
   readonly status?: number | undefined;
+  /**
+   * Whether the server answered it with the venue's rate-limit error, for venues whose error is not an
+   * HTTP 429/418 (Bybit: HTTP 200 with retCode 10006, or HTTP 403 for the IP limit).
+   * @defaultValue unknown (the status decides)
+   */
+  readonly rateLimited?: boolean | undefined;
 }
 
 export interface FakeVenueServer {
