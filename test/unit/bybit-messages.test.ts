@@ -175,6 +175,10 @@ describe('Bybit socket messages', () => {
 
 describe('Bybit REST replies', () => {
   const [btc] = instruments('bybit:linear:BTCUSDT');
+  const parseRows = (r: RestResponse): ReturnType<typeof bybitAdapter.history.parse> => {
+    if (!btc) throw new Error('no instrument');
+    return bybitAdapter.history.parse(r, btc);
+  };
 
   it('asks for 1m klines of the range with its end inclusive and at most 1000 rows', () => {
     if (!btc) throw new Error('no instrument');
@@ -197,7 +201,7 @@ describe('Bybit REST replies', () => {
       [String(T + M), '101', '102', '100', '101.5', '3', '304.5'],
       [String(T), '100', '101', '99.5', '100.5', '2.5', '250.625'],
     ];
-    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
+    const out = parseRows(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
     expect(out).toEqual({
       kind: 'ok',
       value: [
@@ -236,7 +240,7 @@ describe('Bybit REST replies', () => {
       ['x'],
       [String(T - M), '100', '101', '99', '100', '0', '0'],
     ];
-    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
+    const out = parseRows(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
     expect(out.kind === 'ok' && out.value.map((r) => r.ok)).toEqual([false, false, false, true]);
   });
 
@@ -246,18 +250,16 @@ describe('Bybit REST replies', () => {
       { retCode: 10006, retMsg: 'Too many visits!', result: {} },
       { 'X-Bapi-Limit': '10', 'X-Bapi-Limit-Status': '0', 'X-Bapi-Limit-Reset-Timestamp': String(T + 1500) },
     );
-    expect(bybitAdapter.history.parse(tooMany)).toEqual({
+    expect(parseRows(tooMany)).toEqual({
       kind: 'rate-limited',
       retryAfterMs: 1500,
       reason: 'retCode 10006: Too many visits!',
     });
-    expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10018, retMsg: 'ip limit', result: {} })),
-    ).toMatchObject({
+    expect(parseRows(reply(200, { retCode: 10018, retMsg: 'ip limit', result: {} }))).toMatchObject({
       kind: 'rate-limited',
       retryAfterMs: null,
     });
-    expect(bybitAdapter.history.parse(reply(403, 'access too frequent'))).toMatchObject({
+    expect(parseRows(reply(403, 'access too frequent'))).toMatchObject({
       kind: 'rate-limited',
       retryAfterMs: 600_000,
     });
@@ -268,14 +270,14 @@ describe('Bybit REST replies', () => {
   });
 
   it('retries server trouble and gives up on a refused request', () => {
-    expect(bybitAdapter.history.parse(reply(502, 'bad gateway'))).toMatchObject({ kind: 'retryable' });
+    expect(parseRows(reply(502, 'bad gateway'))).toMatchObject({ kind: 'retryable' });
+    expect(parseRows(reply(200, { retCode: 10016, retMsg: 'Server error', result: {} }))).toMatchObject({
+      kind: 'retryable',
+    });
     expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10016, retMsg: 'Server error', result: {} })),
-    ).toMatchObject({ kind: 'retryable' });
-    expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10001, retMsg: 'Not supported symbols', result: {} })),
+      parseRows(reply(200, { retCode: 10001, retMsg: 'Not supported symbols', result: {} })),
     ).toMatchObject({ kind: 'failed', reason: 'retCode 10001: Not supported symbols' });
-    expect(bybitAdapter.history.parse(reply(200, '<html>'))).toMatchObject({ kind: 'failed' });
+    expect(parseRows(reply(200, '<html>'))).toMatchObject({ kind: 'failed' });
   });
 
   it('lists the symbols of a market, one page of 1000 for linear', () => {

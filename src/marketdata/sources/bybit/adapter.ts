@@ -36,8 +36,8 @@ export const ARGS_PER_SUBSCRIBE = 10;
 export const TOPICS_PER_CONNECTION = 200;
 
 /**
- * Bybit's documented limits, kept with a margin: Bybit advises against running at their edge, and the
- * server counts a request when it arrives, a little after the budget counted it when it was sent.
+ * Bybit's documented limits, kept with a margin: Bybit advises against running an application at their
+ * edge, in case abnormal network activity breaks them.
  */
 export const BYBIT_LIMITS: VenueLimits = {
   // HTTP IP limit: 600 requests in any 5 s over every endpoint of api.bybit.com; 500 kept.
