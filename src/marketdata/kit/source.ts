@@ -93,6 +93,8 @@ export function createVenueSource<I extends VenueInstrument, U>(
   options: KitSourceOptions,
 ): KitSource {
   const o = resolveKitOptions(adapter, options);
+  // Plan the sockets once now, so a plan the adapter refuses is a config error at creation, not later.
+  adapter.sockets(o.instruments, urls);
   const counters: Counters = {
     pauses: 0,
     dropped: 0,
