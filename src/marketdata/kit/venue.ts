@@ -56,8 +56,9 @@ export type Heartbeat =
   /** WebSocket ping frames, answered by pong frames (Binance). Sent every third of the silence timeout. */
   | { readonly kind: 'frame' }
   /**
-   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs`; `parseMessage` reports the venue's
-   * answer as `{ type: 'pong' }`. An unanswered ping for the silence timeout drops the socket.
+   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs` (every third of the silence timeout
+   * when that is shorter); `parseMessage` reports the venue's answer as `{ type: 'pong' }`. An
+   * unanswered ping for the silence timeout drops the socket.
    */
   | { readonly kind: 'text'; readonly message: string; readonly intervalMs: number };
 
@@ -151,8 +152,12 @@ export interface VenueHistory<I extends VenueInstrument, U> {
    * `nowMs` lets a venue choose its recent or its archive endpoint (OKX).
    */
   request(instrument: I, from: number, toExclusive: number, urls: U, nowMs: number): RestRequest;
-  /** Read the reply; rows in any order (the kit sorts, deduplicates and keeps the range and closed ones). */
-  parse(response: RestResponse): RestOutcome<readonly RestRow[]>;
+  /**
+   * Read the reply to `request(instrument, ...)`; rows in any order (the kit sorts, deduplicates and keeps
+   * the range and closed ones). `instrument` is the one asked for: what a column means may depend on its
+   * market (OKX's `vol` is base currency on spot, contracts on swaps).
+   */
+  parse(response: RestResponse, instrument: I): RestOutcome<readonly RestRow[]>;
 }
 
 /** The venue's list of symbols, to refuse unknown ones at start with a config error naming them. */
@@ -179,6 +184,13 @@ export interface VenueAdapter<I extends VenueInstrument = VenueInstrument, U = u
    * @defaultValue the kit's 23 h when the venue documents no cut
    */
   readonly rotateAfterMs?: number | undefined;
+  /**
+   * Whether a close frame sent by the server is the venue's server-initiated close, because the venue
+   * sends no notice before it (Bybit: "reconnect as soon as possible if disconnected"): the kit then
+   * reconnects at once, without backoff, as after a `reconnect` message.
+   * @defaultValue false (a close from the server is a loss: reconnect with backoff)
+   */
+  readonly serverCloseIsNotice?: boolean | undefined;
   /**
    * Read an instrument key of this venue. Throws `ConfigError(where, ...)` for a wrong market type or
    * a symbol that breaks the venue's rules.
