@@ -11,16 +11,10 @@ import type { FakeVenueServer } from './venue-harness.js';
 const MINUTE_MS = 60_000;
 
 /** What the suite compares of a candle: its minute and the venue's values, as numbers. */
-export interface CandleNumbers {
-  readonly tsOpen: number;
-  readonly tsClose: number;
-  readonly open: number;
-  readonly high: number;
-  readonly low: number;
-  readonly close: number;
-  readonly volumeBase: number;
-  readonly volumeQuote: number | null;
-}
+export type CandleNumbers = Pick<
+  Candle,
+  'tsOpen' | 'tsClose' | 'open' | 'high' | 'low' | 'close' | 'volumeBase' | 'volumeQuote'
+>;
 
 export function numbersOf(c: Candle): CandleNumbers {
   const { tsOpen, tsClose, open, high, low, close, volumeBase, volumeQuote } = c;
