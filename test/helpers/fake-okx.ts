@@ -129,6 +129,8 @@ export interface FakeOkxConnection {
   /** Real times of subscribe requests received (refused ones too). */
   readonly subscribeTimes: number[];
   pings: number;
+  /** Sends nothing (no replies, pongs or pushes) until `speak()`. */
+  silent: boolean;
   /** Real time of the last frame from the client. */
   lastReceived: number;
   closed: boolean;
@@ -175,7 +177,6 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
   private readonly sweeper: NodeJS.Timeout;
   private readonly opener: NodeJS.Timeout | null;
   private readonly listedSince: number;
-  private silent = false;
   /** Penalties (ms) of the next candle calls, set by `rateLimitNext`. */
   private readonly penalties: number[] = [];
   private rateLimitedUntil = 0;
@@ -282,10 +283,9 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
   }
 
   private send(kind: 'public' | 'business', sub: string, text: string): number {
-    if (this.silent) return 0;
     let n = 0;
     for (const c of this.openConnections) {
-      if (c.kind !== kind || !c.subs.has(sub)) continue;
+      if (c.silent || c.kind !== kind || !c.subs.has(sub)) continue;
       c.socket.send(text);
       n += 1;
     }
@@ -360,6 +360,7 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
   serverClose(): void {
     const delay = this.opts.noticeCloseMs ?? 1_000;
     for (const c of this.openConnections) {
+      if (c.silent) continue;
       c.socket.send(
         JSON.stringify({
           event: 'notice',
@@ -376,13 +377,13 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
     }
   }
 
-  /** Every socket, open now or opened later, sends nothing (no replies, no pongs, no pushes) until `speak()`. */
+  /** The sockets open now send nothing (no replies, no pongs, no pushes) until `speak()`; TCP stays up. */
   goSilent(): void {
-    this.silent = true;
+    for (const c of this.openConnections) c.silent = true;
   }
 
   speak(): void {
-    this.silent = false;
+    for (const c of this.connections) c.silent = false;
   }
 
   /** The next candle call gets 429 / 50011, and so does every candle call for `retryAfterMs` after it. */
@@ -419,10 +420,9 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
   }
 
   private closeIdle(idleMs: number): void {
-    if (this.silent) return;
     const now = Date.now();
     for (const c of this.openConnections) {
-      if (now - c.lastReceived < idleMs) continue;
+      if (c.silent || now - c.lastReceived < idleMs) continue;
       c.closedBy = 'server';
       c.socket.close(4004, 'No data received in 30s');
     }
@@ -449,6 +449,7 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
         subs: new Set(),
         subscribeTimes: [],
         pings: 0,
+        silent: false,
         lastReceived: Date.now(),
         closed: false,
         closeCode: null,
@@ -466,14 +467,14 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
   }
 
   private reply(conn: FakeOkxConnection, body: Record<string, unknown>): void {
-    if (!this.silent) conn.socket.send(JSON.stringify({ ...body, connId: connId(conn.id) }));
+    if (!conn.silent) conn.socket.send(JSON.stringify({ ...body, connId: connId(conn.id) }));
   }
 
   private onFrame(conn: FakeOkxConnection, text: string): void {
     conn.lastReceived = Date.now();
     if (text === 'ping') {
       conn.pings += 1;
-      if (!this.silent) conn.socket.send('pong');
+      if (!conn.silent) conn.socket.send('pong');
       return;
     }
     let msg: { id?: unknown; op?: unknown; args?: unknown };
@@ -540,15 +541,16 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const path = url.pathname;
     const at = Date.now();
+    const limit = REST_LIMITS[path];
+    const counted = req.method === 'GET' && limit !== undefined;
     const reply = (status: number, body: unknown): void => {
+      if (counted) this.restCalls.push({ at, path, weight: REST_WEIGHT[path] ?? 1, status });
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    const limit = REST_LIMITS[path];
-    if (req.method !== 'GET' || limit === undefined) {
+    if (!counted || limit === undefined) {
       return reply(404, { code: '50005', msg: 'API endpoint is inactive or unavailable.', data: [] });
     }
-    this.restCalls.push({ at, path, weight: REST_WEIGHT[path] ?? 1 });
     const bucket = path === INSTRUMENTS_PATH ? `${path}?${url.searchParams.get('instType') ?? ''}` : path;
     const times = (this.restTimes.get(bucket) ?? []).filter((t) => at - t < REST_WINDOW_MS);
     times.push(at);

@@ -38,6 +38,11 @@ export interface RestCall {
   readonly path: string;
   /** Its weight under the venue's documented REST limit. */
   readonly weight: number;
+  /**
+   * The HTTP status the server answered (the rate-limit case finds its rate-limited call by it).
+   * @defaultValue unknown (the rate-limit case then fails)
+   */
+  readonly status?: number | undefined;
 }
 
 export interface FakeVenueServer {

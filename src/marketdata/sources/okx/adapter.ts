@@ -14,6 +14,7 @@ import {
   instrumentsUrl,
   parseCandlesReply,
   parseInstrumentsReply,
+  RATE_WINDOW_MS,
 } from './rest.js';
 
 /** Where the adapter connects, resolved from `market_data.sources.okx` (options.ts). */
@@ -31,7 +32,7 @@ export interface OkxUrls {
  * 20 per 2 s. The kit keeps one budget, so it is 40 per 2 s with `candles` weighing 1 and the others 2:
  * any mix then stays within every endpoint's own limit.
  */
-export const REST_WINDOW = Object.freeze({ count: 40, windowMs: 2_000 });
+export const REST_WINDOW = Object.freeze({ count: 40, windowMs: RATE_WINDOW_MS });
 const WEIGHT_CANDLES = 1;
 const WEIGHT_TWENTY_PER_WINDOW = 2;
 

@@ -38,6 +38,12 @@ export const CODE_RATE_LIMITED = '50011';
  */
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['50001', '50004', '50013', '50026']);
 
+/**
+ * OKX counts its REST limits per 2 s window and sends no `Retry-After`: after a 50011 one whole window
+ * frees the budget, so that is how long the kit waits when no header says otherwise.
+ */
+export const RATE_WINDOW_MS = 2_000;
+
 /** Longest `raw` kept in a failure, characters. */
 const RAW_MAX = 500;
 
@@ -109,7 +115,7 @@ export function readEnvelope(res: RestResponse): RestOutcome<unknown> {
   const code = env.success ? env.data.code : null;
   const rateLimited = (): RestOutcome<unknown> => ({
     kind: 'rate-limited',
-    retryAfterMs: retryAfterMs(res.headers.get('retry-after'), res.receivedAt),
+    retryAfterMs: retryAfterMs(res.headers.get('retry-after'), res.receivedAt) ?? RATE_WINDOW_MS,
     reason,
   });
   if (code === CODE_RATE_LIMITED) return rateLimited();
