@@ -145,7 +145,10 @@ export interface FakeOkxOptions {
   readonly noticeCloseMs?: number;
   /** No frame from the client for this long closes the socket with 4004 (OKX: 30 s), ms. */
   readonly idleCloseMs?: number;
-  /** Push the open minute's candle (confirm 0) on every candle subscription this often (0 = never), ms. */
+  /**
+   * Push the open minute's candle (confirm 0) on every candle subscription and a ticker on every tickers
+   * subscription this often (0 = never), ms: the traffic of a live market.
+   */
   readonly openUpdateMs?: number;
   /** First minute history-candles has, epoch ms (market clock). @defaultValue 30 days before start */
   readonly listedSince?: number;
@@ -194,7 +197,7 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
     );
     const idleMs = opts.idleCloseMs ?? 30_000;
     this.sweeper = setInterval(() => this.closeIdle(idleMs), Math.min(1_000, Math.max(50, idleMs / 4)));
-    this.opener = opts.openUpdateMs ? setInterval(() => this.pushOpenAll(), opts.openUpdateMs) : null;
+    this.opener = opts.openUpdateMs ? setInterval(() => this.pushLive(), opts.openUpdateMs) : null;
   }
 
   static async start(opts: FakeOkxOptions): Promise<FakeOkx> {
@@ -210,13 +213,24 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
     return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
   }
 
+  /** The public socket's URL (`ws_url`). */
+  get wsUrl(): string {
+    return `ws://${this.base}${PUBLIC_PATH}`;
+  }
+
+  /** The business socket's URL (`business_ws_url`). */
+  get businessWsUrl(): string {
+    return `ws://${this.base}${BUSINESS_PATH}`;
+  }
+
+  /** The REST base (`rest_url`). */
+  get restUrl(): string {
+    return `http://${this.base}`;
+  }
+
   /** `market_data.sources.okx` pointing here. */
   get settings(): Readonly<Record<string, string>> {
-    return {
-      ws_url: `ws://${this.base}${PUBLIC_PATH}`,
-      business_ws_url: `ws://${this.base}${BUSINESS_PATH}`,
-      rest_url: `http://${this.base}`,
-    };
+    return { ws_url: this.wsUrl, business_ws_url: this.businessWsUrl, rest_url: this.restUrl };
   }
 
   get openConnections(): FakeOkxConnection[] {
@@ -315,7 +329,10 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
   }
 
   pushQuote(key: string, bid: string, ask: string): number {
-    const instId = instIdOf(key);
+    return this.pushQuoteOf(instIdOf(key), bid, ask);
+  }
+
+  private pushQuoteOf(instId: string, bid: string, ask: string): number {
     const data = {
       instType: marketOf(instId) === 'swap' ? 'SWAP' : 'SPOT',
       instId,
@@ -341,11 +358,17 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
     );
   }
 
-  private pushOpenAll(): void {
+  /** A live market's traffic: the open minute's candle on every candle subscription, a ticker on every tickers one. */
+  private pushLive(): void {
     const current = Math.floor(this.opts.now() / MINUTE) * MINUTE;
     const subs = new Set(this.openConnections.flatMap((c) => [...c.subs]));
     for (const sub of subs) {
-      if (sub.startsWith('candle1m:')) this.pushOpenOf(sub.slice('candle1m:'.length), current);
+      const [channel = '', instId = ''] = sub.split(':');
+      if (channel === 'candle1m') this.pushOpenOf(instId, current);
+      if (channel === 'tickers') {
+        const mid = this.numbers(instId, current).o;
+        this.pushQuoteOf(instId, (mid - 0.05).toFixed(2), (mid + 0.05).toFixed(2));
+      }
     }
   }
 
