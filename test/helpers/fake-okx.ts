@@ -152,6 +152,8 @@ export interface FakeOkxOptions {
   readonly openUpdateMs?: number;
   /** First minute history-candles has, epoch ms (market clock). @defaultValue 30 days before start */
   readonly listedSince?: number;
+  /** Instrument keys (`okx:spot:BTC-USDT`) the venue lists from the start; `list()` adds more. */
+  readonly listed?: readonly string[];
 }
 
 export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
@@ -190,6 +192,7 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
     private readonly opts: FakeOkxOptions,
   ) {
     this.listedSince = opts.listedSince ?? opts.now() - 30 * 24 * 60 * MINUTE;
+    this.list(opts.listed ?? []);
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: MAX_FRAME });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
