@@ -16,7 +16,17 @@ export type SourceNotice =
   /** History calls are being throttled (config `max_history_calls_per_min`) or backing off. */
   | { readonly kind: 'throttle'; readonly throttled: boolean; readonly backoffMs: number }
   /** The market of an instrument opened or closed (FX hours). */
-  | { readonly kind: 'market'; readonly instrumentKey: string; readonly open: boolean };
+  | { readonly kind: 'market'; readonly instrumentKey: string; readonly open: boolean }
+  /**
+   * The venue does not list an instrument (at start, or it refused the subscription): it is not served,
+   * the others go on. `configKey` names its entry, e.g. `market_data.instruments[2]`.
+   */
+  | {
+      readonly kind: 'rejected';
+      readonly instrumentKey: string;
+      readonly configKey: string;
+      readonly reason: string;
+    };
 
 export type SourceEvent =
   | { readonly kind: 'candle'; readonly candle: Candle }
