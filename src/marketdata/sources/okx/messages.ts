@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import type { CandleValues, SocketPlan, VenueMessage } from '../../kit/venue.js';
-import { candleProblem } from './candle-values.js';
+import { candleValuesProblem } from '../../kit/candle-values.js';
 import type { OkxInstrument, OkxMarket } from './instruments.js';
 
 /** The candle channel subscribed: 1-minute candles. */
@@ -88,7 +88,7 @@ export function parseCandleRow(row: unknown, market: OkxMarket): CandleRowResult
     volumeBase: market === 'swap' ? volCcy : vol,
     volumeQuote: volCcyQuote,
   };
-  const problem = candleProblem(values);
+  const problem = candleValuesProblem(values);
   if (problem) return { ok: false, reason: `candle row: ${problem}` };
   return { ok: true, values, closed: confirm === '1' };
 }

@@ -10,7 +10,8 @@ import type { RestOutcome, RestResponse, RestRow } from '../../kit/venue.js';
 import type { OkxMarket } from './instruments.js';
 import { instType } from './instruments.js';
 import { issues, parseCandleRow } from './messages.js';
-import { MINUTE_MS } from './candle-values.js';
+import { MINUTE_MS } from '../../kit/candle-values.js';
+import { clipRaw as clip, parseRetryAfter } from '../../kit/rest-call.js';
 
 export const CANDLES_PATH = '/api/v5/market/candles';
 export const HISTORY_CANDLES_PATH = '/api/v5/market/history-candles';
@@ -50,13 +51,6 @@ export const RATE_WINDOW_MARGIN_MS = 200;
  */
 export const RATE_WINDOW_MS = 2_000 + RATE_WINDOW_MARGIN_MS;
 
-/** Longest `raw` kept in a failure, characters. */
-const RAW_MAX = 500;
-
-function clip(s: string): string {
-  return s.length > RAW_MAX ? `${s.slice(0, RAW_MAX)}...` : s;
-}
-
 /** Which endpoint serves the minutes from `from` on at `nowMs`. */
 export function candlesPathFor(from: number, nowMs: number): string {
   const current = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
@@ -91,16 +85,6 @@ export function instrumentsUrl(restUrl: string, market: string): string {
   return `${restUrl}${INSTRUMENTS_PATH}?instType=${instType(market)}`;
 }
 
-/** `Retry-After` in ms (seconds or an HTTP date) from `receivedAt`; null when absent or unreadable. */
-export function retryAfterMs(value: string | null, receivedAt: number): number | null {
-  if (value === null) return null;
-  const v = value.trim();
-  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  if (Number.isNaN(at) || !/[a-z]/i.test(v)) return null;
-  return Math.max(0, at - receivedAt);
-}
-
 const envelope = z.object({ code: z.string().max(16), msg: z.string().max(2000), data: z.unknown() }).loose();
 
 /**
@@ -121,7 +105,7 @@ export function readEnvelope(res: RestResponse): RestOutcome<unknown> {
   const code = env.success ? env.data.code : null;
   const rateLimited = (): RestOutcome<unknown> => ({
     kind: 'rate-limited',
-    retryAfterMs: retryAfterMs(res.headers.get('retry-after'), res.receivedAt) ?? RATE_WINDOW_MS,
+    retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), res.receivedAt) ?? RATE_WINDOW_MS,
     reason,
   });
   if (code === CODE_RATE_LIMITED) return rateLimited();

@@ -1,0 +1,5 @@
+/** Every streaming venue's harness: the source conformance suite (`sources.test.ts`) runs against each. */
+import { okx } from './okx.js';
+import type { VenueHarness } from './venue-harness.js';
+
+export const HARNESSES: readonly VenueHarness[] = [okx];
