@@ -14,13 +14,13 @@ import {
 } from '../bus/connection.js';
 import { PRODUCER_DEFAULTS, StreamProducer } from '../bus/producer.js';
 import { validateConfig } from '../config/load.js';
-import { marketDataSchema, type MarketDataConfig } from '../config/market-data.js';
+import { marketDataSchema, type MarketDataConfig, type SourceKind } from '../config/market-data.js';
 import type { Logger } from '../util/log.js';
 import { HistoryWriter } from '../history/writer.js';
 import type { CandleStore } from '../history/store.js';
 import { FeedMetrics } from '../marketdata/feed-metrics.js';
 import { FeedService } from '../marketdata/feed.js';
-import { createSource } from '../marketdata/source-factory.js';
+import { createSources } from '../marketdata/source-factory.js';
 import type { Candle } from '../contracts/candle.js';
 import type { RedisTarget } from './redis-target.js';
 import { CATALOG_POLICY } from '../contracts/catalog.js';
@@ -28,7 +28,8 @@ import { ServiceStack } from './stack.js';
 
 /** Command-line overrides of `market_data` (the feed's flags). */
 export interface FeedOverrides {
-  readonly source?: 'simulated' | 'replay' | 'binance' | undefined;
+  /** One source for every instrument; none = the config's `source`, or one per venue. */
+  readonly source?: SourceKind | undefined;
   readonly instruments?: readonly string[] | undefined;
   readonly speed?: number | undefined;
   readonly replay?: string | undefined;
@@ -120,7 +121,7 @@ export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
   const { md, log } = opts;
   const stack = new ServiceStack(log);
   return stack.start(async () => {
-    const built = createSource(md, log);
+    const built = createSources(md, log);
     stack.defer('source', () => built.dispose());
     let redis: RedisClient | null = null;
     if (opts.redis) {
@@ -144,7 +145,7 @@ export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
     const rs = md.live_feed?.redis_streams;
     const maxLen1m = rs?.maxlen_approx ?? Math.round((rs?.retention_days ?? 7) * 1440);
     const feed = new FeedService({
-      source: built.source,
+      sources: built.sources,
       producer: redis
         ? new StreamProducer(redis, {
             policy: CATALOG_POLICY,

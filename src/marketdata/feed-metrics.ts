@@ -3,14 +3,18 @@ import type { FeedState } from './types.js';
 
 const STATES: readonly FeedState[] = ['STREAM', 'IDLE', 'DISCONNECTED', 'RECOVERING'];
 
-/** Metrics of the feed service. The four `redis_publish_*` names are public (docs/contracts.md §15). */
+/**
+ * Metrics of the feed service. The four `redis_publish_*` names are public (docs/contracts.md §15).
+ * What is about one source carries its name as the `source` label (one per venue); the queue, the
+ * outbox, snapshots and publishing are the service's, shared by its sources.
+ */
 export class FeedMetrics {
   readonly publishTotal: Counter;
   readonly publishErrors: Counter;
   readonly publishDuplicates: Counter;
   readonly publishDuration: Histogram;
-  readonly candlesReceived: Counter<'origin' | 'timeframe'>;
-  readonly ticksReceived: Counter;
+  readonly candlesReceived: Counter<'source' | 'origin' | 'timeframe'>;
+  readonly ticksReceived: Counter<'source'>;
   readonly invalidInput: Counter<'source'>;
   readonly outboxDepth: Gauge;
   readonly outboxDropped: Counter;
@@ -52,12 +56,13 @@ export class FeedMetrics {
     this.candlesReceived = new Counter({
       name: 'feed_candles_received_total',
       help: 'Closed candles received from the source or built',
-      labelNames: ['origin', 'timeframe'],
+      labelNames: ['source', 'origin', 'timeframe'],
       registers,
     });
     this.ticksReceived = new Counter({
       name: 'feed_ticks_received_total',
       help: 'Ticks received from the source',
+      labelNames: ['source'],
       registers,
     });
     this.invalidInput = new Counter({

@@ -1,6 +1,7 @@
 /**
  * The feed's diagnostic state (docs/contracts.md §8): STREAM, IDLE (market closed or quiet), DISCONNECTED,
- * RECOVERING; per instrument ok / waiting / stale / stopped; tick silence; throttling and backoff.
+ * RECOVERING; per instrument ok / waiting / stale / stopped (market closed, or refused by the venue);
+ * tick silence; throttling and backoff. One per source: the feed publishes each as `md.status.<source>`.
  * Ages are measured on the wall clock at receipt, so an accelerated simulated clock does not skew them.
  */
 import type { FeedState, SourceNotice } from './types.js';
@@ -17,6 +18,8 @@ export interface InstrumentStatus {
   readonly marketOpen: boolean;
   /** Open time (epoch ms) of the last closed 1m candle. */
   readonly lastCandleTsOpen: number | null;
+  /** Why the instrument is not served (the venue refused it), else null. */
+  readonly reason: string | null;
 }
 
 export interface FeedStatusSnapshot {
@@ -38,7 +41,16 @@ interface Inst {
   lastTickAt: number | null;
   marketOpen: boolean;
   lastCandleTsOpen: number | null;
+  /** The venue refused it: never served, `stopped` with this reason. */
+  rejected: string | null;
 }
+
+function newInst(): Inst {
+  return { bid: null, ask: null, lastTickAt: null, marketOpen: true, lastCandleTsOpen: null, rejected: null };
+}
+
+/** Refused instruments count as closed markets: the feed's state is about the ones served. */
+const closed = (i: Inst): boolean => !i.marketOpen || i.rejected !== null;
 
 export class FeedStatus {
   private state: FeedState = 'RECOVERING';
@@ -60,8 +72,7 @@ export class FeedStatus {
   ) {
     this.startedAt = now();
     this.stateSince = this.startedAt;
-    for (const k of instrumentKeys)
-      this.inst.set(k, { bid: null, ask: null, lastTickAt: null, marketOpen: true, lastCandleTsOpen: null });
+    for (const k of instrumentKeys) this.inst.set(k, newInst());
   }
 
   onTick(key: string, bid: number, ask: number): void {
@@ -89,6 +100,8 @@ export class FeedStatus {
     } else if (n.kind === 'throttle') {
       this.throttled = n.throttled;
       this.backoffMs = n.backoffMs;
+    } else if (n.kind === 'rejected') {
+      this.instrument(n.instrumentKey).rejected = n.reason;
     }
   }
 
@@ -116,6 +129,7 @@ export class FeedStatus {
         tickAgeSeconds: i.lastTickAt === null ? null : (now - i.lastTickAt) / 1000,
         marketOpen: i.marketOpen,
         lastCandleTsOpen: i.lastCandleTsOpen,
+        reason: i.rejected,
       };
     }
     return {
@@ -132,21 +146,22 @@ export class FeedStatus {
   }
 
   private instrumentState(i: Inst, now: number): InstrumentState {
-    if (!i.marketOpen) return 'stopped';
+    if (closed(i)) return 'stopped';
     if (i.lastTickAt === null) return 'waiting';
     return now - i.lastTickAt > this.staleAfterMs ? 'stale' : 'ok';
   }
 
   private derive(): { state: FeedState; reason: string } {
     if (this.sourceState === 'DISCONNECTED') return { state: 'DISCONNECTED', reason: this.reason };
+    const all = [...this.inst.values()];
+    if (all.length > 0 && all.every((i) => i.rejected !== null))
+      return { state: 'IDLE', reason: 'no instrument served: the venue refused every one' };
     if (!this.dataSinceRecovery) {
-      const allClosed = [...this.inst.values()].every((i) => !i.marketOpen);
-      return allClosed
+      return all.every(closed)
         ? { state: 'IDLE', reason: 'market closed' }
         : { state: 'RECOVERING', reason: 'waiting for the first data' };
     }
-    if ([...this.inst.values()].every((i) => !i.marketOpen))
-      return { state: 'IDLE', reason: 'market closed' };
+    if (all.every(closed)) return { state: 'IDLE', reason: 'market closed' };
     const silence = this.now() - (this.lastTickAt ?? this.startedAt);
     if (silence > this.staleAfterMs)
       return { state: 'IDLE', reason: `no ticks for ${Math.round(silence / 1000)} s` };
@@ -155,11 +170,7 @@ export class FeedStatus {
 
   private instrument(key: string): Inst {
     let i = this.inst.get(key);
-    if (!i)
-      this.inst.set(
-        key,
-        (i = { bid: null, ask: null, lastTickAt: null, marketOpen: true, lastCandleTsOpen: null }),
-      );
+    if (!i) this.inst.set(key, (i = newInst()));
     return i;
   }
 }

@@ -1,9 +1,11 @@
 /**
- * The feed service: source -> bounded supervisor queue -> sinks (candles with the publish gate, 5m
- * bars, the best-effort publisher and any extra candle sinks; price snapshots; status). A full queue
- * stops pulling from the source (back-pressure) instead of growing or dropping. `close()` stops the
- * source, processes what is queued, flushes the publisher for a bounded time and publishes a last
- * status. Idempotent.
+ * The feed service: sources -> one bounded supervisor queue -> sinks (candles with the publish gate, 5m
+ * bars, the best-effort publisher and any extra candle sinks; price snapshots; status). One pump per
+ * source (one per venue, docs/contracts.md §8), each event tagged with its source; a full queue stops
+ * pulling from every source (back-pressure) instead of growing or dropping. Each source has its own
+ * status, `md.status.<source>`, and its own `source` label on the metrics; gate, bars, snapshots and
+ * publisher are shared. `close()` stops every source, processes what is queued, flushes the publisher
+ * for a bounded time and publishes a last status per source. Idempotent.
  */
 import { randomUUID } from 'node:crypto';
 import { sleep } from '../util/sleep.js';
@@ -22,12 +24,22 @@ import { FeedStatus, statusFields, type FeedStatusSnapshot } from './feed-status
 import { PublishGate } from './publish-gate.js';
 import { PriceSnapshots } from './snapshots.js';
 import type { MarketSource, SourceEvent } from './types.js';
+import { ConfigError, InvalidArgumentError } from '../util/errors.js';
 import type { Candle } from '../contracts/candle.js';
 import { candleProblem, tickProblem } from './validate.js';
 
 export interface FeedServiceOptions {
-  /** Where ticks and candles come from. */
-  readonly source: MarketSource;
+  /**
+   * Where ticks and candles come from, when there is one source. Give this or `sources`.
+   * @defaultValue none
+   */
+  readonly source?: MarketSource | undefined;
+  /**
+   * The sources, one per venue; their names must differ (each is a status stream and a metrics label).
+   * Give this or `source`.
+   * @defaultValue none
+   */
+  readonly sources?: readonly MarketSource[] | undefined;
   /** Publishes candles, snapshots and status; null disables publishing (no `live_feed.redis_streams`). */
   readonly producer: StreamProducer | null;
   /**
@@ -111,21 +123,34 @@ export const FEED_SERVICE_DEFAULTS = Object.freeze({
   drainMs: 5000,
 } satisfies Partial<FeedServiceOptions>);
 
+/** One source of the feed with what is kept per source. */
+interface Lane {
+  readonly source: MarketSource;
+  readonly name: string;
+  readonly status: FeedStatus;
+  readonly known: ReadonlySet<string>;
+  ended: boolean;
+}
+
+/** An event as queued: tagged with its source. */
+interface Tagged {
+  readonly lane: Lane;
+  readonly ev: SourceEvent;
+}
+
 export class FeedService {
-  private readonly queue: BoundedQueue<SourceEvent>;
+  private readonly queue: BoundedQueue<Tagged>;
   private readonly abort = new AbortController();
   private readonly gate = new PublishGate();
   private readonly bars = new FiveMinuteBars();
   private readonly publisher: CandlePublisher | null;
   private readonly snapshots: PriceSnapshots;
-  private readonly statusTracker: FeedStatus;
-  private readonly known: ReadonlySet<string>;
+  private readonly lanes: readonly Lane[];
   private readonly ingestId = randomUUID();
   private readonly lastWarn = new Map<string, number>();
   private tasks: Promise<void>[] = [];
   private closing: Promise<void> | undefined;
   private drainDeadline = Number.POSITIVE_INFINITY;
-  private sourceEnded = false;
   invalidCount = 0;
 
   private readonly o: WithDefaults<FeedServiceOptions, typeof FEED_SERVICE_DEFAULTS>;
@@ -134,7 +159,7 @@ export class FeedService {
     const o = withDefaults(FEED_SERVICE_DEFAULTS, opts);
     this.o = o;
     this.queue = new BoundedQueue(o.queueCapacity);
-    this.known = new Set(o.source.instruments.map((i) => i.instrumentKey));
+    this.lanes = lanesOf(o.source, o.sources, o.staleAfterMs);
     this.publisher = o.producer
       ? new CandlePublisher(o.producer, {
           capacity: o.outboxCapacity,
@@ -146,16 +171,26 @@ export class FeedService {
         })
       : null;
     this.snapshots = new PriceSnapshots(o.producer, o.metrics, o.priceRetention);
-    this.statusTracker = new FeedStatus(o.source.name, [...this.known], o.staleAfterMs);
   }
 
-  /** True once a finite source (replay) has delivered everything and it was processed. */
+  /** True once every source is finite (replay) and has delivered everything, and it was processed. */
   get finished(): boolean {
-    return this.sourceEnded && this.queue.depth === 0;
+    return this.lanes.every((l) => l.ended) && this.queue.depth === 0;
   }
 
-  status(): FeedStatusSnapshot {
-    return this.statusTracker.snapshot();
+  /** The names of the sources, in order (`md.status.<name>` each). */
+  get sourceNames(): readonly string[] {
+    return this.lanes.map((l) => l.name);
+  }
+
+  /**
+   * The status of one source.
+   * @param source its name; the first source when omitted
+   */
+  status(source?: string): FeedStatusSnapshot {
+    const lane = source === undefined ? this.lanes[0] : this.lanes.find((l) => l.name === source);
+    if (!lane) throw new InvalidArgumentError('source', `no source ${JSON.stringify(source)} in this feed`);
+    return lane.status.snapshot();
   }
 
   supervisorCounters(): Record<string, number> {
@@ -170,7 +205,7 @@ export class FeedService {
   }
 
   async start(): Promise<void> {
-    const keys = [...this.known];
+    const keys = this.lanes.flatMap((l) => [...l.known]);
     if (this.o.redis) {
       await this.gate.prime(
         this.o.redis,
@@ -179,7 +214,7 @@ export class FeedService {
     }
     const signal = this.abort.signal;
     this.tasks = [
-      this.pump(signal),
+      this.pumps(signal),
       this.process(),
       this.publisher?.run(signal, () => this.drainDeadline) ?? Promise.resolve(),
       this.every(this.o.priceSnapIntervalMs, signal, () =>
@@ -188,7 +223,7 @@ export class FeedService {
       this.every(this.o.statusIntervalMs, signal, () => this.publishStatus()),
     ];
     this.o.log.info(
-      { source: this.o.source.name, instruments: keys.length, publishing: this.publisher !== null },
+      { sources: this.sourceNames, instruments: keys.length, publishing: this.publisher !== null },
       'feed started',
     );
   }
@@ -204,29 +239,38 @@ export class FeedService {
     return this.closing;
   }
 
-  /** Pull from the source into the queue; waiting on a full queue is the back-pressure. */
-  private async pump(signal: AbortSignal): Promise<void> {
+  /** Every source's pump; the queue closes when the last one is done. */
+  private async pumps(signal: AbortSignal): Promise<void> {
+    await Promise.allSettled(this.lanes.map((l) => this.pump(l, signal)));
+    this.queue.close();
+  }
+
+  /** Pull from one source into the queue; waiting on a full queue is the back-pressure. */
+  private async pump(lane: Lane, signal: AbortSignal): Promise<void> {
     try {
-      for await (const ev of this.o.source.events(signal)) {
-        await this.queue.push(ev);
+      for await (const ev of lane.source.events(signal)) {
+        await this.queue.push({ lane, ev });
         this.o.metrics.queueEnqueued.set(this.queue.enqueued);
       }
-      this.sourceEnded = true;
+      lane.ended = true;
     } catch (err) {
-      if (!signal.aborted) this.o.log.error({ err: errorMessage(err) }, 'feed source failed');
-    } finally {
-      this.queue.close();
+      if (!signal.aborted)
+        this.o.log.error({ source: lane.name, err: errorMessage(err) }, 'feed source failed');
     }
   }
 
   private async process(): Promise<void> {
     for (;;) {
-      const ev = await this.queue.shift();
-      if (ev === undefined) return;
+      const item = await this.queue.shift();
+      if (item === undefined) return;
       try {
-        this.handle(ev);
+        this.handle(item.lane, item.ev);
       } catch (err) {
-        this.warn('handler', 'feed event handling failed', { err: errorMessage(err), kind: ev.kind });
+        this.warn('handler', 'feed event handling failed', {
+          err: errorMessage(err),
+          source: item.lane.name,
+          kind: item.ev.kind,
+        });
       }
       this.o.metrics.queueDepth.set(this.queue.depth);
       this.o.metrics.queueProcessed.set(this.queue.dequeued);
@@ -234,37 +278,55 @@ export class FeedService {
     }
   }
 
-  private handle(ev: SourceEvent): void {
+  private handle(lane: Lane, ev: SourceEvent): void {
+    const source = lane.name;
     switch (ev.kind) {
       case 'candle': {
-        const problem = candleProblem(ev.candle, this.known);
-        if (problem) return this.invalid(problem, JSON.stringify(ev.candle));
-        this.o.metrics.candlesReceived.inc({ origin: ev.candle.origin, timeframe: ev.candle.timeframe });
-        this.statusTracker.onCandle(ev.candle.instrumentKey, ev.candle.tsOpen);
+        const problem = candleProblem(ev.candle, lane.known);
+        if (problem) return this.invalid(lane, problem, JSON.stringify(ev.candle));
+        this.o.metrics.candlesReceived.inc({
+          source,
+          origin: ev.candle.origin,
+          timeframe: ev.candle.timeframe,
+        });
+        lane.status.onCandle(ev.candle.instrumentKey, ev.candle.tsOpen);
         this.admit(ev.candle);
         if (ev.candle.timeframe === '1m') for (const bar of this.bars.add(ev.candle)) this.admit(bar);
         return;
       }
       case 'tick': {
-        const problem = tickProblem(ev.tick, this.known);
-        if (problem) return this.invalid(problem, JSON.stringify(ev.tick));
-        this.o.metrics.ticksReceived.inc();
-        this.statusTracker.onTick(ev.tick.instrumentKey, ev.tick.bid, ev.tick.ask);
+        const problem = tickProblem(ev.tick, lane.known);
+        if (problem) return this.invalid(lane, problem, JSON.stringify(ev.tick));
+        this.o.metrics.ticksReceived.inc({ source });
+        lane.status.onTick(ev.tick.instrumentKey, ev.tick.bid, ev.tick.ask);
         this.snapshots.onTick(ev.tick);
-        this.evaluateStatus();
+        this.evaluateStatus(lane);
         return;
       }
       case 'invalid':
-        return this.invalid(ev.reason, ev.raw);
+        return this.invalid(lane, ev.reason, ev.raw);
+      case 'rejected': {
+        if (!lane.known.has(ev.instrumentKey))
+          return this.invalid(lane, 'rejected notice for an instrument of no source', ev.instrumentKey);
+        // The instrument's config is wrong for this venue; the others go on (docs/contracts.md §8).
+        const err = new ConfigError(ev.configKey, `${ev.instrumentKey}: ${ev.reason}`);
+        this.o.log.error(
+          { code: err.code, key: ev.configKey, source, instrument: ev.instrumentKey, reason: ev.reason },
+          err.message,
+        );
+        lane.status.onNotice(ev);
+        this.evaluateStatus(lane);
+        return;
+      }
       case 'state':
       case 'market':
       case 'throttle':
-        this.statusTracker.onNotice(ev);
+        lane.status.onNotice(ev);
         if (ev.kind === 'throttle') {
-          this.o.metrics.historyThrottled.set({ source: this.o.source.name }, ev.throttled ? 1 : 0);
-          this.o.metrics.backoffSeconds.set({ source: this.o.source.name }, ev.backoffMs / 1000);
+          this.o.metrics.historyThrottled.set({ source }, ev.throttled ? 1 : 0);
+          this.o.metrics.backoffSeconds.set({ source }, ev.backoffMs / 1000);
         }
-        this.evaluateStatus();
+        this.evaluateStatus(lane);
         return;
     }
   }
@@ -279,20 +341,21 @@ export class FeedService {
     for (const sink of this.o.candleSinks ?? []) sink(c);
   }
 
-  private invalid(reason: string, raw: string): void {
+  private invalid(lane: Lane, reason: string, raw: string): void {
     this.invalidCount++;
-    this.o.metrics.invalidInput.inc({ source: this.o.source.name });
-    this.warn(`invalid:${reason.slice(0, 40)}`, 'invalid input from the source dropped', {
+    this.o.metrics.invalidInput.inc({ source: lane.name });
+    this.warn(`invalid:${lane.name}:${reason.slice(0, 40)}`, 'invalid input from the source dropped', {
+      source: lane.name,
       reason,
       raw: raw.slice(0, 300),
     });
   }
 
-  private evaluateStatus(): void {
-    const changed = this.statusTracker.evaluate();
+  private evaluateStatus(lane: Lane): void {
+    const changed = lane.status.evaluate();
     if (changed) {
-      const s = this.statusTracker.snapshot();
-      this.o.metrics.setState(this.o.source.name, changed);
+      const s = lane.status.snapshot();
+      this.o.metrics.setState(lane.name, changed);
       this.o.log.info(
         { source: s.source, state: s.state, since: new Date(s.stateSince).toISOString(), reason: s.reason },
         'feed state changed',
@@ -301,9 +364,13 @@ export class FeedService {
   }
 
   private async publishStatus(): Promise<void> {
-    this.evaluateStatus();
-    const s = this.statusTracker.snapshot();
-    const name = this.o.source.name;
+    await Promise.all(this.lanes.map((l) => this.publishLaneStatus(l)));
+  }
+
+  private async publishLaneStatus(lane: Lane): Promise<void> {
+    this.evaluateStatus(lane);
+    const s = lane.status.snapshot();
+    const name = lane.name;
     this.o.metrics.tickSilence.set({ source: name }, s.tickSilenceSeconds);
     const counts: Record<string, number> = { ok: 0, waiting: 0, stale: 0, stopped: 0 };
     for (const i of Object.values(s.instruments)) counts[i.state] = (counts[i.state] ?? 0) + 1;
@@ -313,7 +380,7 @@ export class FeedService {
     try {
       await this.o.producer.publish(streams.feedStatus(name), statusFields(s, this.supervisorCounters()));
     } catch (err) {
-      this.warn('status', 'status publish failed', { err: errorMessage(err) });
+      this.warn(`status:${name}`, 'status publish failed', { source: name, err: errorMessage(err) });
     }
   }
 
@@ -337,4 +404,28 @@ export class FeedService {
     this.lastWarn.set(key, now);
     this.o.log.warn(fields, msg);
   }
+}
+
+/** The lanes of the sources given; names must differ (each is a status stream and a label). */
+function lanesOf(
+  one: MarketSource | undefined,
+  many: readonly MarketSource[] | undefined,
+  staleAfterMs: number,
+): Lane[] {
+  const sources = many ?? (one ? [one] : []);
+  if (sources.length === 0 || (one && many))
+    throw new InvalidArgumentError('sources', 'give the feed one source or a list of sources');
+  const names = new Set<string>();
+  return sources.map((source) => {
+    if (names.has(source.name)) throw new InvalidArgumentError('sources', `two sources named ${source.name}`);
+    names.add(source.name);
+    const keys = source.instruments.map((i) => i.instrumentKey);
+    return {
+      source,
+      name: source.name,
+      status: new FeedStatus(source.name, keys, staleAfterMs),
+      known: new Set(keys),
+      ended: false,
+    };
+  });
 }

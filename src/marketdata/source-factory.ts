@@ -1,35 +1,44 @@
-/** Builds the configured market source from the validated `market_data` section. */
+/**
+ * Builds the sources the feed runs from the validated `market_data` section: one per entry of
+ * `sourcePlan` (the simulated source, the replay source, or one venue's from `venues.ts`).
+ */
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import type { MarketDataConfig } from '../config/market-data.js';
-import { createBinanceSource } from './sources/binance/source.js';
+import {
+  sourcePlan,
+  type MarketDataConfig,
+  type PlannedInstrument,
+  type PlannedSource,
+} from '../config/market-data.js';
 import { progressBar, type ProgressHandle } from './sources/replay/progress.js';
 import { createReplaySource } from './sources/replay/source.js';
 import { createSimulatedSource } from './sources/simulated.js';
-import type { MarketSource } from './types.js';
+import type { MarketSource, SourceEvent } from './types.js';
+import { VENUES, venueSourceOptions } from './venues.js';
 
-export interface BuiltSource {
-  readonly source: MarketSource;
-  /** Stop anything the source drew on the terminal (the replay progress bar). */
+export interface BuiltSources {
+  /** One per planned source, in plan order; their names (`md.status.<name>`) differ. */
+  readonly sources: readonly MarketSource[];
+  /** Stop anything the sources drew on the terminal (the replay progress bar). */
   readonly dispose: () => void;
 }
 
-export function createSource(md: MarketDataConfig, log: Logger): BuiltSource {
-  switch (md.source) {
+export function createSources(md: MarketDataConfig, log: Logger): BuiltSources {
+  const disposers: (() => void)[] = [];
+  const sources = sourcePlan(md).map((p) => build(md, p, log, disposers));
+  return { sources, dispose: () => disposers.forEach((d) => d()) };
+}
+
+function build(md: MarketDataConfig, p: PlannedSource, log: Logger, disposers: (() => void)[]): MarketSource {
+  switch (p.kind) {
     case 'simulated':
-      return {
-        source: createSimulatedSource({
-          instruments: md.instruments.map((i) => ({
-            instrumentKey: i.key,
-            marketId: i.market_id,
-          })),
-          seed: md.sources.simulated.seed,
-          speed: md.sources.simulated.speed,
-          tickIntervalMs: md.sources.simulated.tick_interval_ms,
-          maxTicksPerSecond: md.sources.simulated.max_ticks_per_second,
-        }),
-        dispose: () => undefined,
-      };
+      return createSimulatedSource({
+        instruments: p.instruments.map((i) => ({ instrumentKey: i.key, marketId: i.marketId })),
+        seed: md.sources.simulated.seed,
+        speed: md.sources.simulated.speed,
+        tickIntervalMs: md.sources.simulated.tick_interval_ms,
+        maxTicksPerSecond: md.sources.simulated.max_ticks_per_second,
+      });
     case 'replay': {
       const file = md.sources.replay.file;
       if (!file)
@@ -37,36 +46,62 @@ export function createSource(md: MarketDataConfig, log: Logger): BuiltSource {
           'market_data.sources.replay.file',
           'required for the replay source (or pass --replay FILE)',
         );
-      const only = md.instruments.length === 1 ? md.instruments[0] : undefined;
+      const only = p.instruments.length === 1 ? p.instruments[0] : undefined;
       const bar: ProgressHandle = progressBar(file);
-      return {
-        source: createReplaySource({
-          file,
-          speed: md.sources.replay.speed,
-          onProgress: bar,
-          instrumentKey: only?.key,
-          marketId: only?.market_id,
-        }),
-        dispose: () => bar.stop(),
-      };
+      disposers.push(() => bar.stop());
+      return createReplaySource({
+        file,
+        speed: md.sources.replay.speed,
+        onProgress: bar,
+        instrumentKey: only?.key,
+        marketId: only?.marketId,
+      });
     }
-    case 'binance': {
-      const marketIds: Record<string, number> = {};
-      for (const i of md.instruments) if (i.market_id !== undefined) marketIds[i.key] = i.market_id;
-      const b = md.sources.binance;
-      return {
-        source: createBinanceSource({
-          instruments: md.instruments.map((i) => i.key),
-          marketIds,
-          wsUrl: b.ws_url,
-          restUrl: b.rest_url,
-          futuresWsUrl: b.futures_ws_url,
-          futuresRestUrl: b.futures_rest_url,
-          maxHistoryCallsPerMin: md.max_history_calls_per_min,
-          logger: log,
-        }),
-        dispose: () => undefined,
-      };
+    default: {
+      const venue = p.kind;
+      let source: MarketSource;
+      try {
+        source = VENUES[venue].createSource(md, venueSourceOptions(md, p.instruments, log));
+      } catch (err) {
+        throw err instanceof ConfigError ? inConfigTerms(err, p.instruments) : err;
+      }
+      return namingConfigKeys(source, p.instruments);
     }
   }
+}
+
+/** `...instruments[n]` as the venue's source counts them (its own list). */
+const LOCAL_INDEX = /instruments\[(\d+)\]$/;
+
+/** A venue source's error about its n-th instrument, renamed to that instrument's config key. */
+function inConfigTerms(err: ConfigError, instruments: readonly PlannedInstrument[]): ConfigError {
+  const n = LOCAL_INDEX.exec(err.key)?.[1];
+  const inst = n === undefined ? undefined : instruments[Number(n)];
+  if (!inst) return err;
+  return new ConfigError(inst.configKey, err.message.slice(`config ${err.key}: `.length), { cause: err });
+}
+
+/**
+ * The source with its `rejected` notices naming the instrument's key in the whole config: the venue's
+ * source sees only its own instruments, so its index is not the config's.
+ */
+function namingConfigKeys(source: MarketSource, instruments: readonly PlannedInstrument[]): MarketSource {
+  const configKeys = new Map(instruments.map((i) => [i.key, i.configKey]));
+  return {
+    name: source.name,
+    get instruments() {
+      return source.instruments;
+    },
+    events: (signal) => renamed(source.events(signal), configKeys),
+  };
+}
+
+async function* renamed(
+  events: AsyncIterable<SourceEvent>,
+  configKeys: ReadonlyMap<string, string>,
+): AsyncIterable<SourceEvent> {
+  for await (const ev of events)
+    yield ev.kind === 'rejected'
+      ? { ...ev, configKey: configKeys.get(ev.instrumentKey) ?? ev.configKey }
+      : ev;
 }

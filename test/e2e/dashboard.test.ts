@@ -13,15 +13,17 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/bus/redis-server.js';
 import { launchChromium, watchedPage } from '../helpers/chromium.js';
-import { startRedis, waitFor } from '../helpers/redis.js';
+import { connect, startRedis, waitFor } from '../helpers/redis.js';
 
 let up: ChildProcess;
 let browser: Browser;
 let context: BrowserContext;
 let base: string;
+let client: Awaited<ReturnType<typeof connect>>;
 
 beforeAll(async () => {
   const redis = await startRedis({ persistence: 'none' });
+  client = await connect(redis);
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mbui-'));
   const cfg = join(dir, 'c.yaml');
@@ -173,5 +175,50 @@ describe('dashboard', () => {
     expect(await page.locator('#strategies img, #injected').count()).toBe(0);
     expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
     expect(errors).toEqual([]);
+  }, 60_000);
+
+  it('lists the instruments grouped by venue, each group headed by its md.status.<venue> state', async () => {
+    const { page, errors, violations } = await watchedPage(context);
+    await page.goto(base);
+    await page.waitForSelector('#prices tr.venue[data-venue="simulated"][data-state="STREAM"]', {
+      timeout: 20_000,
+    });
+    // A second venue's status as its source writes it (docs/contracts.md §8): one instrument refused.
+    const reason = '<b id="injected">okx does not list BTC-NOPE</b>';
+    await waitFor(
+      async () => {
+        await client.xAdd('md.status.okx', '*', {
+          schema_version: '1',
+          source: 'okx',
+          state: 'DISCONNECTED',
+          state_since: new Date().toISOString(),
+          reason: 'socket closed',
+          instruments: JSON.stringify({
+            'okx:spot:BTC-NOPE': { state: 'stopped', bid: null, ask: null, mid: null, reason },
+          }),
+        });
+        return (await page.locator('#prices tr.venue[data-venue="okx"]').count()) === 1;
+      },
+      20_000,
+      'the okx group on the page',
+    );
+    const okxHead = page.locator('#prices tr.venue[data-venue="okx"]');
+    expect(await okxHead.getAttribute('data-state')).toBe('DISCONNECTED');
+    expect(await okxHead.textContent()).toMatch(/okx \(1\).*DISCONNECTED/);
+    const refused = page.locator('#prices tr[data-key="okx:spot:BTC-NOPE"]');
+    expect(await refused.getAttribute('data-venue')).toBe('okx');
+    expect(await refused.getAttribute('data-state')).toBe('stopped');
+    expect(await refused.getAttribute('title')).toBe(reason);
+    expect(await page.locator('#injected').count()).toBe(0);
+    // The simulated group keeps its own state and instruments; the header shows the worst of both.
+    const simRows = page.locator('#prices tr[data-venue="simulated"]:not(.venue)');
+    expect(await simRows.count()).toBe(2);
+    expect(await page.getAttribute('#feed-state', 'data-state')).toBe('DISCONNECTED');
+    // Groups in venue order, each followed by its own instruments.
+    const rows = await page.locator('#prices tbody tr').all();
+    const order = await Promise.all(rows.map((r) => r.getAttribute('data-venue')));
+    expect(order).toEqual(['okx', 'okx', 'simulated', 'simulated', 'simulated']);
+    expect(errors).toEqual([]);
+    expect(violations).toEqual([]);
   }, 60_000);
 });

@@ -570,7 +570,10 @@ export class FakeOkx implements Omit<FakeVenueServer, 'createSource'> {
     const limit = REST_LIMITS[path];
     const counted = req.method === 'GET' && limit !== undefined;
     const reply = (status: number, body: unknown): void => {
-      if (counted) this.restCalls.push({ at, path, weight: REST_WEIGHT[path] ?? 1, status });
+      if (counted) {
+        const rateLimited = (body as { code?: unknown }).code === '50011';
+        this.restCalls.push({ at, path, weight: REST_WEIGHT[path] ?? 1, status, rateLimited });
+      }
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };

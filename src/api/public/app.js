@@ -1,9 +1,14 @@
 // The marketbus dashboard: plain ES module, no build step. Data comes from the API's REST routes and
 // the live WebSocket relay (/api/v1/live/ws); the chart is lightweight-charts (window.LightweightCharts).
 const $ = (sel) => document.querySelector(sel);
-const SOURCES = ['simulated', 'binance', 'replay'];
+// The feed's sources: one `md.status.<source>` each (docs/contracts.md §8); a venue is one source.
+const SOURCES = ['simulated', 'binance', 'bybit', 'okx', 'replay'];
+// Worst first: the header badge shows the worst state of the sources heard from.
+const STATE_ORDER = ['DISCONNECTED', 'RECOVERING', 'IDLE', 'STREAM'];
 const state = {
   instruments: new Map(),
+  /** source -> {state, since, reason}, from its latest status entry. */
+  venues: new Map(),
   chartKey: null,
   series: null,
   chart: null,
@@ -102,10 +107,8 @@ function onMessage(m) {
 }
 
 function onStatus(f) {
-  const badge = $('#feed-state');
-  badge.dataset.state = f.state;
-  badge.textContent = `feed ${f.source}: ${f.state} since ${new Date(f.state_since).toLocaleTimeString()}`;
-  badge.title = f.reason ?? '';
+  state.venues.set(f.source, { state: f.state, since: f.state_since, reason: f.reason ?? '' });
+  renderBadge();
   let instruments = {};
   try {
     instruments = JSON.parse(f.instruments ?? '{}');
@@ -114,7 +117,7 @@ function onStatus(f) {
   }
   for (const [key, i] of Object.entries(instruments)) {
     const known = state.instruments.has(key);
-    state.instruments.set(key, { ...state.instruments.get(key), ...i });
+    state.instruments.set(key, { ...state.instruments.get(key), ...i, source: f.source });
     if (!known) {
       send({ op: 'subscribe', channel: 'prices', instrument: key });
       const opt = document.createElement('option');
@@ -139,22 +142,75 @@ function onPrice(f) {
   renderPrices();
 }
 
+/** The header badge: one source's state, or the worst of several with each one's in the tooltip. */
+function renderBadge() {
+  const badge = $('#feed-state');
+  const venues = [...state.venues.entries()];
+  const worst = venues
+    .map(([, v]) => v.state)
+    .sort((a, b) => STATE_ORDER.indexOf(a) - STATE_ORDER.indexOf(b))[0];
+  badge.dataset.state = worst ?? '?';
+  badge.textContent =
+    venues.length === 1
+      ? `feed ${venues[0][0]}: ${venues[0][1].state} since ${new Date(venues[0][1].since).toLocaleTimeString()}`
+      : `feed: ${venues.map(([name, v]) => `${name} ${v.state}`).join(', ')}`;
+  badge.title = venues.map(([name, v]) => `${name}: ${v.reason}`).join('\n');
+}
+
+/** The instruments grouped by source (venue), each group headed by that source's feed state. */
 function renderPrices() {
-  const rows = [...state.instruments.entries()].map(([key, i]) => {
-    const age = i.tickTs ? (Date.now() - i.tickTs) / 1000 : i.tickAgeSeconds;
-    const tr = row([
-      key,
-      i.state ?? 'waiting',
-      [fmt(i.bid, 4), 'bid'],
-      [fmt(i.ask, 4), 'ask'],
-      [fmt(i.mid, 4), 'mid'],
-      age == null ? '–' : `${fmt(age, 1)} s`,
-    ]);
-    tr.dataset.state = i.state ?? 'waiting';
-    tr.dataset.key = key;
-    return tr;
-  });
+  const groups = new Map();
+  for (const [key, i] of state.instruments) {
+    const source = i.source ?? '?';
+    if (!groups.has(source)) groups.set(source, []);
+    groups.get(source).push([key, i]);
+  }
+  const rows = [];
+  for (const [source, members] of [...groups].sort(([a], [b]) => a.localeCompare(b))) {
+    rows.push(venueRow(source, members.length));
+    for (const [key, i] of members) rows.push(instrumentRow(key, i));
+  }
   $('#prices tbody').replaceChildren(...rows);
+}
+
+function venueRow(source, count) {
+  const v = state.venues.get(source);
+  const tr = document.createElement('tr');
+  tr.className = 'venue';
+  tr.dataset.venue = source;
+  tr.dataset.state = v?.state ?? '?';
+  const th = document.createElement('th');
+  th.colSpan = 6;
+  th.scope = 'rowgroup';
+  const name = document.createElement('span');
+  name.className = 'venue-name';
+  name.textContent = `${source} (${count})`;
+  const badge = document.createElement('span');
+  badge.className = 'badge venue-state';
+  badge.dataset.state = v?.state ?? '?';
+  badge.textContent = v ? `${v.state} since ${new Date(v.since).toLocaleTimeString()}` : 'no status';
+  badge.title = v?.reason ?? '';
+  th.append(name, ' ', badge);
+  tr.append(th);
+  return tr;
+}
+
+function instrumentRow(key, i) {
+  const age = i.tickTs ? (Date.now() - i.tickTs) / 1000 : i.tickAgeSeconds;
+  const tr = row([
+    key,
+    i.state ?? 'waiting',
+    [fmt(i.bid, 4), 'bid'],
+    [fmt(i.ask, 4), 'ask'],
+    [fmt(i.mid, 4), 'mid'],
+    age == null ? '–' : `${fmt(age, 1)} s`,
+  ]);
+  tr.dataset.state = i.state ?? 'waiting';
+  tr.dataset.key = key;
+  tr.dataset.venue = i.source ?? '?';
+  // A stopped instrument says why (its market closed, or the venue refused it).
+  if (i.reason) tr.title = i.reason;
+  return tr;
 }
 
 /**

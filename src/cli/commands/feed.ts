@@ -1,5 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readYaml } from '../../config/load.js';
+import {
+  MARKET_VENUES,
+  sourcePlan,
+  type MarketDataConfig,
+  type SourceKind,
+} from '../../config/market-data.js';
 import { ConfigError } from '../../util/errors.js';
 import { startStores, storeSelectionFromEnv } from '../../app/open-stores.js';
 import { startMetrics } from '../../app/metrics-server.js';
@@ -8,9 +14,11 @@ import { sleep } from '../../util/sleep.js';
 import { feedRedisOptions, resolveMarketData, startFeed, type FeedOverrides } from '../../app/feed.js';
 import { serviceContext, untilSignal } from '../context.js';
 
+const SOURCES: readonly SourceKind[] = ['simulated', 'replay', ...MARKET_VENUES];
+
 export interface FeedFlags {
   fake?: boolean;
-  source?: 'simulated' | 'replay' | 'binance';
+  source?: SourceKind;
   instruments?: string[];
   speed?: number;
   replay?: string;
@@ -20,10 +28,15 @@ export interface FeedFlags {
 export function addFeedOptions(cmd: Command): Command {
   return cmd
     .option('--fake', 'use the simulated source (same as --source simulated)')
-    .addOption(new Option('--source <name>', 'market source').choices(['simulated', 'replay', 'binance']))
+    .addOption(
+      new Option(
+        '--source <name>',
+        'one source for every instrument (default: one per venue of the instruments, sim keys simulated)',
+      ).choices(SOURCES),
+    )
     .option(
       '--instruments <keys>',
-      'comma-separated instrument keys, e.g. sim:spot:BTCUSDT,sim:fx:XAUUSD',
+      'comma-separated instrument keys of any venue, e.g. sim:spot:BTCUSDT,binance:spot:BTCUSDT,okx:spot:BTC-USDT',
       (v: string) =>
         v
           .split(',')
@@ -37,8 +50,6 @@ export function addFeedOptions(cmd: Command): Command {
     })
     .option('--replay <file>', 'replay candles or ticks from a CSV or JSON-lines file');
 }
-
-const SOURCES = ['simulated', 'replay', 'binance'] as const;
 
 /**
  * Flags win over the environment (`MARKETBUS_SOURCE`, `MARKETBUS_INSTRUMENTS`, `MARKETBUS_SPEED`), which
@@ -69,6 +80,13 @@ export function feedOverrides(f: FeedFlags, env: NodeJS.ProcessEnv = process.env
     speed,
     replay: f.replay || undefined,
   };
+}
+
+/** The sources the feed runs and their instruments, for a start banner: `binance (a, b), okx (c)`. */
+export function describeSources(md: MarketDataConfig): string {
+  return sourcePlan(md)
+    .map((p) => `${p.kind} (${p.instruments.map((i) => i.key).join(', ')})`)
+    .join(', ');
 }
 
 /** The raw `market_data` section of a config file (validated later, with the flags merged in). */

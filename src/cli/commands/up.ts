@@ -21,7 +21,7 @@ import { runServices } from '../../app/stack.js';
 import type { MarketbusError } from '../../util/errors.js';
 import { parsePositiveInt, untilSignal, type GlobalOptions } from '../context.js';
 import { announceDevLogin, devLoginSettings, parsePort } from './api.js';
-import { addFeedOptions, feedOverrides, rawMarketData, type FeedFlags } from './feed.js';
+import { addFeedOptions, describeSources, feedOverrides, rawMarketData, type FeedFlags } from './feed.js';
 import { catalogPolicy } from '../../contracts/catalog.js';
 
 interface UpFlags extends FeedFlags {
@@ -42,7 +42,7 @@ interface UpFlags extends FeedFlags {
 export function upCommand(): Command {
   return addFeedOptions(
     new Command('up').description(
-      'run marketbus in one process on embedded defaults (a private redis-server unless REDIS_URL is set; the simulated feed unless --source says otherwise)',
+      'run marketbus in one process on embedded defaults (a private redis-server unless REDIS_URL is set; the simulated feed unless --source or the instruments say otherwise)',
     ),
   )
     .option(
@@ -173,7 +173,7 @@ export function upCommand(): Command {
           );
           announceDevLogin(api.devLoginUrl, apiSettings);
           process.stderr.write(
-            `marketbus is up: feed ${md.source} (${md.instruments.map((i) => i.key).join(', ')}), ` +
+            `marketbus is up: feed ${describeSources(md)}, ` +
               `Redis ${redisShown ?? describeRedis(target.options)}, db ${stores.db.kind}, history ${stores.candles.kind}, runner ${runner.runner.instanceId}, api ${api.url} (metrics ${api.url}/metrics). Ctrl+C stops.\n`,
           );
         },
