@@ -266,7 +266,7 @@ describe('OKX REST candles', () => {
     // OKX sends no Retry-After: one whole 2 s window (and the margin) frees its budget.
     expect(okxAdapter.history.parse(response(429, tooMany), SPOT)).toMatchObject({
       kind: 'rate-limited',
-      retryAfterMs: 2200,
+      retryAfterMs: 2300,
     });
     expect(okxAdapter.history.parse(response(429, tooMany, { 'retry-after': '5' }), SPOT)).toMatchObject({
       kind: 'rate-limited',

@@ -7,8 +7,13 @@ import { createOkxSource } from '../../../src/marketdata/sources/okx/source.js';
 import { FakeOkx } from '../../helpers/fake-okx.js';
 import type { ConformanceTimings, FakeVenueServer, SourceUnderTest, VenueHarness } from './venue-harness.js';
 
-/** An open-candle push on every candle subscription this often, real ms (OKX: up to one a second). */
-const UPDATE_EVERY_MS = 250;
+/**
+ * A live market's traffic (an open-candle push on every candle subscription, a ticker on every tickers
+ * one) this often, real ms: OKX pushes candles up to once a second. Fast enough that no socket looks
+ * silent to the suite's 1.5 s silence timeout; not faster, since 600 instruments of it share the CPU with
+ * the source under test.
+ */
+const UPDATE_EVERY_MS = 500;
 /** History calls the source may make per minute: OKX's own budget (40 `candles` calls per 2 s). */
 const HISTORY_CALLS_PER_MIN = (OKX_LIMITS.rest[0]?.count ?? 40) * 30;
 

@@ -14,9 +14,11 @@ import {
   instrumentsUrl,
   parseCandlesReply,
   parseInstrumentsReply,
-  RATE_WINDOW_MARGIN_MS,
   RATE_WINDOW_MS,
 } from './rest.js';
+
+/** Margin on OKX's 1 s connection window, ms (see `OKX_LIMITS.connections`). */
+const CONNECT_MARGIN_MS = 500;
 
 /** Where the adapter connects, resolved from `market_data.sources.okx` (options.ts). */
 export interface OkxUrls {
@@ -46,10 +48,10 @@ export const TOPICS_PER_CONNECTION = 100;
 export const OKX_LIMITS: VenueLimits = Object.freeze({
   rest: [REST_WINDOW],
   /**
-   * "Connection limit: 3 requests per second (based on IP)", counted by OKX on arrival: the window
-   * carries the same margin as the REST one for the time between the kit's count and OKX's.
+   * "Connection limit: 3 requests per second (based on IP)", counted by OKX on arrival, by the kit
+   * before the TCP and TLS handshakes: the window carries a margin for the time between the two.
    */
-  connections: Object.freeze({ count: 3, windowMs: 1_000 + RATE_WINDOW_MARGIN_MS }),
+  connections: Object.freeze({ count: 3, windowMs: 1_000 + CONNECT_MARGIN_MS }),
   /** "'subscribe'/'unsubscribe'/'login' requests per connection is limited to 480 times per hour". */
   subscribes: Object.freeze({ count: 480, windowMs: 3_600_000 }),
   topicsPerConnection: TOPICS_PER_CONNECTION,

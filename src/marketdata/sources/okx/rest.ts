@@ -44,7 +44,7 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['50001', '50004', '
  * to some tens of ms earlier; two full windows back to back then overlap at OKX. So the budget's window is
  * OKX's plus this margin.
  */
-export const RATE_WINDOW_MARGIN_MS = 200;
+export const RATE_WINDOW_MARGIN_MS = 300;
 /**
  * The window of the REST budget, ms. OKX sends no `Retry-After`: after a 50011 one whole window frees the
  * budget, so that is also how long the kit waits when no header says otherwise.
