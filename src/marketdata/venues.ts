@@ -8,6 +8,7 @@ import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MarketDataConfig, MarketVenue, PlannedInstrument } from '../config/market-data.js';
 import { createBinanceSource } from './sources/binance/source.js';
+import { createOkxSource } from './sources/okx/source.js';
 import type { MarketSource } from './types.js';
 
 /** The options every venue's source takes from the config (the kit's source options). */
@@ -49,8 +50,17 @@ export const VENUES: Readonly<Record<MarketVenue, VenueEntry>> = Object.freeze({
   },
   // SLOT(h-bybit): createBybitSource({ ...o, wsUrl: md.sources.bybit.ws_url, restUrl: md.sources.bybit.rest_url })
   bybit: { createSource: notBuilt('bybit') },
-  // SLOT(h-okx): createOkxSource({ ...o, wsUrl: okx.ws_url, businessWsUrl: okx.business_ws_url, restUrl: okx.rest_url })
-  okx: { createSource: notBuilt('okx') },
+  okx: {
+    createSource: (md, o) => {
+      const okx = md.sources.okx;
+      return createOkxSource({
+        ...o,
+        wsUrl: okx.ws_url,
+        businessWsUrl: okx.business_ws_url,
+        restUrl: okx.rest_url,
+      });
+    },
+  },
 });
 
 /** The source options of a venue's planned instruments. */

@@ -20,7 +20,6 @@ const HISTORY_CALLS_PER_MIN = (OKX_LIMITS.rest[0]?.count ?? 40) * 30;
 function server(fake: FakeOkx, now: () => number): FakeVenueServer {
   return Object.assign(fake, {
     createSource(keys: readonly string[], timings: ConformanceTimings): SourceUnderTest {
-      fake.list(keys);
       return createOkxSource({
         instruments: keys,
         wsUrl: fake.wsUrl,
@@ -34,9 +33,22 @@ function server(fake: FakeOkx, now: () => number): FakeVenueServer {
   });
 }
 
+/** Most keys `manyKeys` gives; the fake lists them all from the start. */
+const MANY_MAX = 2000;
+const KEYS = ['okx:spot:BTC-USDT', 'okx:swap:BTC-USDT-SWAP'];
+
+function manyKeys(n: number): readonly string[] {
+  if (n > MANY_MAX) throw new Error(`the okx harness lists ${MANY_MAX} instruments at most`);
+  return Array.from({ length: n }, (_, i) => `okx:spot:C${String(i).padStart(4, '0')}-USDT`);
+}
+
 export const okx: VenueHarness = {
   venue: 'okx',
-  keys: ['okx:spot:BTC-USDT', 'okx:swap:BTC-USDT-SWAP'],
-  manyKeys: (n) => Array.from({ length: n }, (_, i) => `okx:spot:C${String(i).padStart(4, '0')}-USDT`),
-  start: async (now) => server(await FakeOkx.start({ now, openUpdateMs: UPDATE_EVERY_MS }), now),
+  keys: KEYS,
+  manyKeys,
+  start: async (now) =>
+    server(
+      await FakeOkx.start({ now, openUpdateMs: UPDATE_EVERY_MS, listed: [...KEYS, ...manyKeys(MANY_MAX)] }),
+      now,
+    ),
 };
