@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { streams } from '../../src/contracts/catalog.js';
 import { candleCodec } from '../../src/contracts/market-data.js';
+import { canonicalNumbers, numbersOf } from '../conformance/sources/collector.js';
 import { HARNESSES } from '../conformance/sources/harnesses.js';
 import type { FakeVenueServer } from '../conformance/sources/venue-harness.js';
 import { connect, redisEnv, startRedis, TEST_TOPOLOGY, waitFor } from '../helpers/redis.js';
@@ -131,8 +132,22 @@ describe('marketbus feed with every venue', () => {
       }
       return [...waiting.values()].every((w) => w.length === 0) || feed.exitCode !== null;
     };
-    await waitFor(subscribed, 60_000, 'every key subscribed');
+    try {
+      await waitFor(subscribed, 60_000, 'every key subscribed');
+    } catch (err) {
+      throw new Error(`${String(err)}; not yet: ${JSON.stringify([...waiting])}; feed stderr: ${stderr}`);
+    }
     expect(feed.exitCode, stderr).toBeNull();
+
+    // Quotes flow all along, as on the venues (a feed with no ticks calls its instruments stale).
+    let quote = 0;
+    const quotes = setInterval(() => {
+      quote += 1;
+      const bid = (100 + (quote % 50) / 10).toFixed(2);
+      const ask = (100.5 + (quote % 50) / 10).toFixed(2);
+      for (const [venue, s] of servers) for (const k of keysOf.get(venue) ?? []) s.pushQuote(k, bid, ask);
+    }, 1000);
+    closers.push(() => Promise.resolve(clearInterval(quotes)));
 
     // The test is the exchange: it closes each minute 300 ms after it ends. The second minute of each
     // server's first key is never sent: the feed's late check fetches it from REST.
@@ -158,28 +173,14 @@ describe('marketbus feed with every venue', () => {
     for (const [venue, s] of servers) {
       for (const k of keysOf.get(venue) ?? []) {
         const entries = await redis.xRange(streams.candles('1m', k), '-', '+');
-        const got = entries.map((e) => {
-          const c = candleCodec.decode(e.message).candle;
-          const { tsOpen, open, high, low, close, volumeBase, volumeQuote } = c;
-          return { tsOpen, open, high, low, close, volumeBase, volumeQuote };
-        });
-        const want = Array.from({ length: MINUTES }, (_, i) => {
-          const v = s.canonical(k, first + i * M);
-          if (v === null) throw new Error(`no canonical candle of ${k}`);
-          return {
-            tsOpen: v.openTime,
-            open: v.open,
-            high: v.high,
-            low: v.low,
-            close: v.close,
-            volumeBase: v.volumeBase,
-            volumeQuote: v.volumeQuote,
-          };
-        });
+        const got = entries.map((e) => numbersOf(candleCodec.decode(e.message).candle));
+        const want = canonicalNumbers(s, k, first, first + (MINUTES - 1) * M);
+        expect(want).toHaveLength(MINUTES);
         expect(got, `stream of ${k}`).toEqual(want);
       }
-      const status = (await redis.xRevRange(streams.feedStatus(venue), '+', '-', { COUNT: 1 }))[0];
-      expect(status?.message['state'], `md.status.${venue}`).toBe('STREAM');
+      const latest = async (): Promise<string | undefined> =>
+        (await redis.xRevRange(streams.feedStatus(venue), '+', '-', { COUNT: 1 }))[0]?.message['state'];
+      await waitFor(async () => (await latest()) === 'STREAM', 10_000, `md.status.${venue} STREAM`);
     }
 
     for (const c of consumers) {
