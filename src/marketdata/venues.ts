@@ -7,19 +7,21 @@
 import { ConfigError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
 import type { MarketDataConfig, MarketVenue, PlannedInstrument } from '../config/market-data.js';
+import type { BinanceSourceOptions } from './sources/binance/options.js';
 import { createBinanceSource } from './sources/binance/source.js';
 import type { MarketSource } from './types.js';
 
-/** The options every venue's source takes from the config (the kit's source options). */
-export interface VenueSourceOptions {
-  /** Instrument keys of the venue, in config order. */
-  readonly instruments: readonly string[];
-  /** `market_id` of the instruments that set one. */
-  readonly marketIds: Readonly<Record<string, number>>;
-  /** `market_data.max_history_calls_per_min`. */
-  readonly maxHistoryCallsPerMin: number;
-  readonly logger: Logger;
-}
+/**
+ * The options every venue's source takes (the kit's source options: instruments, market ids, the
+ * history-call limit, timings, clock, logger); each venue adds its URLs from `market_data.sources.<venue>`.
+ */
+export type VenueSourceOptions = Omit<
+  BinanceSourceOptions,
+  'wsUrl' | 'restUrl' | 'futuresWsUrl' | 'futuresRestUrl'
+>;
+
+/** Source options beyond the config, for every venue source alike (tests, benches: clock, timings). */
+export type VenueSourceTuning = Partial<Omit<VenueSourceOptions, 'instruments' | 'marketIds'>>;
 
 /** What the registry holds of one venue. */
 export interface VenueEntry {
@@ -58,13 +60,15 @@ export function venueSourceOptions(
   md: MarketDataConfig,
   instruments: readonly PlannedInstrument[],
   logger: Logger,
+  tuning: VenueSourceTuning = {},
 ): VenueSourceOptions {
   const marketIds: Record<string, number> = {};
   for (const i of instruments) if (i.marketId !== undefined) marketIds[i.key] = i.marketId;
   return {
-    instruments: instruments.map((i) => i.key),
-    marketIds,
     maxHistoryCallsPerMin: md.max_history_calls_per_min,
     logger,
+    ...tuning,
+    instruments: instruments.map((i) => i.key),
+    marketIds,
   };
 }

@@ -1,0 +1,143 @@
+/**
+ * Feed benchmark over several venues: one feed process with 1,000 instruments spread over the venues'
+ * local fake servers (run in a child process, `feed-venues-child.ts`, so their work is not counted) at
+ * accelerated market time, publishing 1m and 5m candles to a private redis-server. Reports candles
+ * published per second and the feed process's CPU per 1,000 candles, beside the same 1,000 instruments
+ * on one venue (binance only) measured in the same run.
+ *
+ *   node --import tsx bench/feed-venues-bench.ts [--instruments 1000] [--speed 600] [--seconds 20]
+ *     [--venues binance,bybit,okx] [--json]
+ */
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Registry } from 'prom-client';
+import { RedisServer } from '../src/bus/redis-server.js';
+import { ChildChannel } from '../src/bench/child-channel.js';
+import { resolveMarketData, startFeed } from '../src/app/feed.js';
+import { silentLogger } from '../src/util/log.js';
+import type { FromVenuesChild, ToVenuesChild, VenuesChildConfig } from './feed-venues-child.js';
+
+const { values } = parseArgs({
+  options: {
+    instruments: { type: 'string', default: '1000' },
+    speed: { type: 'string', default: '600' },
+    seconds: { type: 'string', default: '20' },
+    venues: { type: 'string', default: 'binance,bybit,okx' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const nInstruments = Number(values.instruments);
+const speed = Number(values.speed);
+const seconds = Number(values.seconds);
+const venues = values.venues.split(',').map((v) => v.trim());
+const say = (s: string): void => void process.stderr.write(`${s}\n`);
+const M = 60_000;
+
+/** The i-th bench instrument's key on a venue, by its symbol rules (OKX: BASE-QUOTE). */
+function keyOf(venue: string, i: number): string {
+  const base = `B${String(i).padStart(4, '0')}`;
+  return venue === 'okx' ? `okx:spot:${base}-USDT` : `${venue}:spot:${base}USDT`;
+}
+
+/** The instruments spread round-robin over the venues. */
+function spread(over: readonly string[]): Record<string, string[]> {
+  const keys: Record<string, string[]> = {};
+  for (let i = 0; i < nInstruments; i++) {
+    const venue = over[i % over.length] as string;
+    (keys[venue] ??= []).push(keyOf(venue, i));
+  }
+  return keys;
+}
+
+async function counter(registry: Registry, name: string): Promise<number> {
+  const m = (await registry.getMetricsAsJSON()).find((x) => x.name === name);
+  return (m?.values ?? []).reduce((a, v) => a + v.value, 0);
+}
+
+interface RunResult {
+  readonly venues: readonly string[];
+  readonly perSecond: number;
+  readonly cpuMsPer1000: number;
+  readonly published: number;
+  readonly errors: number;
+  readonly sent: number;
+}
+
+async function run(keys: Record<string, string[]>): Promise<RunResult> {
+  const server = await RedisServer.start({ persistence: 'none' });
+  const t0 = Math.floor(Date.UTC(2026, 0, 5, 0, 0) / M) * M;
+  const cfg: VenuesChildConfig = { keys, t0, realStart: Date.now() + 2000, speed };
+  const child = new ChildChannel<ToVenuesChild, FromVenuesChild>({
+    script: fileURLToPath(new URL('./feed-venues-child.ts', import.meta.url)),
+    args: [JSON.stringify(cfg)],
+    name: 'venues child',
+  });
+  try {
+    const { settings } = await child.next('ready', 30_000);
+    const now = (): number => cfg.t0 + (Date.now() - cfg.realStart) * speed;
+    const md = resolveMarketData(
+      { instruments: Object.values(keys).flat(), outbox_capacity: 10_000_000, sources: settings },
+      {},
+    );
+    const registry = new Registry();
+    const rt = await startFeed({
+      md,
+      redis: { url: server.url },
+      registry,
+      log: silentLogger,
+      // A close arriving late here is the feed falling behind, not a lost message: no REST fill.
+      sourceTuning: { now, lateGraceMs: 24 * 60 * M },
+    });
+    try {
+      // The market clock starts 2 s after the child, then 3 s of warm-up.
+      await new Promise((r) => setTimeout(r, Math.max(0, cfg.realStart - Date.now()) + 3000));
+      const p0 = await counter(registry, 'redis_publish_total');
+      const cpu0 = process.cpuUsage();
+      const start = performance.now();
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      const dt = (performance.now() - start) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const published = (await counter(registry, 'redis_publish_total')) - p0;
+      const errors = await counter(registry, 'redis_publish_errors_total');
+      child.post({ type: 'stop' });
+      const stopped = await child.next('stopped', 30_000);
+      return {
+        venues: Object.keys(keys),
+        perSecond: published / dt,
+        cpuMsPer1000: ((cpu.user + cpu.system) / 1000 / Math.max(1, published)) * 1000,
+        published,
+        errors,
+        sent: stopped.closes,
+      };
+    } finally {
+      await rt.close();
+    }
+  } finally {
+    child.kill();
+    await server.dispose();
+  }
+}
+
+say(`feed: ${nInstruments} instruments over ${venues.join(', ')} at speed ${speed} for ${seconds} s ...`);
+const several = await run(spread(venues));
+say(`feed: the same ${nInstruments} instruments on binance alone ...`);
+const single = await run(spread(['binance']));
+const shown = (r: RunResult) => ({
+  venues: r.venues,
+  candles_per_s: Math.round(r.perSecond),
+  cpu_ms_per_1000_candles: Number(r.cpuMsPer1000.toFixed(1)),
+  published: r.published,
+  closes_sent: r.sent,
+  publish_errors: r.errors,
+});
+const result = {
+  instruments: nInstruments,
+  speed,
+  seconds,
+  demanded_candles_per_s: Math.round((nInstruments * speed * 1.2) / 60),
+  venues: shown(several),
+  single_venue: shown(single),
+  ratio_to_single: Number((several.perSecond / single.perSecond).toFixed(3)),
+  node_version: process.version,
+};
+process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
