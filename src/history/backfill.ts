@@ -1,33 +1,50 @@
 /**
- * Backfill: fetch closed 1m candles of a range from the source's REST history (Binance klines) under
- * the feed's history-call limit (`max_history_calls_per_min`) and write them to the store tagged
- * `source=rest`. Page by page, so memory holds one page.
+ * Backfill: fetch closed 1m candles of a range from a venue's REST history (the adapter's, through the
+ * kit's history client) under the feed's history-call limit (`max_history_calls_per_min`) and the
+ * venue's REST budget shared with every other caller of the process, and write them to the store tagged
+ * `source=rest`. Window by window, so memory holds one page.
  */
 import { withDefaults } from '../util/defaults.js';
 import { InvalidKeyError } from '../util/errors.js';
 import type { Logger } from '../util/log.js';
-import { HistoryClient } from '../marketdata/sources/binance/history.js';
-import { HistoryLimiter } from '../marketdata/sources/binance/history-limiter.js';
-import { toCandle } from '../marketdata/sources/binance/normalize.js';
-import { resolveBinanceOptions, type BinanceSourceOptions } from '../marketdata/sources/binance/options.js';
+import { toCandle } from '../marketdata/kit/candle-values.js';
+import { HistoryClient } from '../marketdata/kit/history.js';
+import { KIT_DEFAULTS, parseVenueInstrument } from '../marketdata/kit/options.js';
+import { HistoryLimiter } from '../marketdata/kit/rest-budget.js';
+import { RestCaller } from '../marketdata/kit/rest-caller.js';
+import type { VenueAdapter, VenueInstrument } from '../marketdata/kit/venue.js';
 import type { CandleStore } from './store.js';
 
 const M = 60_000;
 
-export interface BackfillOptions {
+export interface BackfillOptions<I extends VenueInstrument = VenueInstrument, U = unknown> {
+  /** The venue whose REST history is read. */
+  readonly adapter: VenueAdapter<I, U>;
+  /** Its resolved URLs (from `market_data.sources.<venue>`). */
+  readonly urls: U;
   /** Where the fetched candles are written. */
   readonly store: CandleStore;
-  /** The instrument filled, a `binance:spot:*` or `binance:futures:*` key. */
+  /** The instrument filled, a key of the adapter's venue. */
   readonly instrumentKey: string;
+  /**
+   * Its market id (the contract's `market_id`).
+   * @defaultValue 0
+   */
+  readonly marketId?: number | undefined;
   /** First open time, epoch ms (rounded down to the minute). */
   readonly fromMs: number;
   /** End, exclusive, epoch ms; never past the last closed minute. */
   readonly toMs: number;
-  /** REST base URLs and the history-call limit, as the feed has them (defaults: `BINANCE_DEFAULTS`). */
-  readonly binance: Pick<
-    BinanceSourceOptions,
-    'restUrl' | 'futuresRestUrl' | 'maxHistoryCallsPerMin' | 'fetch' | 'marketIds'
-  >;
+  /**
+   * History calls allowed in any 60 s window (config `max_history_calls_per_min`), calls.
+   * @defaultValue 30
+   */
+  readonly maxHistoryCallsPerMin?: number | undefined;
+  /**
+   * HTTP client for the REST calls.
+   * @defaultValue the global `fetch`
+   */
+  readonly fetch?: typeof fetch | undefined;
   /**
    * Called after each page with candles written so far and the total expected (minutes in range).
    * @defaultValue none (not reported)
@@ -49,6 +66,8 @@ export interface BackfillOptions {
 
 /** The defaults of {@link BackfillOptions}, applied by `backfill`. */
 export const BACKFILL_DEFAULTS = Object.freeze({
+  marketId: 0,
+  maxHistoryCallsPerMin: KIT_DEFAULTS.maxHistoryCallsPerMin,
   now: Date.now,
 } satisfies Partial<BackfillOptions>);
 
@@ -58,34 +77,41 @@ export interface BackfillResult {
   readonly reason?: string;
 }
 
-export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
+export async function backfill<I extends VenueInstrument, U>(
+  opts: BackfillOptions<I, U>,
+): Promise<BackfillResult> {
   const o = withDefaults(BACKFILL_DEFAULTS, opts);
-  if (!o.instrumentKey.startsWith('binance:')) {
+  const adapter = o.adapter;
+  if (!o.instrumentKey.startsWith(`${adapter.venue}:`)) {
     throw new InvalidKeyError(
       'instrument key',
       o.instrumentKey,
-      'backfill needs a source with REST history: binance:spot:* or binance:futures:*',
+      `backfill reads ${adapter.venue}'s REST history: ${adapter.markets.map((m) => `${adapter.venue}:${m}:*`).join(' or ')}`,
     );
   }
-  const resolved = resolveBinanceOptions({ ...o.binance, instruments: [o.instrumentKey], logger: o.log });
-  const instrument = resolved.instruments[0];
-  if (!instrument)
-    throw new InvalidKeyError('instrument key', o.instrumentKey, 'not served by the binance source');
+  const instrument = parseVenueInstrument(adapter, o.instrumentKey, 'instrument key', o.marketId);
   const now = o.now;
   const from = Math.floor(o.fromMs / M) * M;
   const to = Math.min(Math.ceil(o.toMs / M) * M, Math.floor(now() / M) * M);
   const total = Math.max(0, (to - from) / M);
-  const client = new HistoryClient({
-    limiter: new HistoryLimiter({ maxCalls: resolved.maxHistoryCallsPerMin }),
-    fetch: resolved.fetch,
-    restUrl: resolved.restUrl,
-    timeoutMs: resolved.restTimeoutMs,
-    backoff: { baseMs: resolved.reconnectBaseMs, maxMs: resolved.reconnectMaxMs },
+  const caller = new RestCaller({
+    venue: adapter.venue,
+    windows: adapter.limits.rest,
+    limiter: new HistoryLimiter({ maxCalls: o.maxHistoryCallsPerMin }),
+    fetch: o.fetch ?? globalThis.fetch,
+    timeoutMs: KIT_DEFAULTS.restTimeoutMs,
+    backoff: { baseMs: KIT_DEFAULTS.reconnectBaseMs, maxMs: KIT_DEFAULTS.reconnectMaxMs },
     logger: o.log,
     onBackoff: (throttled, waitMs) => {
       if (throttled) o.log.warn({ waitMs }, 'history call backing off');
     },
-    onInvalidRow: (reason) => o.log.warn({ reason }, 'invalid kline row skipped'),
+  });
+  const client = new HistoryClient({
+    history: adapter.history,
+    urls: o.urls,
+    caller,
+    now,
+    onInvalidRow: (reason) => o.log.warn({ reason }, 'invalid candle row skipped'),
   });
   let written = 0;
   o.onProgress?.(0, total);
@@ -93,9 +119,9 @@ export async function backfill(opts: BackfillOptions): Promise<BackfillResult> {
     instrument,
     { from, toExclusive: to, closedBefore: now() },
     o.signal ?? new AbortController().signal,
-    async (klines) => {
-      if (klines.length > 0) await o.store.insert(klines.map((k) => toCandle(instrument, k, 'rest')));
-      written += klines.length;
+    async (candles) => {
+      if (candles.length > 0) await o.store.insert(candles.map((v) => toCandle(instrument, v, 'rest')));
+      written += candles.length;
       o.onProgress?.(written, total);
       return true;
     },

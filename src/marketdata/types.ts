@@ -18,8 +18,8 @@ export type SourceNotice =
   /** The market of an instrument opened or closed (FX hours). */
   | { readonly kind: 'market'; readonly instrumentKey: string; readonly open: boolean }
   /**
-   * The venue does not list this instrument (refused at start); the source serves the others.
-   * `configKey` names it in the config, e.g. `market_data.instruments[2]`.
+   * The venue does not list an instrument (at start, or it refused the subscription): it is not served,
+   * the others go on. `configKey` names its entry, e.g. `market_data.instruments[2]`.
    */
   | {
       readonly kind: 'rejected';

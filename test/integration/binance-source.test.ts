@@ -1,9 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/util/errors.js';
-import { EventQueue } from '../../src/marketdata/sources/binance/event-queue.js';
-import { HistoryLimiter } from '../../src/marketdata/sources/binance/history-limiter.js';
+import { parseRetryAfter } from '../../src/marketdata/kit/rest-call.js';
 import { parseBinanceMessage } from '../../src/marketdata/sources/binance/messages.js';
-import { klinesUrl, parseKlineRow, parseRetryAfter } from '../../src/marketdata/sources/binance/rest.js';
+import { klinesUrl, parseKlineRow } from '../../src/marketdata/sources/binance/rest.js';
 import {
   createBinanceSource,
   type BinanceSource,
@@ -294,107 +293,6 @@ describe('binance messages (no sockets)', () => {
     expect(bad({ reconnectMaxMs: 10, reconnectBaseMs: 100 })).toBe(
       'market_data.sources.binance.reconnect_max_ms',
     );
-  });
-});
-
-describe('history limiter (no sockets)', () => {
-  function fakeTime(): {
-    t: number;
-    slept: number[];
-    clock: () => number;
-    sleep: (ms: number) => Promise<void>;
-  } {
-    const s = {
-      t: 0,
-      slept: [] as number[],
-      clock: () => s.t,
-      sleep: (ms: number) => {
-        s.slept.push(ms);
-        s.t += ms;
-        return Promise.resolve();
-      },
-    };
-    return s;
-  }
-
-  it('lets maxCalls start in any 60 s window and makes the next wait for the oldest to leave it', async () => {
-    const time = fakeTime();
-    const seen: [boolean, number][] = [];
-    const limiter = new HistoryLimiter({ maxCalls: 3, ...time, onThrottle: (th, ms) => seen.push([th, ms]) });
-    for (let i = 0; i < 3; i += 1) {
-      expect(await limiter.acquire()).toBe(true);
-      time.t += 1000;
-    }
-    expect(limiter.callsInWindow).toBe(3);
-    expect(limiter.waitMs()).toBe(57_000);
-    expect(await limiter.acquire()).toBe(true);
-    expect(time.slept).toEqual([57_000]);
-    expect(time.t).toBe(60_000);
-    expect(seen).toEqual([
-      [true, 57_000],
-      [false, 0],
-    ]);
-    expect(limiter.throttling).toBe(false);
-  });
-
-  it('holds every call for Retry-After and reports throttling meanwhile', async () => {
-    const time = fakeTime();
-    const seen: [boolean, number][] = [];
-    const limiter = new HistoryLimiter({
-      maxCalls: 30,
-      ...time,
-      onThrottle: (th, ms) => seen.push([th, ms]),
-    });
-    expect(await limiter.acquire()).toBe(true);
-    limiter.blockFor(5000);
-    expect(limiter.throttling).toBe(true);
-    expect(limiter.waitMs()).toBe(5000);
-    const [a, b] = await Promise.all([limiter.acquire(), limiter.acquire()]);
-    expect([a, b]).toEqual([true, true]);
-    expect(time.slept).toEqual([5000]); // the second caller found the block over
-    expect(seen).toEqual([
-      [true, 5000],
-      [false, 0],
-    ]);
-    expect(limiter.throttling).toBe(false);
-  });
-
-  it('gives up the turn when the signal aborts', async () => {
-    const limiter = new HistoryLimiter({ maxCalls: 1 });
-    expect(await limiter.acquire()).toBe(true);
-    const ac = new AbortController();
-    const waiting = limiter.acquire(ac.signal);
-    ac.abort();
-    expect(await waiting).toBe(false);
-    expect(limiter.callsInWindow).toBe(1);
-  });
-});
-
-describe('event queue (no sockets)', () => {
-  it('pauses at capacity, resumes at half, makes pushes wait and refuses droppable items beyond twice', async () => {
-    const log: string[] = [];
-    const q = new EventQueue<number>(4, { onHigh: () => log.push('high'), onLow: () => log.push('low') });
-    const ac = new AbortController();
-    for (let i = 0; i < 4; i += 1) q.offer(i, true);
-    expect(log).toEqual(['high']);
-    for (let i = 4; i < 8; i += 1) expect(q.offer(i, true)).toBe(true);
-    expect(q.offer(8, true)).toBe(false); // droppable beyond 2 x capacity
-    expect(q.offer(9)).toBe(true); // non-droppable always taken
-    let pushed = false;
-    const push = q.push(10, ac.signal).then((ok) => (pushed = ok));
-    await delay(5);
-    expect(pushed).toBe(false);
-    const got: number[] = [];
-    for (let i = 0; i < 6; i += 1) got.push((await q.shift(ac.signal)) ?? -1);
-    await push; // room below capacity
-    expect(pushed).toBe(true);
-    expect(log).toEqual(['high']);
-    while (q.size > 0) got.push((await q.shift(ac.signal)) ?? -1);
-    expect(log).toEqual(['high', 'low']);
-    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 9, 10]);
-    const waiting = q.shift(ac.signal);
-    ac.abort();
-    expect(await waiting).toBeUndefined();
   });
 });
 
@@ -772,7 +670,7 @@ describe('binance source against a local fake Binance', () => {
     ]);
     expect(run.candles(BTC)).toEqual([expected(BTC, T0, 'ws')]);
     expect(fut.klineRequests.map((r) => r.path)).toEqual(['/fapi/v1/klines']);
-    expect(spot.restRequests).toEqual([]);
+    expect(spot.klineRequests).toEqual([]);
     // Futures book tickers carry the transaction time T (the fake sends now - 1).
     expect(run.ticks()).toEqual([
       { instrumentKey: BTC_F, symbol: 'BTCUSDT', bid: 100.5, ask: 100.6, tsMs: clock.t - 1 },
@@ -843,6 +741,6 @@ describe('binance source against a local fake Binance', () => {
     await waitFor(() => f.connections.length === 3 && f.connections.every((c) => c.closed), 'all closed');
     await delay(100);
     expect(f.connections).toHaveLength(3);
-    expect(f.restRequests).toEqual([]);
+    expect(f.klineRequests).toEqual([]);
   });
 });

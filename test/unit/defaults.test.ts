@@ -39,7 +39,8 @@ import {
 } from '../../src/marketdata/feed.js';
 import { CANDLE_PUBLISHER_DEFAULTS } from '../../src/marketdata/candle-publisher.js';
 import { BINANCE_DEFAULTS } from '../../src/marketdata/sources/binance/options.js';
-import { HISTORY_LIMITER_DEFAULTS } from '../../src/marketdata/sources/binance/history-limiter.js';
+import { HISTORY_LIMITER_DEFAULTS } from '../../src/marketdata/kit/rest-budget.js';
+import { KIT_DEFAULTS } from '../../src/marketdata/kit/options.js';
 import { REPLAY_SOURCE_DEFAULTS } from '../../src/marketdata/sources/replay/options.js';
 import { DEFAULT_SIM_INSTRUMENTS, SIMULATED_DEFAULTS } from '../../src/marketdata/sources/simulated.js';
 import { BACKFILL_DEFAULTS } from '../../src/history/backfill.js';
@@ -161,8 +162,9 @@ describe('@defaultValue docs match the DEFAULTS constants', () => {
     ['src/marketdata/feed.ts', 'FeedServiceOptions', FEED_SERVICE_DEFAULTS],
     ['src/marketdata/candle-publisher.ts', 'CandlePublisherOptions', CANDLE_PUBLISHER_DEFAULTS],
     ['src/marketdata/sources/binance/options.ts', 'BinanceSourceOptions', BINANCE_DEFAULTS],
+    ['src/marketdata/kit/options.ts', 'KitSourceOptions', KIT_DEFAULTS],
     [
-      'src/marketdata/sources/binance/history-limiter.ts',
+      'src/marketdata/kit/rest-budget.ts',
       'HistoryLimiterOptions',
       // sleep and onThrottle are functions documented in prose
       { windowMs: HISTORY_LIMITER_DEFAULTS.windowMs, clock: HISTORY_LIMITER_DEFAULTS.clock },

@@ -10,6 +10,8 @@ import { openCandleStore, storeSelectionFromEnv } from '../../app/open-stores.js
 import type { CandleStore } from '../../history/store.js';
 import { progressBar } from '../../marketdata/sources/replay/progress.js';
 import { resolveMarketData } from '../../app/feed.js';
+import { binanceAdapter } from '../../marketdata/sources/binance/adapter.js';
+import { resolveBinanceUrls } from '../../marketdata/sources/binance/options.js';
 import { untilSignal, type GlobalOptions } from '../context.js';
 import { formatTable } from '../table.js';
 import { rawMarketData } from './feed.js';
@@ -119,11 +121,9 @@ export function historyCommand(): Command {
           instrumentKey: o.instrument,
           fromMs: o.from,
           toMs: o.to,
-          binance: {
-            restUrl: b.rest_url,
-            futuresRestUrl: b.futures_rest_url,
-            maxHistoryCallsPerMin: md.max_history_calls_per_min,
-          },
+          adapter: binanceAdapter,
+          urls: resolveBinanceUrls({ restUrl: b.rest_url, futuresRestUrl: b.futures_rest_url }),
+          maxHistoryCallsPerMin: md.max_history_calls_per_min,
           onProgress: bar,
           signal: ac.signal,
           log,

@@ -107,7 +107,7 @@ export type RestRow =
     }
   | { readonly ok: false; readonly reason: string; readonly raw: string };
 
-/** What a REST reply means. `classifyHttp` (rest-reply.ts) gives the part common to every venue. */
+/** What a REST reply means. `classifyHttp` (rest-call.ts) gives the part common to every venue. */
 export type RestOutcome<T> =
   | { readonly kind: 'ok'; readonly value: T }
   /** The venue's rate limit (HTTP 429/418 or its own error code): wait `retryAfterMs` when it says. */

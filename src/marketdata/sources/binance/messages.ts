@@ -1,12 +1,12 @@
 /**
  * Binance WebSocket messages: zod schemas and parsing of combined-stream frames
- * (`{"stream":"<name>","data":<payload>}`) into a small union. Parsing never throws: anything that is
- * not a well-formed kline, book ticker, server notice or control reply comes back as `invalid` with a
- * reason for people.
+ * (`{"stream":"<name>","data":<payload>}`) into a small union, and that union as the kit's
+ * `VenueMessage` (`binanceVenueMessage`). Parsing never throws: anything that is not a well-formed
+ * kline, book ticker, server notice or control reply comes back as `invalid` with a reason for people.
  */
 import { z } from 'zod';
-
-export const MINUTE_MS = 60_000;
+import { candleValuesProblem, MINUTE_MS } from '../../kit/candle-values.js';
+import type { CandleValues, VenueMessage } from '../../kit/venue.js';
 /** Kline open times before this are not Binance data. */
 const MIN_TS = Date.UTC(2017, 0, 1);
 /** ... nor after this. */
@@ -113,20 +113,29 @@ function issues(err: z.ZodError): string {
     .join('; ');
 }
 
+/** A kline's numbers as the kit's candle values. */
+export function klineValues(k: KlineValues): CandleValues {
+  return {
+    openTime: k.openTime,
+    open: k.open,
+    high: k.high,
+    low: k.low,
+    close: k.close,
+    volumeBase: k.volume,
+    volumeQuote: k.quoteVolume,
+  };
+}
+
 /**
- * Rules a 1m kline must satisfy beyond its field types: a minute-aligned open, Binance's close time,
- * high/low enclosing open/close, volumes not negative. Returns the problem or null.
+ * Rules a 1m kline must satisfy beyond its field types: the kit's (`candleValuesProblem`: a
+ * minute-aligned open, high/low enclosing open/close, volumes not negative) and Binance's close time
+ * (open + 59999). Returns the problem or null.
  */
 export function klineProblem(k: KlineValues): string | null {
-  if (k.openTime % MINUTE_MS !== 0) return `open time ${k.openTime} is not at a minute boundary`;
-  if (k.closeTime !== k.openTime + MINUTE_MS - 1) {
+  if (k.openTime % MINUTE_MS === 0 && k.closeTime !== k.openTime + MINUTE_MS - 1) {
     return `close time ${k.closeTime} is not open time + 59999 (${k.openTime + MINUTE_MS - 1})`;
   }
-  if (k.high < Math.max(k.open, k.close, k.low) || k.low > Math.min(k.open, k.close)) {
-    return 'high/low do not enclose open/close';
-  }
-  if (!(k.volume >= 0) || !(k.quoteVolume >= 0)) return 'negative volume';
-  return null;
+  return candleValuesProblem(klineValues(k));
 }
 
 function parseKline(stream: string, data: unknown): BinanceMessage {
@@ -190,4 +199,21 @@ export function parseBinanceMessage(text: string): BinanceMessage {
     return { type: 'response', id: reply.data.id };
   }
   return { type: 'invalid', reason: `not a combined-stream message: ${issues(env.error)}` };
+}
+
+/** One text frame of a combined-stream connection as the kit reads it. */
+export function binanceVenueMessage(text: string): VenueMessage {
+  const m = parseBinanceMessage(text);
+  switch (m.type) {
+    case 'kline':
+      return { type: 'candle', symbol: m.symbol, closed: m.closed, values: klineValues(m.kline) };
+    case 'bookTicker':
+      return { type: 'quote', symbol: m.symbol, bid: m.bid, ask: m.ask, exchangeTsMs: m.exchangeTsMs };
+    case 'serverShutdown':
+      return { type: 'reconnect', reason: 'serverShutdown' };
+    case 'response':
+      return { type: 'ack' };
+    case 'invalid':
+      return m;
+  }
 }

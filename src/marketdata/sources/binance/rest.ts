@@ -1,12 +1,16 @@
 /**
- * Binance REST klines: `GET /api/v3/klines` (spot) and `GET /fapi/v1/klines` (USD-M futures), one page
- * per call. Rows are `[openTime,"open","high","low","close","volume",closeTime,"quoteVolume",trades,
- * "takerBase","takerQuote","ignore"]`; Binance also returns the kline still open, so callers keep only
- * rows closed before their clock says now. A call never throws: the outcome says what to do next.
+ * Binance REST: klines (`GET /api/v3/klines` spot, `GET /fapi/v1/klines` USD-M futures), one page per
+ * call, and the symbol lists (`GET /api/v3/exchangeInfo`, `GET /fapi/v1/exchangeInfo`), with the
+ * weight Binance charges for each (docs/venues/binance.md). Kline rows are
+ * `[openTime,"open","high","low","close","volume",closeTime,"quoteVolume",trades,"takerBase",
+ * "takerQuote","ignore"]`; Binance also returns the kline still open, which the kit drops (it keeps only
+ * minutes closed before its clock says now). Replies are read into the kit's outcomes; nothing throws.
  */
 import { z } from 'zod';
+import { classifyHttp, clipRaw, parseJsonBody } from '../../kit/rest-call.js';
+import type { RestOutcome, RestRequest, RestResponse, RestRow } from '../../kit/venue.js';
 import type { KlineValues } from './messages.js';
-import { decimalString, epochMs, klineProblem, priceString } from './messages.js';
+import { decimalString, epochMs, klineProblem, klineValues, priceString } from './messages.js';
 import type { BinanceMarket } from './options.js';
 
 export const KLINES_PATH: Readonly<Record<BinanceMarket, string>> = {
@@ -17,8 +21,29 @@ export const KLINES_PATH: Readonly<Record<BinanceMarket, string>> = {
 /** Rows per call; spot allows 1000 at most (futures 1500). */
 export const KLINES_PAGE_LIMIT = 1000;
 
-/** Longest `raw` kept in a failure, characters. */
-const RAW_MAX = 500;
+export const EXCHANGE_INFO_PATH: Readonly<Record<BinanceMarket, string>> = {
+  spot: '/api/v3/exchangeInfo',
+  futures: '/fapi/v1/exchangeInfo',
+};
+
+/** Request weight of `GET /api/v3/exchangeInfo` (spot) and `GET /fapi/v1/exchangeInfo` (futures). */
+const EXCHANGE_INFO_WEIGHT: Readonly<Record<BinanceMarket, number>> = { spot: 20, futures: 1 };
+
+/**
+ * Request weight of one klines call: spot charges 2 whatever the limit; USD-M futures charges by
+ * `limit` (under 100: 1, under 500: 2, up to 1000: 5, above: 10).
+ */
+export function klinesWeight(market: BinanceMarket, limit: number): number {
+  if (market === 'spot') return 2;
+  if (limit < 100) return 1;
+  if (limit < 500) return 2;
+  if (limit <= 1000) return 5;
+  return 10;
+}
+
+function clip(s: string): string {
+  return clipRaw(s);
+}
 
 export interface KlinesQuery {
   readonly market: BinanceMarket;
@@ -41,90 +66,6 @@ export function klinesUrl(baseUrl: string, q: KlinesQuery): string {
   return `${baseUrl}${KLINES_PATH[q.market]}?${params.toString()}`;
 }
 
-export type KlinePage =
-  | { readonly kind: 'ok'; readonly rows: readonly unknown[] }
-  /** HTTP 429 (too many requests) or 418 (IP banned for ignoring 429s): wait `retryAfterMs` when given. */
-  | {
-      readonly kind: 'rate-limited';
-      readonly status: number;
-      readonly retryAfterMs: number | null;
-      readonly reason: string;
-    }
-  /** Network trouble, timeout or a 5xx: the same call may succeed later. */
-  | { readonly kind: 'retryable'; readonly reason: string }
-  /** Repeating the call will not help (4xx, a body that is not a kline array). */
-  | { readonly kind: 'failed'; readonly reason: string; readonly raw: string }
-  | { readonly kind: 'aborted' };
-
-/**
- * `Retry-After` as milliseconds from `nowMs`: delay-seconds (`"120"`) or an HTTP date. Null when
- * absent or unreadable.
- */
-export function parseRetryAfter(value: string | null, nowMs: number = Date.now()): number | null {
-  if (value === null) return null;
-  const v = value.trim();
-  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  if (Number.isNaN(at) || !/[a-z]/i.test(v)) return null;
-  return Math.max(0, at - nowMs);
-}
-
-function clip(s: string): string {
-  return s.length > RAW_MAX ? `${s.slice(0, RAW_MAX)}...` : s;
-}
-
-export interface FetchKlinePageRequest {
-  readonly fetch: typeof fetch;
-  readonly url: string;
-  readonly timeoutMs: number;
-  readonly signal: AbortSignal;
-}
-
-/** One REST call. */
-export async function fetchKlinePage(req: FetchKlinePageRequest): Promise<KlinePage> {
-  if (req.signal.aborted) return { kind: 'aborted' };
-  const ac = new AbortController();
-  const onAbort = (): void => ac.abort();
-  req.signal.addEventListener('abort', onAbort, { once: true });
-  const timer = setTimeout(() => ac.abort(), req.timeoutMs);
-  try {
-    const res = await req.fetch(req.url, { signal: ac.signal, headers: { accept: 'application/json' } });
-    const body = await res.text();
-    if (res.status === 429 || res.status === 418) {
-      return {
-        kind: 'rate-limited',
-        status: res.status,
-        retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
-        reason: `HTTP ${res.status}: ${clip(body)}`,
-      };
-    }
-    if (res.status >= 500) return { kind: 'retryable', reason: `HTTP ${res.status}: ${clip(body)}` };
-    if (res.status !== 200) return { kind: 'failed', reason: `HTTP ${res.status}`, raw: clip(body) };
-    let json: unknown;
-    try {
-      json = JSON.parse(body);
-    } catch {
-      return { kind: 'failed', reason: 'klines reply is not JSON', raw: clip(body) };
-    }
-    if (!Array.isArray(json))
-      return { kind: 'failed', reason: 'klines reply is not an array', raw: clip(body) };
-    return { kind: 'ok', rows: json as unknown[] };
-  } catch (err) {
-    if (req.signal.aborted) return { kind: 'aborted' };
-    const what = ac.signal.aborted ? `timed out after ${req.timeoutMs} ms` : describe(err);
-    return { kind: 'retryable', reason: what };
-  } finally {
-    clearTimeout(timer);
-    req.signal.removeEventListener('abort', onAbort);
-  }
-}
-
-function describe(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
-  return `${err.message}${cause}`;
-}
-
 const klineRow = z.tuple(
   [epochMs, priceString, priceString, priceString, priceString, decimalString, epochMs, decimalString],
   z.unknown(),
@@ -133,6 +74,57 @@ const klineRow = z.tuple(
 export type KlineRow =
   | { readonly ok: true; readonly kline: KlineValues }
   | { readonly ok: false; readonly reason: string; readonly raw: string };
+
+/** The klines call for open times in `[from, toExclusive)` of `market`, with its weight. */
+export function klinesRequest(
+  baseUrl: string,
+  market: BinanceMarket,
+  symbol: string,
+  from: number,
+  toExclusive: number,
+): RestRequest {
+  const limit = Math.ceil((toExclusive - from) / 60_000);
+  return {
+    url: klinesUrl(baseUrl, { market, symbol, startTime: from, endTime: toExclusive - 1, limit }),
+    weight: klinesWeight(market, limit),
+  };
+}
+
+/** A klines reply as rows for the kit. */
+export function parseKlinesReply(r: RestResponse): RestOutcome<readonly RestRow[]> {
+  const http = classifyHttp(r);
+  if (http) return http;
+  const body = parseJsonBody(r, 'klines');
+  if (body.kind === 'failed') return body;
+  if (!Array.isArray(body.json)) {
+    return { kind: 'failed', reason: 'klines reply is not an array', raw: clip(r.body) };
+  }
+  const rows = (body.json as unknown[]).map((row): RestRow => {
+    const k = parseKlineRow(row);
+    return k.ok ? { ok: true, values: klineValues(k.kline) } : k;
+  });
+  return { kind: 'ok', value: rows };
+}
+
+/** The exchangeInfo call that lists `market`'s symbols, with its weight. */
+export function exchangeInfoRequest(baseUrl: string, market: BinanceMarket): RestRequest {
+  return { url: `${baseUrl}${EXCHANGE_INFO_PATH[market]}`, weight: EXCHANGE_INFO_WEIGHT[market] };
+}
+
+const exchangeInfo = z.object({ symbols: z.array(z.object({ symbol: z.string() }).loose()) }).loose();
+
+/** An exchangeInfo reply as the set of symbols it lists (whatever their trading status). */
+export function parseExchangeInfo(r: RestResponse): RestOutcome<ReadonlySet<string>> {
+  const http = classifyHttp(r);
+  if (http) return http;
+  const body = parseJsonBody(r, 'exchangeInfo');
+  if (body.kind === 'failed') return body;
+  const info = exchangeInfo.safeParse(body.json);
+  if (!info.success) {
+    return { kind: 'failed', reason: 'exchangeInfo reply has no symbols list', raw: clip(r.body) };
+  }
+  return { kind: 'ok', value: new Set(info.data.symbols.map((s) => s.symbol)) };
+}
 
 /** One row of a klines reply, checked like a socket kline. */
 export function parseKlineRow(row: unknown): KlineRow {

@@ -5,7 +5,7 @@
  * goes straight to RECOVERING. A change of the combined state is reported once, with the reason of the
  * socket that caused it.
  */
-import type { FeedState } from '../../types.js';
+import type { FeedState } from '../types.js';
 
 const RANK: Readonly<Record<FeedState, number>> = { IDLE: 0, STREAM: 1, RECOVERING: 2, DISCONNECTED: 3 };
 

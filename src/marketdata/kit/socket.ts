@@ -1,35 +1,54 @@
 /**
- * One combined-stream WebSocket of one market (spot or USD-M futures), kept alive: it reconnects with
- * jittered exponential backoff after a loss (reset once a connection delivers data), reconnects at once
- * when asked to rotate (before the 24 h cut, on `serverShutdown`), and drops a silent socket (no message,
- * or an unanswered ping, for `silenceTimeoutMs`). The streams are in the URL, so every new connection
- * subscribes to all of them again. Back-pressure pauses and resumes reading from the socket.
+ * One WebSocket of a `SocketPlan`, kept alive: it waits for the venue's connection budget before every
+ * connect, reconnects with jittered exponential backoff after a loss (reset once a connection delivers
+ * a message), sends the plan's subscribe frames after every open (the resubscribe) paced by the
+ * per-connection subscribe budget, keeps the heartbeat the adapter names (ping frames, or the venue's
+ * text ping every `intervalMs` whose answer the adapter reports as `pong`), drops a silent socket (no
+ * message, or a ping unanswered, for `silenceTimeoutMs`), reconnects at once when asked to rotate
+ * (proactively after `rotateAfterMs`, or on the adapter's `reconnect` message), and pauses and resumes
+ * reading for back-pressure.
  */
 import WebSocket from 'ws';
-import { Backoff, type BackoffOptions } from '../../../util/backoff.js';
-import { sleep } from '../../../util/sleep.js';
-import type { Logger } from '../../../util/log.js';
+import { Backoff, type BackoffOptions } from '../../util/backoff.js';
+import { sleep } from '../../util/sleep.js';
+import type { Logger } from '../../util/log.js';
+import { WindowGate } from './connection-budget.js';
+import type { Heartbeat, RateWindow, VenueMessage } from './venue.js';
 
-export interface StreamConnectionOptions {
+export interface VenueSocketOptions {
+  /** Venue name, for logs. */
+  readonly venue: string;
   /** For reasons and logs, e.g. `spot`. */
   readonly label: string;
-  /** Full URL including `/stream?streams=...`. */
+  /** Full URL to connect to. */
   readonly url: string;
-  /** See BinanceSourceOptions.silenceTimeoutMs; also the handshake timeout, ms. */
+  /** Text frames sent after every open, in order. */
+  readonly subscribe: readonly string[];
+  /** Subscribe messages allowed per window on one connection. */
+  readonly subscribeLimit: RateWindow;
+  /** New connections of the venue (shared by every socket of the process). */
+  readonly connections: WindowGate;
+  readonly heartbeat: Heartbeat;
+  /** See KitSourceOptions.silenceTimeoutMs; also the handshake timeout, ms. */
   readonly silenceTimeoutMs: number;
   /** Reconnect proactively after this long connected, ms. */
   readonly rotateAfterMs: number;
   /** Reconnect delays after a failed or silent connection. */
   readonly backoff: BackoffOptions;
+  /** Reads one text frame (the adapter's `parseMessage` for this socket). */
+  readonly parse: (text: string) => VenueMessage;
   /** Where connection events are logged. */
   readonly logger: Logger;
 }
 
-export interface StreamConnectionHooks {
+export interface VenueSocketHooks {
   /** The socket is open. `reconnect`: an earlier connection of this run existed. */
   readonly onOpen: (reconnect: boolean) => void;
-  /** A text frame. `closing`: it came on a socket being closed (rotation), after its replacement was asked for. */
-  readonly onMessage: (text: string, closing: boolean) => void;
+  /**
+   * A parsed text frame other than `pong` (`reconnect` too, after the socket acted on it). `closing`:
+   * it came on a socket being closed (rotation), after its replacement was asked for.
+   */
+  readonly onMessage: (msg: VenueMessage, text: string, closing: boolean) => void;
   /** The socket is gone (not called when stopping). `planned`: rotation; the next attempt starts at once. */
   readonly onClosed: (info: { planned: boolean; reason: string; retryInMs: number }) => void;
 }
@@ -44,20 +63,25 @@ function text(data: WebSocket.RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
-export class StreamConnection {
+export class VenueSocket {
   private socket: WebSocket | null = null;
   private session: Session | null = null;
   private pausedByConsumer = false;
   private readonly backoff: Backoff;
   private lastMessageAt = 0;
   private pingSentAt: number | null = null;
+  private lastPingAt = 0;
   private attempts = 0;
 
   constructor(
-    private readonly opts: StreamConnectionOptions,
-    private readonly hooks: StreamConnectionHooks,
+    private readonly opts: VenueSocketOptions,
+    private readonly hooks: VenueSocketHooks,
   ) {
     this.backoff = new Backoff(opts.backoff);
+  }
+
+  get label(): string {
+    return this.opts.label;
   }
 
   /** Connection attempts made so far. */
@@ -92,11 +116,13 @@ export class StreamConnection {
 
   /** Connect, and keep reconnecting, until the signal aborts; resolves once the last socket is closed. */
   async run(signal: AbortSignal): Promise<void> {
+    const { venue, label } = this.opts;
     let reconnect = false;
     let delay = 0;
     while (!signal.aborted) {
       if (delay > 0) await sleep(delay, signal);
       if (signal.aborted) break;
+      if (!(await this.opts.connections.acquire(signal))) break;
       let end: { planned: boolean; reason: string };
       try {
         end = await this.connectOnce(signal, reconnect);
@@ -109,8 +135,8 @@ export class StreamConnection {
       if (signal.aborted) break;
       delay = end.planned ? 0 : this.backoff.next();
       this.opts.logger.warn(
-        { source: 'binance', market: this.opts.label, reason: end.reason, retryInMs: delay },
-        'binance socket closed',
+        { source: venue, socket: label, reason: end.reason, retryInMs: delay },
+        `${venue} socket closed`,
       );
       this.hooks.onClosed({ planned: end.planned, reason: end.reason, retryInMs: delay });
       reconnect = true;
@@ -121,7 +147,7 @@ export class StreamConnection {
     signal: AbortSignal,
     reconnect: boolean,
   ): Promise<{ planned: boolean; reason: string }> {
-    const { silenceTimeoutMs, rotateAfterMs } = this.opts;
+    const { silenceTimeoutMs, rotateAfterMs, heartbeat, venue, label } = this.opts;
     const closeGraceMs = Math.min(1000, silenceTimeoutMs);
     this.attempts += 1;
     return new Promise((resolve) => {
@@ -135,11 +161,13 @@ export class StreamConnection {
       let lastError: string | null = null;
       let gotData = false;
       const timers: NodeJS.Timeout[] = [];
+      const stopSending = new AbortController();
 
       const end = (isPlanned: boolean, why: string, graceful: boolean): void => {
         if (reason !== null) return; // the first reason wins
         planned = isPlanned;
         reason = why;
+        stopSending.abort();
         if (graceful && ws.readyState === WebSocket.OPEN) {
           if (ws.isPaused) ws.resume(); // to read the server's close frame
           ws.close(1000, why.slice(0, 100));
@@ -153,6 +181,12 @@ export class StreamConnection {
       const onAbort = (): void => end(true, 'stopped', true);
       signal.addEventListener('abort', onAbort, { once: true });
 
+      const sendPing = (t: number): void => {
+        this.lastPingAt = t;
+        if (this.pingSentAt === null) this.pingSentAt = t;
+        if (heartbeat.kind === 'frame') ws.ping();
+        else ws.send(heartbeat.message);
+      };
       const check = (): void => {
         if (ws.readyState !== WebSocket.OPEN) return;
         const t = Date.now();
@@ -165,22 +199,36 @@ export class StreamConnection {
           end(false, `silent: no message for ${t - this.lastMessageAt} ms`, false);
         } else if (this.pingSentAt !== null && t - this.pingSentAt > silenceTimeoutMs) {
           end(false, `silent: ping unanswered for ${t - this.pingSentAt} ms`, false);
-        } else if (this.pingSentAt === null) {
-          this.pingSentAt = t;
-          ws.ping();
+        } else if (heartbeat.kind === 'frame') {
+          if (this.pingSentAt === null) sendPing(t);
+        } else if (t - this.lastPingAt >= heartbeat.intervalMs) {
+          sendPing(t);
+        }
+      };
+      const subscribe = async (): Promise<void> => {
+        // Per connection: a new connection starts with a fresh subscribe window.
+        const gate = new WindowGate(this.opts.subscribeLimit);
+        for (const frame of this.opts.subscribe) {
+          if (!(await gate.acquire(stopSending.signal))) return;
+          if (ws.readyState !== WebSocket.OPEN) return;
+          ws.send(frame);
         }
       };
 
       ws.on('open', () => {
-        this.lastMessageAt = Date.now();
+        const t = Date.now();
+        this.lastMessageAt = t;
+        this.lastPingAt = t;
         this.pingSentAt = null;
         if (this.pausedByConsumer) ws.pause();
-        timers.push(setInterval(check, Math.max(10, Math.floor(silenceTimeoutMs / 3))));
+        const every =
+          heartbeat.kind === 'frame'
+            ? Math.floor(silenceTimeoutMs / 3)
+            : Math.min(Math.floor(silenceTimeoutMs / 3), heartbeat.intervalMs);
+        timers.push(setInterval(check, Math.max(10, every)));
         timers.push(setTimeout(() => end(true, `rotating after ${rotateAfterMs} ms`, true), rotateAfterMs));
-        this.opts.logger.info(
-          { source: 'binance', market: this.opts.label, reconnect },
-          'binance socket open',
-        );
+        this.opts.logger.info({ source: venue, socket: label, reconnect }, `${venue} socket open`);
+        void subscribe();
         this.hooks.onOpen(reconnect);
       });
       ws.on('message', (data) => {
@@ -190,9 +238,22 @@ export class StreamConnection {
           this.backoff.reset(); // a good cycle
         }
         try {
-          this.hooks.onMessage(text(data), reason !== null);
+          const raw = text(data);
+          const msg = this.opts.parse(raw);
+          if (msg.type === 'pong') {
+            this.pingSentAt = null;
+            return;
+          }
+          if (msg.type === 'reconnect') {
+            this.opts.logger.warn(
+              { source: venue, socket: label, reason: msg.reason },
+              `${venue} ${msg.reason}: reconnecting`,
+            );
+            end(true, msg.reason, true);
+          }
+          this.hooks.onMessage(msg, raw, reason !== null);
         } catch (err) {
-          this.opts.logger.error({ err, market: this.opts.label }, 'binance message handler failed');
+          this.opts.logger.error({ err, source: venue, socket: label }, `${venue} message handler failed`);
         }
       });
       ws.on('pong', () => {
@@ -203,6 +264,7 @@ export class StreamConnection {
       });
       ws.on('close', (code, why) => {
         for (const t of timers) clearTimeout(t);
+        stopSending.abort();
         signal.removeEventListener('abort', onAbort);
         if (this.socket === ws) this.socket = null;
         if (this.session === session) this.session = null;

@@ -1,27 +1,27 @@
 /**
+ * The candle sequencer, venue-free: it works on normalized candles (`kit/candle-values.ts`).
+ *
  * Per instrument: closed candles out in order, each minute once, without gaps. One task runs at a time
  * (live candles and fills of one instrument never overlap), so what is yielded is always the next
  * expected minute:
- * - a live closed kline for a minute already yielded is a duplicate and dropped;
+ * - a live closed candle for a minute already yielded is a duplicate and dropped;
  * - one that skips minutes is preceded by a REST fill of the skipped ones (origin `rest`);
  * - after a (re)connect, and when the expected minute's closing message is late by more than the grace
  *   period (checked against the market clock `now()`), the closed minutes still missing are fetched;
  * - before the first candle nothing is fetched, unless `since` says where the sequence starts.
  */
-import type { Logger } from '../../../util/log.js';
-import type { SourceNotice } from '../../types.js';
-import type { Candle } from '../../../contracts/candle.js';
+import type { Logger } from '../../util/log.js';
+import type { SourceNotice } from '../types.js';
+import type { Candle } from '../../contracts/candle.js';
+import { MINUTE_MS, toCandle } from './candle-values.js';
 import type { FillOutcome, FillRange } from './history.js';
-import type { KlineValues } from './messages.js';
-import { MINUTE_MS } from './messages.js';
-import { toCandle } from './normalize.js';
-import type { BinanceInstrument } from './options.js';
+import type { CandleValues, VenueInstrument } from './venue.js';
 
 export interface CandleSequencerDeps {
-  readonly instrument: BinanceInstrument;
+  readonly instrument: VenueInstrument;
   /** Market clock, epoch ms. */
   readonly now: () => number;
-  /** See BinanceSourceOptions.lateGraceMs. */
+  /** See KitSourceOptions.lateGraceMs. */
   readonly lateGraceMs: number;
   /** First minute wanted, epoch ms, or null: the first live candle starts the sequence. */
   readonly since: number | null;
@@ -29,10 +29,10 @@ export interface CandleSequencerDeps {
   readonly logger: Logger;
   /** Hand a candle to the consumer; waits for room; false when stopping. */
   readonly emit: (candle: Candle) => Promise<boolean>;
-  /** Closed klines of a range from REST, page by page. */
+  /** Closed candles of a range from REST, page by page. */
   readonly history: (
     range: FillRange,
-    onPage: (klines: readonly KlineValues[]) => Promise<boolean>,
+    onPage: (candles: readonly CandleValues[]) => Promise<boolean>,
   ) => Promise<FillOutcome>;
   readonly notice: (n: SourceNotice) => void;
 }
@@ -70,12 +70,12 @@ export class CandleSequencer {
     return this.nextOpen;
   }
 
-  /** Live closed klines dropped because their minute was already yielded. */
+  /** Live closed candles dropped because their minute was already yielded. */
   get duplicates(): number {
     return this.dropped;
   }
 
-  /** A closed kline from the socket. */
+  /** A closed candle from the socket. */
   live(candle: Candle): void {
     this.tasks.push({ kind: 'live', candle });
     this.kick();
@@ -162,8 +162,8 @@ export class CandleSequencer {
     this.lastFillAt = this.deps.now();
     const key = this.deps.instrument.spec.instrumentKey;
     this.deps.logger.info({ instrument: key, from: iso(from), to: iso(toExclusive), reason }, 'history fill');
-    const outcome = await this.deps.history({ from, toExclusive, closedBefore }, async (klines) => {
-      for (const k of klines) {
+    const outcome = await this.deps.history({ from, toExclusive, closedBefore }, async (candles) => {
+      for (const k of candles) {
         if (this.nextOpen !== null && k.openTime < this.nextOpen) continue;
         if (!(await this.put(toCandle(this.deps.instrument, k, 'rest')))) return false;
       }

@@ -5,7 +5,7 @@
  * half calls `onLow` (it resumes them). What a socket still delivers after its pause (the rest of one read)
  * lands above `capacity`; droppable offers beyond twice `capacity` are refused, so memory stays bounded.
  */
-import { InvalidArgumentError } from '../../../util/errors.js';
+import { InvalidArgumentError } from '../../util/errors.js';
 
 export interface EventQueueHooks {
   /** The queue reached capacity: stop producing. */
