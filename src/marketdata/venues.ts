@@ -1,59 +1,91 @@
 /**
- * The venue registry: for each venue an instrument key may name (`MARKET_VENUES` of the config), how
- * to build its streaming source from the validated `market_data` section. The feed runs one source per
- * venue present (`sourcePlan` in config/market-data.ts); `marketbus history backfill` takes the same
- * venue's settings from here.
+ * The venue registry: for each venue an instrument key may name (`MARKET_VENUES` of the config), its
+ * adapter and its URLs from the validated `market_data.sources.<venue>`. The feed builds one kit source
+ * per venue present from it (`sourcePlan` in config/market-data.ts); `marketbus history backfill` takes
+ * the same adapter and URLs for the venue's REST history. Adding a venue: ARCHITECTURE.md.
  */
-import { ConfigError } from '../util/errors.js';
+import { splitInstrumentKey } from '../contracts/catalog.js';
+import { ConfigError, InvalidKeyError } from '../util/errors.js';
+import {
+  MARKET_VENUES,
+  type MarketDataConfig,
+  type MarketVenue,
+  type PlannedInstrument,
+} from '../config/market-data.js';
 import type { Logger } from '../util/log.js';
-import type { MarketDataConfig, MarketVenue, PlannedInstrument } from '../config/market-data.js';
-import type { BinanceSourceOptions } from './sources/binance/options.js';
-import { createBinanceSource } from './sources/binance/source.js';
+import type { KitSourceOptions } from './kit/options.js';
+import { createVenueSource } from './kit/source.js';
+import type { VenueAdapter, VenueInstrument } from './kit/venue.js';
+import { binanceAdapter } from './sources/binance/adapter.js';
+import { resolveBinanceUrls } from './sources/binance/options.js';
 import type { MarketSource } from './types.js';
 
 /**
- * The options every venue's source takes (the kit's source options: instruments, market ids, the
- * history-call limit, timings, clock, logger); each venue adds its URLs from `market_data.sources.<venue>`.
+ * The options every venue's source takes (the kit's: instruments, market ids, the history-call limit,
+ * timings, clock, logger); the registry adds the venue's URLs.
  */
-export type VenueSourceOptions = Omit<
-  BinanceSourceOptions,
-  'wsUrl' | 'restUrl' | 'futuresWsUrl' | 'futuresRestUrl'
->;
+export type VenueSourceOptions = KitSourceOptions;
 
 /** Source options beyond the config, for every venue source alike (tests, benches: clock, timings). */
 export type VenueSourceTuning = Partial<Omit<VenueSourceOptions, 'instruments' | 'marketIds'>>;
 
+/** Something done with a venue's adapter and its resolved URLs, kept paired by their types. */
+export type WithAdapter<R> = <I extends VenueInstrument, U>(adapter: VenueAdapter<I, U>, urls: U) => R;
+
 /** What the registry holds of one venue. */
 export interface VenueEntry {
-  /** Its source for these options, with its URLs from `market_data.sources.<venue>`. */
-  readonly createSource: (md: MarketDataConfig, options: VenueSourceOptions) => MarketSource;
+  /** Its kit source for these options, on the URLs of `market_data.sources.<venue>`. */
+  createSource(md: MarketDataConfig, options: VenueSourceOptions): MarketSource;
+  /** Run `use` with its adapter and URLs (backfill from its REST history). */
+  withAdapter<R>(md: MarketDataConfig, use: WithAdapter<R>): R;
 }
 
-/** A venue whose source is not in this build yet: its keys are refused naming the first of them. */
-function notBuilt(venue: MarketVenue): VenueEntry['createSource'] {
-  return () => {
-    throw new ConfigError(`market_data.sources.${venue}`, `the ${venue} source is not in this build`);
+/** A venue's entry from its adapter and how its URLs come from the config. */
+function venue<I extends VenueInstrument, U>(
+  adapter: VenueAdapter<I, U>,
+  urls: (md: MarketDataConfig) => U,
+): VenueEntry {
+  return {
+    createSource: (md, options) => createVenueSource(adapter, urls(md), options),
+    withAdapter: (md, use) => use(adapter, urls(md)),
   };
 }
 
+/** A venue whose adapter is not in this build yet. */
+function notBuilt(name: MarketVenue): VenueEntry {
+  const refuse = (): never => {
+    throw new ConfigError(`market_data.sources.${name}`, `the ${name} source is not in this build`);
+  };
+  return { createSource: refuse, withAdapter: refuse };
+}
+
 export const VENUES: Readonly<Record<MarketVenue, VenueEntry>> = Object.freeze({
-  binance: {
-    createSource: (md, o) => {
-      const b = md.sources.binance;
-      return createBinanceSource({
-        ...o,
-        wsUrl: b.ws_url,
-        restUrl: b.rest_url,
-        futuresWsUrl: b.futures_ws_url,
-        futuresRestUrl: b.futures_rest_url,
-      });
-    },
-  },
-  // SLOT(h-bybit): createBybitSource({ ...o, wsUrl: md.sources.bybit.ws_url, restUrl: md.sources.bybit.rest_url })
-  bybit: { createSource: notBuilt('bybit') },
-  // SLOT(h-okx): createOkxSource({ ...o, wsUrl: okx.ws_url, businessWsUrl: okx.business_ws_url, restUrl: okx.rest_url })
-  okx: { createSource: notBuilt('okx') },
+  binance: venue(binanceAdapter, (md) =>
+    resolveBinanceUrls({
+      wsUrl: md.sources.binance.ws_url,
+      restUrl: md.sources.binance.rest_url,
+      futuresWsUrl: md.sources.binance.futures_ws_url,
+      futuresRestUrl: md.sources.binance.futures_rest_url,
+    }),
+  ),
+  // SLOT(h-bybit): venue(bybitAdapter, (md) => resolveBybitUrls({ wsUrl: ..., restUrl: ... }))
+  bybit: notBuilt('bybit'),
+  // SLOT(h-okx): venue(okxAdapter, (md) => resolveOkxUrls({ wsUrl, businessWsUrl, restUrl }))
+  okx: notBuilt('okx'),
 });
+
+/** The venue of an instrument key (its exchange part), for its REST history. */
+export function venueFor(instrumentKey: string): VenueEntry {
+  const { exchange } = splitInstrumentKey(instrumentKey);
+  const name = MARKET_VENUES.find((v) => v === exchange);
+  if (!name)
+    throw new InvalidKeyError(
+      'instrument key',
+      instrumentKey,
+      `only a venue has REST history: ${MARKET_VENUES.map((v) => `${v}:*`).join(', ')}`,
+    );
+  return VENUES[name];
+}
 
 /** The source options of a venue's planned instruments. */
 export function venueSourceOptions(
