@@ -18,6 +18,8 @@ import { createVenueSource } from './kit/source.js';
 import type { VenueAdapter, VenueInstrument } from './kit/venue.js';
 import { binanceAdapter } from './sources/binance/adapter.js';
 import { resolveBinanceUrls } from './sources/binance/options.js';
+import { bybitAdapter } from './sources/bybit/adapter.js';
+import { resolveBybitUrls } from './sources/bybit/options.js';
 import type { MarketSource } from './types.js';
 
 /**
@@ -68,8 +70,9 @@ export const VENUES: Readonly<Record<MarketVenue, VenueEntry>> = Object.freeze({
       futuresRestUrl: md.sources.binance.futures_rest_url,
     }),
   ),
-  // SLOT(h-bybit): venue(bybitAdapter, (md) => resolveBybitUrls({ wsUrl: ..., restUrl: ... }))
-  bybit: notBuilt('bybit'),
+  bybit: venue(bybitAdapter, (md) =>
+    resolveBybitUrls({ wsUrl: md.sources.bybit.ws_url, restUrl: md.sources.bybit.rest_url }),
+  ),
   // SLOT(h-okx): venue(okxAdapter, (md) => resolveOkxUrls({ wsUrl, businessWsUrl, restUrl }))
   okx: notBuilt('okx'),
 });

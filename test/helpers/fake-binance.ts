@@ -1,11 +1,16 @@
 /**
  * A local fake of one Binance market (spot or USD-M futures) on 127.0.0.1, speaking Binance's documented
  * formats: combined-stream WebSockets at `/stream?streams=a/b/c` (plus SUBSCRIBE / UNSUBSCRIBE /
- * LIST_SUBSCRIPTIONS method messages), and REST klines at `/api/v3/klines` (spot) or `/fapi/v1/klines`
- * (futures). Kline values are a deterministic function of symbol and minute, so a test can compute the
- * candle it expects from either path. Test controls push klines and book tickers, drop connections, send
- * `serverShutdown`, go silent (no data, no pongs), refuse connections, and queue REST replies such as a
- * 429 with `Retry-After`. The market clock is the test's `now()`.
+ * LIST_SUBSCRIPTIONS method messages), REST klines at `/api/v3/klines` (spot) or `/fapi/v1/klines`
+ * (futures) and the symbol list at `/api/v3/exchangeInfo` / `/fapi/v1/exchangeInfo`. Kline values are a
+ * deterministic function of symbol and minute, so a test can compute the candle it expects from either
+ * path; a minute marked as without trades is Binance's zero-trade kline (volume 0, o=h=l=c = the previous
+ * close), and the minute still open is served over REST with its values so far, as Binance does.
+ * REST weight is counted per minute as Binance counts it per IP (docs/venues/binance.md): past the limit,
+ * or on a queued rate-limit trap, the answer is HTTP 429 with `Retry-After` and code -1003; a call made
+ * inside a `Retry-After` is answered 418 (Binance's ban) and counted as a violation.
+ * Test controls push klines and book tickers, drop connections, send `serverShutdown`, go silent (no
+ * data, no pongs), refuse connections, and queue REST replies. The market clock is the test's `now()`.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +26,35 @@ const KLINES_PATH: Readonly<Record<FakeMarket, string>> = {
   futures: '/fapi/v1/klines',
 };
 const MAX_LIMIT: Readonly<Record<FakeMarket, number>> = { spot: 1000, futures: 1500 };
+const EXCHANGE_INFO_PATH: Readonly<Record<FakeMarket, string>> = {
+  spot: '/api/v3/exchangeInfo',
+  futures: '/fapi/v1/exchangeInfo',
+};
+
+/**
+ * Binance's documented limits (docs/venues/binance.md cites the pages): REQUEST_WEIGHT per minute per
+ * IP, the weights of the two calls a source makes, WebSocket connection attempts per 5 minutes per IP,
+ * and incoming messages per second per connection.
+ */
+export const BINANCE_LIMITS = Object.freeze({
+  spot: {
+    restWeightPerMinute: 6000,
+    klinesWeight: (_limit: number): number => 2,
+    exchangeInfoWeight: 20,
+    connectionsPer5Min: 300,
+    incomingMessagesPerSecond: 5,
+  },
+  futures: {
+    restWeightPerMinute: 2400,
+    klinesWeight: (limit: number): number => (limit < 100 ? 1 : limit < 500 ? 2 : limit <= 1000 ? 5 : 10),
+    exchangeInfoWeight: 1,
+    connectionsPer5Min: 300,
+    incomingMessagesPerSecond: 10,
+  },
+} satisfies Record<FakeMarket, unknown>);
+
+/** Symbols a fake lists in its exchangeInfo unless told otherwise. */
+const DEFAULT_LISTED = ['BTCUSDT', 'ETHUSDT', 'BNBUSDT'];
 
 export interface FakeKlineValues {
   readonly o: string;
@@ -51,6 +85,10 @@ export function fakeKlineValues(symbol: string, openTime: number): FakeKlineValu
 
 export interface FakeConnection {
   readonly id: number;
+  /** Real time the upgrade was accepted, epoch ms. */
+  readonly openedAt: number;
+  /** Real times of the text frames the client sent (SUBSCRIBE and other method messages). */
+  readonly controlTimes: number[];
   /** Request path, e.g. `/stream`. */
   readonly path: string;
   /** Subscribed streams: from the URL, then changed by SUBSCRIBE / UNSUBSCRIBE. */
@@ -71,6 +109,16 @@ export interface RestRequest {
   readonly params: URLSearchParams;
   /** Real time of arrival, epoch ms. */
   readonly at: number;
+  /** Its weight under Binance's REQUEST_WEIGHT limit (0 for paths Binance does not have). */
+  readonly weight: number;
+  /** HTTP status answered. */
+  status: number;
+}
+
+/** A rate-limit answer waiting for the next klines call; may be shared by the fakes of one venue. */
+export interface RateLimitTrap {
+  /** `Retry-After` of the next klines call's 429, ms; null when none is queued. */
+  retryAfterMs: number | null;
 }
 
 export interface CannedReply {
@@ -85,6 +133,12 @@ export interface FakeBinanceOptions {
   readonly now: () => number;
   /** Send an open (`x=false`) kline update of the current minute on every kline stream this often, ms (0 = never). */
   readonly heartbeatMs?: number;
+  /** Symbols exchangeInfo lists. @defaultValue BTCUSDT, ETHUSDT, BNBUSDT */
+  readonly listed?: Iterable<string>;
+  /** Where `rateLimitNextKlines` queues; pass one object to several fakes to trap the first call of any. */
+  readonly rateLimitTrap?: RateLimitTrap;
+  /** The set behind `unknownSymbols`; pass one set to several fakes to share it. */
+  readonly unknownSymbols?: Set<string>;
 }
 
 export class FakeBinance {
@@ -95,6 +149,17 @@ export class FakeBinance {
   readonly missing = new Set<string>();
   /** Answer WebSocket upgrades with 503 while true. */
   refuseConnections = false;
+  /** Symbols exchangeInfo lists (besides any in `unknownSymbols`, which it never lists). */
+  readonly listed: Set<string>;
+  /** Symbols Binance does not have: not listed, klines answer -1121, streams of them carry nothing. */
+  readonly unknownSymbols: Set<string>;
+  /** `SYMBOL:openTime` of minutes without trades (Binance's zero-volume kline). */
+  readonly zeroTrade = new Set<string>();
+  /** REST calls made inside a `Retry-After` the fake had given (answered 418). */
+  readonly violations: RestRequest[] = [];
+  private readonly trap: RateLimitTrap;
+  /** Until when (real ms) calls must wait after the last 429. */
+  private retryUntil = 0;
   private readonly canned: CannedReply[] = [];
   private readonly wss: WebSocketServer;
   private heartbeat: NodeJS.Timeout | null = null;
@@ -106,6 +171,9 @@ export class FakeBinance {
     private readonly opts: FakeBinanceOptions,
   ) {
     this.market = opts.market ?? 'spot';
+    this.listed = new Set(opts.listed ?? DEFAULT_LISTED);
+    this.trap = opts.rateLimitTrap ?? { retryAfterMs: null };
+    this.unknownSymbols = opts.unknownSymbols ?? new Set();
     this.wss = new WebSocketServer({ noServer: true, autoPong: false, perMessageDeflate: false });
     server.on('request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
@@ -115,7 +183,8 @@ export class FakeBinance {
   }
 
   static async start(opts: FakeBinanceOptions): Promise<FakeBinance> {
-    const server = createServer();
+    // Combined-stream URLs of hundreds of instruments are longer than Node's 16 KiB header default.
+    const server = createServer({ maxHeaderSize: 256 * 1024 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(0, '127.0.0.1', () => resolve());
@@ -151,6 +220,28 @@ export class FakeBinance {
     this.canned.push(...replies);
   }
 
+  /** Answer the next klines call with Binance's 429 (`Retry-After` in whole seconds, code -1003). */
+  rateLimitNextKlines(retryAfterMs: number): void {
+    this.trap.retryAfterMs = retryAfterMs;
+  }
+
+  /**
+   * The final values of `symbol`'s minute at `openTime`: `fakeKlineValues`, or for a minute without
+   * trades Binance's zero-volume kline at the previous close.
+   */
+  klineValues(symbol: string, openTime: number): FakeKlineValues {
+    if (!this.zeroTrade.has(`${symbol}:${openTime}`)) return fakeKlineValues(symbol, openTime);
+    const prev = this.klineValues(symbol, openTime - MINUTE).c;
+    return { o: prev, h: prev, l: prev, c: prev, v: '0.00000000', q: '0.00000000' };
+  }
+
+  /** REST weight received in the last minute (what Binance's `X-MBX-USED-WEIGHT-1M` tells). */
+  usedWeight(at: number = Date.now()): number {
+    let w = 0;
+    for (const r of this.restRequests) if (r.at > at - MINUTE) w += r.weight;
+    return w;
+  }
+
   /** Send `data` on `stream` to every open, non-silent connection subscribed to it. Returns how many. */
   sendToStream(stream: string, data: unknown): number {
     const text = JSON.stringify({ stream, data });
@@ -176,7 +267,8 @@ export class FakeBinance {
 
   /** The kline payload Binance sends for `symbol`'s minute at `openTime`. */
   klinePayload(symbol: string, openTime: number, closed: boolean): Record<string, unknown> {
-    const v = fakeKlineValues(symbol, openTime);
+    const v = this.klineValues(symbol, openTime);
+    const traded = Number(v.v) > 0;
     return {
       e: 'kline',
       E: this.opts.now(),
@@ -186,18 +278,18 @@ export class FakeBinance {
         T: openTime + MINUTE - 1,
         s: symbol,
         i: '1m',
-        f: 100,
-        L: 200,
+        f: traded ? 100 : -1,
+        L: traded ? 200 : -1,
         o: v.o,
         c: v.c,
         h: v.h,
         l: v.l,
         v: v.v,
-        n: 101,
+        n: traded ? 101 : 0,
         x: closed,
         q: v.q,
-        V: '0.50000000',
-        Q: '0.50000000',
+        V: traded ? '0.50000000' : '0.00000000',
+        Q: traded ? '0.50000000' : '0.00000000',
         B: '0',
       },
     };
@@ -205,11 +297,13 @@ export class FakeBinance {
 
   /** Push a kline update (closed by default) on `<symbol>@kline_1m`. Returns the connections reached. */
   pushKline(symbol: string, openTime: number, closed = true): number {
+    if (this.unknownSymbols.has(symbol)) return 0;
     return this.sendToStream(`${symbol.toLowerCase()}@kline_1m`, this.klinePayload(symbol, openTime, closed));
   }
 
   /** Push a book ticker; futures' carries `e`, `E` and `T` like Binance's. */
   pushBookTicker(symbol: string, bid: string, ask: string): number {
+    if (this.unknownSymbols.has(symbol)) return 0;
     const t = this.opts.now();
     const base = { u: this.updateId++, s: symbol, b: bid, B: '1.00000000', a: ask, A: '2.00000000' };
     const data = this.market === 'futures' ? { e: 'bookTicker', ...base, E: t, T: t - 1 } : base;
@@ -234,6 +328,11 @@ export class FakeBinance {
   /** The open connections stop sending and stop answering pings; the TCP connections stay up. */
   goSilent(): void {
     for (const c of this.openConnections) c.silent = true;
+  }
+
+  /** The silent connections talk again. */
+  speak(): void {
+    for (const c of this.openConnections) c.silent = false;
   }
 
   async waitForConnections(n: number, timeoutMs = 5000): Promise<FakeConnection> {
@@ -264,6 +363,7 @@ export class FakeBinance {
       for (const s of c.streams) {
         if (!s.endsWith('@kline_1m')) continue;
         const symbol = s.slice(0, -'@kline_1m'.length).toUpperCase();
+        if (this.unknownSymbols.has(symbol)) continue;
         c.socket.send(JSON.stringify({ stream: s, data: this.klinePayload(symbol, minute, false) }));
       }
     }
@@ -282,6 +382,8 @@ export class FakeBinance {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       const conn: FakeConnection = {
         id: this.nextId++,
+        openedAt: Date.now(),
+        controlTimes: [],
         path: url.pathname,
         streams: fromUrl,
         socket: ws,
@@ -296,7 +398,10 @@ export class FakeBinance {
         conn.pings += 1;
         if (!conn.silent) ws.pong(data);
       });
-      ws.on('message', (data: Buffer) => this.onControl(conn, data.toString('utf8')));
+      ws.on('message', (data: Buffer) => {
+        conn.controlTimes.push(Date.now());
+        this.onControl(conn, data.toString('utf8'));
+      });
       ws.on('error', () => undefined);
       ws.on('close', (code) => {
         conn.closed = true;
@@ -339,25 +444,82 @@ export class FakeBinance {
     }
   }
 
+  /** Binance's weight of a call (docs/venues/binance.md); 0 for paths it does not have. */
+  private weightOf(path: string, params: URLSearchParams): number {
+    const limits = BINANCE_LIMITS[this.market];
+    if (path === KLINES_PATH[this.market]) return limits.klinesWeight(Number(params.get('limit') ?? 500));
+    if (path === EXCHANGE_INFO_PATH[this.market]) return limits.exchangeInfoWeight;
+    return 0;
+  }
+
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
-    this.restRequests.push({ path: url.pathname, params: url.searchParams, at: Date.now() });
+    const at = Date.now();
+    const request: RestRequest = {
+      path: url.pathname,
+      params: url.searchParams,
+      at,
+      weight: this.weightOf(url.pathname, url.searchParams),
+      status: 200,
+    };
+    this.restRequests.push(request);
     const reply = (status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void => {
-      res.writeHead(status, { 'content-type': 'application/json', ...headers });
+      request.status = status;
+      res.writeHead(status, {
+        'content-type': 'application/json',
+        'x-mbx-used-weight-1m': String(this.usedWeight(at)),
+        ...headers,
+      });
       res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    };
+    const tooMany = (retryAfterMs: number): void => {
+      const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
+      this.retryUntil = Math.max(this.retryUntil, at + seconds * 1000);
+      const limit = BINANCE_LIMITS[this.market].restWeightPerMinute;
+      reply(
+        429,
+        {
+          code: -1003,
+          msg: `Too many requests; current limit of IP(127.0.0.1) is ${limit} requests per minute. Please use the websocket for live updates to avoid polling the API.`,
+        },
+        { 'retry-after': String(seconds) },
+      );
     };
     const canned = this.canned.shift();
     if (canned) return reply(canned.status, canned.body ?? '', canned.headers);
-    if (req.method !== 'GET' || url.pathname !== KLINES_PATH[this.market]) {
+    if (at < this.retryUntil) {
+      this.violations.push(request);
+      const seconds = Math.ceil((this.retryUntil - at) / 1000);
+      return reply(
+        418,
+        { code: -1003, msg: `Way too many requests; IP(127.0.0.1) banned until ${this.retryUntil}.` },
+        { 'retry-after': String(seconds) },
+      );
+    }
+    if (this.usedWeight(at) > BINANCE_LIMITS[this.market].restWeightPerMinute) {
+      const oldest = this.restRequests.find((r) => r.at > at - MINUTE && r.weight > 0);
+      return tooMany((oldest?.at ?? at) + MINUTE - at);
+    }
+    if (req.method !== 'GET') return reply(405, { code: -1, msg: 'GET only on this fake' });
+    if (url.pathname === EXCHANGE_INFO_PATH[this.market]) return this.exchangeInfo(url.searchParams, reply);
+    if (url.pathname !== KLINES_PATH[this.market]) {
       return reply(404, { code: -1, msg: `no ${url.pathname} on this ${this.market} server` });
+    }
+    if (this.trap.retryAfterMs !== null) {
+      const ms = this.trap.retryAfterMs;
+      this.trap.retryAfterMs = null;
+      return tooMany(ms);
     }
     const p = url.searchParams;
     const symbol = p.get('symbol') ?? '';
-    if (!/^[A-Z0-9_]{2,40}$/.test(symbol)) return reply(400, { code: -1121, msg: 'Invalid symbol.' });
+    if (!/^[A-Z0-9_]{2,40}$/.test(symbol) || this.unknownSymbols.has(symbol)) {
+      return reply(400, { code: -1121, msg: 'Invalid symbol.' });
+    }
     if (p.get('interval') !== '1m') return reply(400, { code: -1120, msg: 'Invalid interval.' });
     const limit = Math.min(Number(p.get('limit') ?? 500), MAX_LIMIT[this.market]);
     if (!Number.isInteger(limit) || limit < 1) return reply(400, { code: -1130, msg: 'Invalid limit.' });
-    // Binance also returns the minute still open (its close time lies in the future).
+    // Binance also returns the minute still open (its close time lies in the future), with its values
+    // so far: here no trade yet but the first (o = h = l = c, half the volume).
     const current = Math.floor(this.opts.now() / MINUTE) * MINUTE;
     const start = p.has('startTime')
       ? Math.ceil(Number(p.get('startTime')) / MINUTE) * MINUTE
@@ -366,9 +528,55 @@ export class FakeBinance {
     const rows: unknown[] = [];
     for (let t = start; t <= end && t <= current && rows.length < limit; t += MINUTE) {
       if (this.missing.has(`${symbol}:${t}`)) continue;
-      const v = fakeKlineValues(symbol, t);
-      rows.push([t, v.o, v.h, v.l, v.c, v.v, t + MINUTE - 1, v.q, 101, '0.50000000', '0.50000000', '0']);
+      const f = this.klineValues(symbol, t);
+      const v =
+        t === current
+          ? { ...f, h: f.o, l: f.o, c: f.o, v: (Number(f.v) / 2).toFixed(8), q: (Number(f.q) / 2).toFixed(8) }
+          : f;
+      const n = Number(v.v) > 0 ? 101 : 0;
+      rows.push([t, v.o, v.h, v.l, v.c, v.v, t + MINUTE - 1, v.q, n, '0.50000000', '0.50000000', '0']);
     }
     reply(200, rows);
+  }
+
+  /** `exchangeInfo`: the rate limits and the listed symbols (all, or those of `symbol` / `symbols`). */
+  private exchangeInfo(p: URLSearchParams, reply: (status: number, body: unknown) => void): void {
+    const listed = [...this.listed].filter((s) => !this.unknownSymbols.has(s));
+    let wanted = listed;
+    const asked = p.get('symbols') ?? (p.has('symbol') ? JSON.stringify([p.get('symbol')]) : null);
+    if (asked !== null) {
+      let names: unknown;
+      try {
+        names = JSON.parse(asked);
+      } catch {
+        return reply(400, { code: -1100, msg: 'Illegal characters found in parameter symbols.' });
+      }
+      if (!Array.isArray(names) || names.some((n) => typeof n !== 'string' || !listed.includes(n))) {
+        return reply(400, { code: -1121, msg: 'Invalid symbol.' });
+      }
+      wanted = names as string[];
+    }
+    const limits = BINANCE_LIMITS[this.market];
+    const symbol = (s: string): Record<string, unknown> => {
+      const quoteAsset = s.endsWith('USDT') ? 'USDT' : s.slice(-3);
+      const base = { symbol: s, status: 'TRADING', baseAsset: s.slice(0, -quoteAsset.length), quoteAsset };
+      return this.market === 'futures'
+        ? { ...base, pair: s, contractType: 'PERPETUAL', marginAsset: quoteAsset }
+        : { ...base, isSpotTradingAllowed: true, permissions: [] };
+    };
+    reply(200, {
+      timezone: 'UTC',
+      serverTime: Date.now(),
+      rateLimits: [
+        {
+          rateLimitType: 'REQUEST_WEIGHT',
+          interval: 'MINUTE',
+          intervalNum: 1,
+          limit: limits.restWeightPerMinute,
+        },
+      ],
+      exchangeFilters: [],
+      symbols: wanted.map(symbol),
+    });
   }
 }

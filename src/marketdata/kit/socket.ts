@@ -3,7 +3,7 @@
  * connect, reconnects with jittered exponential backoff after a loss (reset once a connection delivers
  * a message), sends the plan's subscribe frames after every open (the resubscribe) paced by the
  * per-connection subscribe budget, keeps the heartbeat the adapter names (ping frames, or the venue's
- * text ping every `intervalMs` whose answer the adapter reports as `pong`), drops a silent socket (no
+ * text ping every `intervalMs` (every third of the silence timeout when that is shorter) whose answer the adapter reports as `pong`), drops a silent socket (no
  * message, or a ping unanswered, for `silenceTimeoutMs`), reconnects at once when asked to rotate
  * (proactively after `rotateAfterMs`, or on the adapter's `reconnect` message), and pauses and resumes
  * reading for back-pressure.
@@ -201,7 +201,9 @@ export class VenueSocket {
           end(false, `silent: ping unanswered for ${t - this.pingSentAt} ms`, false);
         } else if (heartbeat.kind === 'frame') {
           if (this.pingSentAt === null) sendPing(t);
-        } else if (t - this.lastPingAt >= heartbeat.intervalMs) {
+        } else if (t - this.lastPingAt >= Math.min(heartbeat.intervalMs, silenceTimeoutMs / 3)) {
+          // At the venue's interval, and more often when the silence timeout is shorter: a quiet market
+          // sends nothing else, so the pong is what proves the socket alive.
           sendPing(t);
         }
       };

@@ -56,8 +56,9 @@ export type Heartbeat =
   /** WebSocket ping frames, answered by pong frames (Binance). Sent every third of the silence timeout. */
   | { readonly kind: 'frame' }
   /**
-   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs`; `parseMessage` reports the venue's
-   * answer as `{ type: 'pong' }`. An unanswered ping for the silence timeout drops the socket.
+   * A text frame (`ping`, `{"op":"ping"}`) sent every `intervalMs` (every third of the silence timeout
+   * when that is shorter); `parseMessage` reports the venue's answer as `{ type: 'pong' }`. An
+   * unanswered ping for the silence timeout drops the socket.
    */
   | { readonly kind: 'text'; readonly message: string; readonly intervalMs: number };
 
@@ -179,6 +180,13 @@ export interface VenueAdapter<I extends VenueInstrument = VenueInstrument, U = u
    * @defaultValue the kit's 23 h when the venue documents no cut
    */
   readonly rotateAfterMs?: number | undefined;
+  /**
+   * Whether a close frame sent by the server is the venue's server-initiated close, because the venue
+   * sends no notice before it (Bybit: "reconnect as soon as possible if disconnected"): the kit then
+   * reconnects at once, without backoff, as after a `reconnect` message.
+   * @defaultValue false (a close from the server is a loss: reconnect with backoff)
+   */
+  readonly serverCloseIsNotice?: boolean | undefined;
   /**
    * Read an instrument key of this venue. Throws `ConfigError(where, ...)` for a wrong market type or
    * a symbol that breaks the venue's rules.

@@ -1,12 +1,14 @@
 /**
- * What the source conformance suite (`sources.conformance.test.ts`) needs from one venue: a local
+ * What the source conformance suite (`sources.test.ts`) needs from one venue: a local
  * server that speaks the venue's documented protocol on loopback (WebSocket and REST on one port), with
  * controls for the faults the suite tries, and the source the feed would build for it. One harness per
  * venue (`binance.ts`, `bybit.ts`, `okx.ts`); the suite is written once and runs against each.
  *
  * The market clock is the suite's: the server's candles, event times and which minute is open follow
  * `now()`. Candle values are a deterministic function of symbol and minute, so the suite knows every
- * canonical candle without asking.
+ * canonical candle without asking. Like the venue, the server sends updates of the open candle on
+ * every candle subscription on its own (a few per second), so a socket that is not silent never looks
+ * silent.
  */
 import type { CandleValues } from '../../../src/marketdata/kit/venue.js';
 import type { MarketSource } from '../../../src/marketdata/types.js';
@@ -38,6 +40,17 @@ export interface RestCall {
   readonly path: string;
   /** Its weight under the venue's documented REST limit. */
   readonly weight: number;
+  /**
+   * The HTTP status the server answered (the rate-limit case finds its rate-limited call by it).
+   * @defaultValue unknown (the rate-limit case then fails)
+   */
+  readonly status?: number | undefined;
+  /**
+   * Whether the server answered it with the venue's rate-limit error, for venues whose error is not an
+   * HTTP 429/418 (Bybit: HTTP 200 with retCode 10006, or HTTP 403 for the IP limit).
+   * @defaultValue unknown (the status decides)
+   */
+  readonly rateLimited?: boolean | undefined;
 }
 
 export interface FakeVenueServer {
