@@ -5,7 +5,7 @@
  * the same adapter and URLs for the venue's REST history. Adding a venue: ARCHITECTURE.md.
  */
 import { splitInstrumentKey } from '../contracts/catalog.js';
-import { ConfigError, InvalidKeyError } from '../util/errors.js';
+import { InvalidKeyError } from '../util/errors.js';
 import {
   MARKET_VENUES,
   type MarketDataConfig,
@@ -20,6 +20,8 @@ import { binanceAdapter } from './sources/binance/adapter.js';
 import { resolveBinanceUrls } from './sources/binance/options.js';
 import { bybitAdapter } from './sources/bybit/adapter.js';
 import { resolveBybitUrls } from './sources/bybit/options.js';
+import { okxAdapter } from './sources/okx/adapter.js';
+import { resolveOkxUrls } from './sources/okx/options.js';
 import type { MarketSource } from './types.js';
 
 /**
@@ -53,14 +55,6 @@ function venue<I extends VenueInstrument, U>(
   };
 }
 
-/** A venue whose adapter is not in this build yet. */
-function notBuilt(name: MarketVenue): VenueEntry {
-  const refuse = (): never => {
-    throw new ConfigError(`market_data.sources.${name}`, `the ${name} source is not in this build`);
-  };
-  return { createSource: refuse, withAdapter: refuse };
-}
-
 export const VENUES: Readonly<Record<MarketVenue, VenueEntry>> = Object.freeze({
   binance: venue(binanceAdapter, (md) =>
     resolveBinanceUrls({
@@ -73,8 +67,13 @@ export const VENUES: Readonly<Record<MarketVenue, VenueEntry>> = Object.freeze({
   bybit: venue(bybitAdapter, (md) =>
     resolveBybitUrls({ wsUrl: md.sources.bybit.ws_url, restUrl: md.sources.bybit.rest_url }),
   ),
-  // SLOT(h-okx): venue(okxAdapter, (md) => resolveOkxUrls({ wsUrl, businessWsUrl, restUrl }))
-  okx: notBuilt('okx'),
+  okx: venue(okxAdapter, (md) =>
+    resolveOkxUrls({
+      wsUrl: md.sources.okx.ws_url,
+      businessWsUrl: md.sources.okx.business_ws_url,
+      restUrl: md.sources.okx.rest_url,
+    }),
+  ),
 });
 
 /** The venue of an instrument key (its exchange part), for its REST history. */

@@ -54,6 +54,8 @@ function reply(status: number, body: unknown, headers: Record<string, string> = 
 
 const instruments = (...keys: string[]): BybitInstrument[] =>
   keys.map((k, i) => bybitAdapter.parseInstrument(k, `market_data.instruments[${i}]`, 0));
+/** The instrument a REST reply answers (the kit passes it to `history.parse`). */
+const [SPOT] = instruments('bybit:spot:BTCUSDT') as [BybitInstrument];
 
 describe('Bybit socket messages', () => {
   it('reads an open and a closed 1m kline with its confirm flag and base/quote volumes', () => {
@@ -196,7 +198,7 @@ describe('Bybit REST replies', () => {
       [String(T + M), '101', '102', '100', '101.5', '3', '304.5'],
       [String(T), '100', '101', '99.5', '100.5', '2.5', '250.625'],
     ];
-    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
+    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }), SPOT);
     expect(out).toEqual({
       kind: 'ok',
       value: [
@@ -235,7 +237,7 @@ describe('Bybit REST replies', () => {
       ['x'],
       [String(T - M), '100', '101', '99', '100', '0', '0'],
     ];
-    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
+    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }), SPOT);
     expect(out.kind === 'ok' && out.value.map((r) => r.ok)).toEqual([false, false, false, true]);
   });
 
@@ -245,18 +247,18 @@ describe('Bybit REST replies', () => {
       { retCode: 10006, retMsg: 'Too many visits!', result: {} },
       { 'X-Bapi-Limit': '10', 'X-Bapi-Limit-Status': '0', 'X-Bapi-Limit-Reset-Timestamp': String(T + 1500) },
     );
-    expect(bybitAdapter.history.parse(tooMany)).toEqual({
+    expect(bybitAdapter.history.parse(tooMany, SPOT)).toEqual({
       kind: 'rate-limited',
       retryAfterMs: 1500,
       reason: 'retCode 10006: Too many visits!',
     });
     expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10018, retMsg: 'ip limit', result: {} })),
+      bybitAdapter.history.parse(reply(200, { retCode: 10018, retMsg: 'ip limit', result: {} }), SPOT),
     ).toMatchObject({
       kind: 'rate-limited',
       retryAfterMs: null,
     });
-    expect(bybitAdapter.history.parse(reply(403, 'access too frequent'))).toMatchObject({
+    expect(bybitAdapter.history.parse(reply(403, 'access too frequent'), SPOT)).toMatchObject({
       kind: 'rate-limited',
       retryAfterMs: 600_000,
     });
@@ -267,14 +269,17 @@ describe('Bybit REST replies', () => {
   });
 
   it('retries server trouble and gives up on a refused request', () => {
-    expect(bybitAdapter.history.parse(reply(502, 'bad gateway'))).toMatchObject({ kind: 'retryable' });
+    expect(bybitAdapter.history.parse(reply(502, 'bad gateway'), SPOT)).toMatchObject({ kind: 'retryable' });
     expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10016, retMsg: 'Server error', result: {} })),
+      bybitAdapter.history.parse(reply(200, { retCode: 10016, retMsg: 'Server error', result: {} }), SPOT),
     ).toMatchObject({ kind: 'retryable' });
     expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10001, retMsg: 'Not supported symbols', result: {} })),
+      bybitAdapter.history.parse(
+        reply(200, { retCode: 10001, retMsg: 'Not supported symbols', result: {} }),
+        SPOT,
+      ),
     ).toMatchObject({ kind: 'failed', reason: 'retCode 10001: Not supported symbols' });
-    expect(bybitAdapter.history.parse(reply(200, '<html>'))).toMatchObject({ kind: 'failed' });
+    expect(bybitAdapter.history.parse(reply(200, '<html>'), SPOT)).toMatchObject({ kind: 'failed' });
   });
 
   it('lists the symbols of a market, one page of 1000 for linear', () => {

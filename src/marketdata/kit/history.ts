@@ -105,7 +105,7 @@ export class HistoryClient<I extends VenueInstrument, U> {
     const key = instrument.spec.instrumentKey;
     for (const w of historyWindows(range.from, range.toExclusive, history.pageMinutes)) {
       const req = history.request(instrument, w.from, w.toExclusive, urls, now());
-      const page = await caller.call<readonly RestRow[]>(req, (r) => history.parse(r), signal, {
+      const page = await caller.call<readonly RestRow[]>(req, (r) => history.parse(r, instrument), signal, {
         onAttempt: this.opts.onCall,
       });
       if (page.kind === 'aborted') return page;

@@ -152,8 +152,12 @@ export interface VenueHistory<I extends VenueInstrument, U> {
    * `nowMs` lets a venue choose its recent or its archive endpoint (OKX).
    */
   request(instrument: I, from: number, toExclusive: number, urls: U, nowMs: number): RestRequest;
-  /** Read the reply; rows in any order (the kit sorts, deduplicates and keeps the range and closed ones). */
-  parse(response: RestResponse): RestOutcome<readonly RestRow[]>;
+  /**
+   * Read the reply to `request(instrument, ...)`; rows in any order (the kit sorts, deduplicates and keeps
+   * the range and closed ones). `instrument` is the one asked for: what a column means may depend on its
+   * market (OKX's `vol` is base currency on spot, contracts on swaps).
+   */
+  parse(response: RestResponse, instrument: I): RestOutcome<readonly RestRow[]>;
 }
 
 /** The venue's list of symbols, to refuse unknown ones at start with a config error naming them. */

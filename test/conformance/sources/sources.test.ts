@@ -15,7 +15,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { SourceEvent } from '../../../src/marketdata/types.js';
 import { busiestWindow, collect, waitFor, type Collected } from './collector.js';
 import { HARNESSES } from './harnesses.js';
-import type { ConformanceTimings, FakeVenueServer, SourceUnderTest, VenueHarness } from './venue-harness.js';
+import type {
+  ConformanceTimings,
+  FakeVenueServer,
+  RestCall,
+  SourceUnderTest,
+  VenueHarness,
+} from './venue-harness.js';
 
 const M = 60_000;
 /** 2026-03-02 09:00 UTC: every case's market clock starts half a minute later. */
@@ -356,11 +362,12 @@ describe.each(HARNESSES)('source conformance: $venue', (harness) => {
       await closeMinute(c, T0);
       conforms(c, T0 - 3 * M, T0);
       const calls = c.server.restCalls;
-      const limited = calls.find((r) => r.status === 429 || r.status === 418);
+      const isLimited = (r: RestCall): boolean => r.rateLimited ?? (r.status === 429 || r.status === 418);
+      const limited = calls.find(isLimited);
       expect(limited, `a rate-limited call among ${JSON.stringify(calls)}`).toBeDefined();
       const t = limited?.at ?? 0;
       expect(calls.filter((r) => r.at > t && r.at < t + retryAfterMs)).toEqual([]);
-      expect(calls.filter((r) => r.status !== undefined && r.status !== 200)).toEqual([limited]);
+      expect(calls.filter((r) => isLimited(r) || (r.status ?? 200) >= 400)).toEqual([limited]);
       expect(c.run.throttles().some((x) => x.throttled)).toBe(true);
       expect(c.run.throttles().at(-1)?.throttled).toBe(false);
     },
