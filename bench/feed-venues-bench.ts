@@ -89,8 +89,26 @@ async function run(keys: Record<string, string[]>): Promise<RunResult> {
       sourceTuning: { now, lateGraceMs: 24 * 60 * M },
     });
     try {
-      // The market clock starts 2 s after the child, then 3 s of warm-up.
-      await new Promise((r) => setTimeout(r, Math.max(0, cfg.realStart - Date.now()) + 3000));
+      // Warm-up: every venue's sockets up and its candles flowing (connections are paced by each
+      // venue's limits), then 3 s more.
+      const ready = Date.now() + 120_000;
+      const received = async (): Promise<Map<string, number>> => {
+        const m = (await registry.getMetricsAsJSON()).find((x) => x.name === 'feed_candles_received_total');
+        const by = new Map<string, number>();
+        for (const v of m?.values ?? []) {
+          const src = String(v.labels['source']);
+          by.set(src, (by.get(src) ?? 0) + v.value);
+        }
+        return by;
+      };
+      for (;;) {
+        const by = await received();
+        if (Object.entries(keys).every(([v, ks]) => (by.get(v) ?? 0) >= ks.length)) break;
+        if (Date.now() > ready)
+          throw new Error(`not every venue delivers candles: ${JSON.stringify([...by])}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await new Promise((r) => setTimeout(r, 3000));
       const p0 = await counter(registry, 'redis_publish_total');
       const cpu0 = process.cpuUsage();
       const start = performance.now();

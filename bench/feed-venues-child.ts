@@ -14,6 +14,8 @@ import { splitInstrumentKey } from '../src/contracts/catalog.js';
 import { sendToParent, type ChildFailed } from '../src/bench/child-channel.js';
 import { errorMessage } from '../src/util/errors.js';
 import { FakeBinance, MINUTE } from '../test/helpers/fake-binance.js';
+import { FakeBybit } from '../test/helpers/fake-bybit.js';
+import { FakeOkx } from '../test/helpers/fake-okx.js';
 
 export interface VenuesChildConfig {
   /** Instrument keys per venue. */
@@ -43,20 +45,40 @@ interface FakeVenue {
 /** A message to the parent, checked against the protocol. */
 const tell = (m: FromVenuesChild): Promise<void> => sendToParent(m);
 
-type FakeStarter = (now: () => number) => Promise<FakeVenue>;
+type FakeStarter = (now: () => number, keys: readonly string[]) => Promise<FakeVenue>;
 
+const symbolOf = (key: string): string => splitInstrumentKey(key).symbol;
+
+/** Each venue's fake server listing the bench's instruments (spot keys only). */
 const FAKES: Readonly<Record<string, FakeStarter>> = {
-  binance: async (now) => {
-    const f = await FakeBinance.start({ now });
+  binance: async (now, keys) => {
+    const f = await FakeBinance.start({ now, listed: keys.map(symbolOf) });
     return {
       settings: { ws_url: f.wsUrl, rest_url: f.restUrl },
-      pushClose: (key, t) => void f.pushKline(splitInstrumentKey(key).symbol, t),
-      pushQuote: (key, bid, ask) => void f.pushBookTicker(splitInstrumentKey(key).symbol, bid, ask),
+      pushClose: (key, t) => void f.pushKline(symbolOf(key), t),
+      pushQuote: (key, bid, ask) => void f.pushBookTicker(symbolOf(key), bid, ask),
       close: () => f.close(),
     };
   },
-  // SLOT(h-bybit): bybit: the fake-bybit server (test/helpers/fake-bybit.ts)
-  // SLOT(h-okx): okx: the fake-okx server (test/helpers/fake-okx.ts)
+  bybit: async (now, keys) => {
+    const f = await FakeBybit.start({ now });
+    for (const k of keys) f.list('spot', symbolOf(k));
+    return {
+      settings: { ws_url: f.wsUrl, rest_url: f.restUrl },
+      pushClose: (key, t) => void f.pushKline('spot', symbolOf(key), t, true),
+      pushQuote: (key, bid, ask) => void f.pushBook('spot', symbolOf(key), bid, ask),
+      close: () => f.close(),
+    };
+  },
+  okx: async (now, keys) => {
+    const f = await FakeOkx.start({ now, listed: keys });
+    return {
+      settings: { ...f.settings },
+      pushClose: (key, t) => void f.pushClose(key, t),
+      pushQuote: (key, bid, ask) => void f.pushQuote(key, bid, ask),
+      close: () => f.close(),
+    };
+  },
 };
 
 async function main(): Promise<void> {
@@ -67,7 +89,7 @@ async function main(): Promise<void> {
   for (const [venue, keys] of Object.entries(cfg.keys)) {
     const start = FAKES[venue];
     if (!start) throw new Error(`no fake server for venue ${venue}`);
-    const fake = await start(now);
+    const fake = await start(now, keys);
     venues.push([fake, keys]);
     settings[venue] = fake.settings;
   }
