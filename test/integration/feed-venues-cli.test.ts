@@ -134,6 +134,16 @@ describe('marketbus feed with every venue', () => {
     await waitFor(subscribed, 60_000, 'every key subscribed');
     expect(feed.exitCode, stderr).toBeNull();
 
+    // Quotes flow all along, as on the venues (a feed with no ticks calls its instruments stale).
+    let quote = 0;
+    const quotes = setInterval(() => {
+      quote += 1;
+      const bid = (100 + (quote % 50) / 10).toFixed(2);
+      const ask = (100.5 + (quote % 50) / 10).toFixed(2);
+      for (const [venue, s] of servers) for (const k of keysOf.get(venue) ?? []) s.pushQuote(k, bid, ask);
+    }, 1000);
+    closers.push(() => Promise.resolve(clearInterval(quotes)));
+
     // The test is the exchange: it closes each minute 300 ms after it ends. The second minute of each
     // server's first key is never sent: the feed's late check fetches it from REST.
     const first = Math.floor(Date.now() / M) * M;
@@ -178,8 +188,9 @@ describe('marketbus feed with every venue', () => {
         });
         expect(got, `stream of ${k}`).toEqual(want);
       }
-      const status = (await redis.xRevRange(streams.feedStatus(venue), '+', '-', { COUNT: 1 }))[0];
-      expect(status?.message['state'], `md.status.${venue}`).toBe('STREAM');
+      const latest = async (): Promise<string | undefined> =>
+        (await redis.xRevRange(streams.feedStatus(venue), '+', '-', { COUNT: 1 }))[0]?.message['state'];
+      await waitFor(async () => (await latest()) === 'STREAM', 10_000, `md.status.${venue} STREAM`);
     }
 
     for (const c of consumers) {
