@@ -3,10 +3,10 @@
  * local fake servers (run in a child process, `feed-venues-child.ts`, so their work is not counted) at
  * accelerated market time, publishing 1m and 5m candles to a private redis-server. Reports candles
  * published per second and the feed process's CPU per 1,000 candles, beside the same 1,000 instruments
- * on one venue (binance only) measured in the same run.
+ * on one venue (binance only) measured in the same run, the two alternating for `--rounds` rounds.
  *
  *   node --import tsx bench/feed-venues-bench.ts [--instruments 1000] [--speed 600] [--seconds 20]
- *     [--venues binance,bybit,okx] [--json]
+ *     [--venues binance,bybit,okx] [--rounds 3] [--json]
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,6 +23,7 @@ const { values } = parseArgs({
     speed: { type: 'string', default: '600' },
     seconds: { type: 'string', default: '20' },
     venues: { type: 'string', default: 'binance,bybit,okx' },
+    rounds: { type: 'string', default: '3' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -30,6 +31,7 @@ const nInstruments = Number(values.instruments);
 const speed = Number(values.speed);
 const seconds = Number(values.seconds);
 const venues = values.venues.split(',').map((v) => v.trim());
+const rounds = Math.max(1, Number(values.rounds));
 const say = (s: string): void => void process.stderr.write(`${s}\n`);
 const M = 60_000;
 
@@ -136,10 +138,22 @@ async function run(keys: Record<string, string[]>): Promise<RunResult> {
   }
 }
 
-say(`feed: ${nInstruments} instruments over ${venues.join(', ')} at speed ${speed} for ${seconds} s ...`);
-const several = await run(spread(venues));
-say(`feed: the same ${nInstruments} instruments on binance alone ...`);
-const single = await run(spread(['binance']));
+// The two set-ups alternate, round after round, so that a machine busy with other work slows both
+// alike; each is reported by its median round (by candles per second).
+const severalRuns: RunResult[] = [];
+const singleRuns: RunResult[] = [];
+for (let round = 1; round <= rounds; round++) {
+  say(
+    `round ${round}/${rounds}: ${nInstruments} instruments over ${venues.join(', ')} at speed ${speed} for ${seconds} s ...`,
+  );
+  severalRuns.push(await run(spread(venues)));
+  say(`round ${round}/${rounds}: the same ${nInstruments} instruments on binance alone ...`);
+  singleRuns.push(await run(spread(['binance'])));
+}
+const median = (runs: readonly RunResult[]): RunResult =>
+  [...runs].sort((a, b) => a.perSecond - b.perSecond)[Math.floor((runs.length - 1) / 2)] as RunResult;
+const several = median(severalRuns);
+const single = median(singleRuns);
 const shown = (r: RunResult) => ({
   venues: r.venues,
   candles_per_s: Math.round(r.perSecond),
@@ -148,14 +162,20 @@ const shown = (r: RunResult) => ({
   closes_sent: r.sent,
   publish_errors: r.errors,
 });
+const perRound = (runs: readonly RunResult[]) =>
+  runs.map((r) => [Math.round(r.perSecond), Number(r.cpuMsPer1000.toFixed(1))]);
 const result = {
   instruments: nInstruments,
   speed,
   seconds,
+  rounds,
   demanded_candles_per_s: Math.round((nInstruments * speed * 1.2) / 60),
   venues: shown(several),
   single_venue: shown(single),
   ratio_to_single: Number((several.perSecond / single.perSecond).toFixed(3)),
+  /** [candles/s, CPU ms per 1,000 candles] of every round. */
+  rounds_venues: perRound(severalRuns),
+  rounds_single_venue: perRound(singleRuns),
   node_version: process.version,
 };
 process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${JSON.stringify(result, null, 2)}\n`);
