@@ -6,7 +6,7 @@
  * on one venue (binance only) measured in the same run, the two alternating for `--rounds` rounds.
  *
  *   node --import tsx bench/feed-venues-bench.ts [--instruments 1000] [--speed 600] [--seconds 20]
- *     [--venues binance,bybit,okx] [--rounds 3] [--json]
+ *     [--venues binance,bybit,okx] [--rounds 3] [--log-level silent] [--json]
  */
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -14,7 +14,7 @@ import { Registry } from 'prom-client';
 import { RedisServer } from '../src/bus/redis-server.js';
 import { ChildChannel } from '../src/bench/child-channel.js';
 import { resolveMarketData, startFeed } from '../src/app/feed.js';
-import { silentLogger } from '../src/util/log.js';
+import { createLogger, silentLogger } from '../src/util/log.js';
 import type { FromVenuesChild, ToVenuesChild, VenuesChildConfig } from './feed-venues-child.js';
 
 const { values } = parseArgs({
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     venues: { type: 'string', default: 'binance,bybit,okx' },
     rounds: { type: 'string', default: '3' },
+    'log-level': { type: 'string', default: 'silent' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -86,7 +87,7 @@ async function run(keys: Record<string, string[]>): Promise<RunResult> {
       md,
       redis: { url: server.url },
       registry,
-      log: silentLogger,
+      log: values['log-level'] === 'silent' ? silentLogger : createLogger('feed', values['log-level']),
       // A close arriving late here is the feed falling behind, not a lost message: no REST fill.
       sourceTuning: { now, lateGraceMs: 24 * 60 * M },
     });
@@ -119,6 +120,14 @@ async function run(keys: Record<string, string[]>): Promise<RunResult> {
       const cpu = process.cpuUsage(cpu0);
       const published = (await counter(registry, 'redis_publish_total')) - p0;
       const errors = await counter(registry, 'redis_publish_errors_total');
+      const diag = {
+        received: Object.fromEntries(await received()),
+        duplicates: await counter(registry, 'redis_publish_duplicates_total'),
+        outbox: await counter(registry, 'feed_publish_outbox_depth'),
+        queue: await counter(registry, 'feed_supervisor_queue_depth'),
+        states: Object.fromEntries(rt.feed.sourceNames.map((n) => [n, rt.feed.status(n).state])),
+      };
+      say(`  ${JSON.stringify(diag)}`);
       child.post({ type: 'stop' });
       const stopped = await child.next('stopped', 30_000);
       return {
