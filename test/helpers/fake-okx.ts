@@ -26,7 +26,7 @@ export const MINUTE = 60_000;
 export const PUBLIC_PATH = '/ws/v5/public';
 export const BUSINESS_PATH = '/ws/v5/business';
 export const CANDLES_PATH = '/api/v5/market/candles';
-export const HISTORY_CANDLES_PATH = '/api/v5/market/history-candles';
+const HISTORY_CANDLES_PATH = '/api/v5/market/history-candles';
 export const INSTRUMENTS_PATH = '/api/v5/public/instruments';
 
 /** Base currency per swap contract (BTC-USDT-SWAP's `ctVal` is 0.01 BTC); the same for every swap here. */

@@ -176,9 +176,10 @@ function parseRows(r: RestResponse): RestOutcome<readonly RestRow[]> {
 }
 
 /** The test venue's adapter; `subscribes` per 300 ms on one connection. */
-function adapter(subscribes: number): VenueAdapter<KitvInstrument, Urls> {
+function adapter(subscribes: number, serverCloseIsNotice = false): VenueAdapter<KitvInstrument, Urls> {
   return {
     venue: 'kitv',
+    serverCloseIsNotice,
     markets: ['spot'],
     limits: {
       rest: [{ count: 100, windowMs: 1000 }],
@@ -257,7 +258,13 @@ interface Started {
 
 async function start(
   keys: readonly string[],
-  opts: { subscribes?: number; since?: number; symbolsStatus?: number } = {},
+  opts: {
+    subscribes?: number;
+    since?: number;
+    symbolsStatus?: number;
+    serverCloseIsNotice?: boolean;
+    reconnectBaseMs?: number;
+  } = {},
 ): Promise<Started> {
   const clock = { t: T0 + 30_000 };
   const now = (): number => clock.t;
@@ -265,13 +272,13 @@ async function start(
   venue.symbolsStatus = opts.symbolsStatus ?? 200;
   cleanups.push(() => venue.close());
   const source = createVenueSource(
-    adapter(opts.subscribes ?? 100),
+    adapter(opts.subscribes ?? 100, opts.serverCloseIsNotice),
     { ws: `ws://${venue.base}/ws`, rest: `http://${venue.base}` },
     {
       instruments: keys,
       now,
-      reconnectBaseMs: 20,
-      reconnectMaxMs: 100,
+      reconnectBaseMs: opts.reconnectBaseMs ?? 20,
+      reconnectMaxMs: Math.max(100, opts.reconnectBaseMs ?? 0),
       silenceTimeoutMs: 300,
       lateGraceMs: 10 * M,
       gapCheckIntervalMs: 10,
@@ -401,5 +408,18 @@ describe('kit source against a small test venue', () => {
     const reasons = s.events.flatMap((e) => (e.kind === 'state' ? [e.reason] : []));
     expect(reasons).toContain('main: restart notice');
     expect(s.source.stats().connects).toBe(2);
+  });
+
+  it("with serverCloseIsNotice, a close frame from the server is the venue's notice: reconnect at once, no backoff", async () => {
+    // A 10 s backoff would time this out: only a planned reconnect is quick enough.
+    const s = await start(['kitv:spot:AAA'], { serverCloseIsNotice: true, reconnectBaseMs: 10_000 });
+    await waitFor(() => s.venue.open().length === 1, 'open');
+    s.venue.send({ arg: 'AAA', bid: 100.1, ask: 100.2 });
+    await waitFor(() => s.events.some((e) => e.kind === 'tick'), 'a tick (STREAM)');
+    for (const c of s.venue.open()) c.socket.close(1001, 'going away');
+    await waitFor(() => s.venue.conns.length === 2 && s.venue.open().length === 1, 'reconnected', 3000);
+    const states = s.events.flatMap((e) => (e.kind === 'state' ? [[e.state, e.reason]] : []));
+    expect(states).toContainEqual(['RECOVERING', 'main: closed by server (code 1001, going away)']);
+    expect(states.map(([st]) => st)).not.toContain('DISCONNECTED');
   });
 });

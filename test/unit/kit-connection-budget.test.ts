@@ -5,7 +5,15 @@ import { connectionBudgetFor, WindowGate } from '../../src/marketdata/kit/connec
 describe('connection budget (no sockets)', () => {
   it('a mass reconnect takes turns: never more than the limit in any window', async () => {
     const time = fakeTime();
-    const gate = new WindowGate({ count: 3, windowMs: 1000 }, time);
+    // Time moves on a later turn of the event loop, so each caller notes the time its turn came.
+    const sleep = (ms: number): Promise<void> =>
+      new Promise((r) =>
+        setImmediate(() => {
+          time.t += ms;
+          r();
+        }),
+      );
+    const gate = new WindowGate({ count: 3, windowMs: 1000 }, { clock: time.clock, sleep });
     const starts: number[] = [];
     await Promise.all(
       Array.from({ length: 8 }, async () => {
@@ -46,5 +54,20 @@ describe('connection budget (no sockets)', () => {
     const a = connectionBudgetFor('kitvenue', 'ws://127.0.0.1:9/stream?streams=a', limit);
     expect(connectionBudgetFor('kitvenue', 'ws://127.0.0.1:9/ws', limit)).toBe(a);
     expect(connectionBudgetFor('kitvenue', 'ws://127.0.0.1:10/ws', limit)).not.toBe(a);
+  });
+});
+
+describe('connections counted until their handshake ends (no sockets)', () => {
+  it('a connection still opening counts in the window; settled, it leaves a window after its open', async () => {
+    const time = fakeTime();
+    const gate = new WindowGate({ count: 1, windowMs: 1000 }, time);
+    const first = await gate.acquirePending();
+    expect(first).not.toBeNull();
+    time.t = 3000; // a slow handshake
+    expect(gate.waitMs()).toBeGreaterThan(0);
+    first?.settle(3000);
+    expect(gate.waitMs()).toBe(1000);
+    expect(await gate.acquire()).toBe(true);
+    expect(time.t).toBe(4000);
   });
 });

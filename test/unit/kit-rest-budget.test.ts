@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fakeTime } from '../helpers/fake-time.js';
 import { HistoryLimiter, RestBudget, restBudgetFor } from '../../src/marketdata/kit/rest-budget.js';
+import { SlidingWindows, type Taken } from '../../src/marketdata/kit/windows.js';
 
 describe('history limiter (no sockets)', () => {
   it('lets maxCalls start in any 60 s window and makes the next wait for the oldest to leave it', async () => {
@@ -126,5 +127,52 @@ describe('rest budget: weight windows and Retry-After (no sockets)', () => {
       [true, 3000],
       [false, 0],
     ]);
+  });
+});
+
+describe('pending takes: the venue counts a call on arrival, after we start it (no sockets)', () => {
+  it('a call in flight counts as now in every window until it is settled with its answer time', () => {
+    const w = new SlidingWindows([{ count: 2, windowMs: 1000 }]);
+    const a = w.take(1, 0, true);
+    w.take(1, 0);
+    // At 1500 the settled one has left the window; the pending one has not (it may arrive any time).
+    expect(w.usedIn(1000, 1500)).toBe(1);
+    expect(w.waitMs(2, 1500)).toBeGreaterThan(0);
+    a.settle(1400); // answered at 1400: the venue counted it at or before that
+    expect(w.usedIn(1000, 1500)).toBe(1);
+    expect(w.waitMs(1, 1500)).toBe(0);
+    expect(w.waitMs(2, 1500)).toBe(900); // until it leaves at 2400
+    a.settle(9999); // settling twice changes nothing
+    expect(w.waitMs(2, 1500)).toBe(900);
+    expect(w.usedIn(1000, 2400)).toBe(0);
+  });
+
+  it('a window full of calls in flight makes the next caller look again shortly, never wait for ever', () => {
+    const w = new SlidingWindows([{ count: 1, windowMs: 1000 }]);
+    const a = w.take(1, 0, true);
+    const wait = w.waitMs(1, 5000);
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThan(100);
+    a.settle(5000);
+    expect(w.waitMs(1, 5000)).toBe(1000);
+  });
+
+  it('the limiter hands a pending take to a caller that asks for one', async () => {
+    const budget = new RestBudget([{ count: 1, windowMs: 60_000 }]);
+    const limiter = new HistoryLimiter({ maxCalls: 10 });
+    let taken: Taken | null = null;
+    expect(
+      await limiter.acquire(undefined, {
+        budget,
+        weight: 1,
+        taken: (t) => {
+          taken = t;
+        },
+      }),
+    ).toBe(true);
+    expect(taken).not.toBeNull();
+    expect(budget.usedIn(60_000, Date.now() + 120_000)).toBe(1); // pending: still counted
+    (taken as Taken | null)?.settle(Date.now());
+    expect(budget.usedIn(60_000, Date.now() + 120_000)).toBe(0);
   });
 });

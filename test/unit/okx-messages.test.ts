@@ -263,10 +263,10 @@ describe('OKX REST candles', () => {
 
   it('treats HTTP 429 and code 50011 as the rate limit, busy codes and 5xx as retryable', () => {
     const tooMany = { code: '50011', msg: 'Too Many Requests', data: [] };
-    // OKX sends no Retry-After: one whole 2 s window (and the margin) frees its budget.
+    // OKX sends no Retry-After: one whole 2 s window frees its budget.
     expect(okxAdapter.history.parse(response(429, tooMany), SPOT)).toMatchObject({
       kind: 'rate-limited',
-      retryAfterMs: 2200,
+      retryAfterMs: 2000,
     });
     expect(okxAdapter.history.parse(response(429, tooMany, { 'retry-after': '5' }), SPOT)).toMatchObject({
       kind: 'rate-limited',

@@ -6,7 +6,7 @@
  */
 import { sleep as abortableSleep } from '../../util/sleep.js';
 import type { RateWindow } from './venue.js';
-import { SlidingWindows } from './windows.js';
+import { SlidingWindows, type Taken } from './windows.js';
 
 export interface WindowGateOptions {
   /** Clock, epoch ms. Default `Date.now` (limits protect real rates). */
@@ -49,22 +49,34 @@ export class WindowGate {
 
   /** Wait for room and count one start; false (not counted) if the signal aborted first. */
   acquire(signal?: AbortSignal): Promise<boolean> {
+    return this.turnFor(signal, false).then((t) => t !== null);
+  }
+
+  /**
+   * Like `acquire`, but the start counts as now until settled (a connection: with the time its handshake
+   * ended, the venue counted it in between). Null if the signal aborted first.
+   */
+  acquirePending(signal?: AbortSignal): Promise<Taken | null> {
+    return this.turnFor(signal, true);
+  }
+
+  private turnFor(signal: AbortSignal | undefined, pending: boolean): Promise<Taken | null> {
     this.waiting += 1;
     const mine = this.turn.then(async () => {
       try {
         for (;;) {
-          if (signal?.aborted) return false;
+          if (signal?.aborted) return null;
           const wait = this.waitMs();
           if (wait <= 0) break;
           await this.sleep(wait, signal);
         }
-        this.windows.take(1, this.clock());
-        return true;
+        return this.windows.take(1, this.clock(), pending);
       } finally {
         this.waiting -= 1;
       }
     });
-    this.turn = mine;
+    // The next turn starts a tick later, so the caller of this one goes first.
+    this.turn = mine.then(() => undefined);
     return mine;
   }
 }

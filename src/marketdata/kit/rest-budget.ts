@@ -13,7 +13,7 @@ import { sleep as abortableSleep } from '../../util/sleep.js';
 import { InvalidArgumentError } from '../../util/errors.js';
 import { withDefaults } from '../../util/defaults.js';
 import type { RateWindow } from './venue.js';
-import { SlidingWindows } from './windows.js';
+import { SlidingWindows, type Taken } from './windows.js';
 
 /** The shared weight windows and Retry-After block of one venue's REST origin. Time is passed in. */
 export class RestBudget {
@@ -29,9 +29,9 @@ export class RestBudget {
     return Math.max(this.blockedUntil - t, this.windows.waitMs(weight, t), 0);
   }
 
-  /** Count a call of `weight` started at `t`. */
-  take(weight: number, t: number): void {
-    this.windows.take(weight, t);
+  /** Count a call of `weight` started at `t`; `pending`: it counts as now until settled. */
+  take(weight: number, t: number, pending = false): Taken {
+    return this.windows.take(weight, t, pending);
   }
 
   /** Weight started in the window of `windowMs` ending at `t`. */
@@ -70,6 +70,12 @@ export function restBudgetFor(venue: string, url: string, windows: readonly Rate
 export interface RestCost {
   readonly budget: RestBudget;
   readonly weight: number;
+  /**
+   * Given the call's pending take: the caller settles it when the answer comes (the venue counted the
+   * call somewhere in between).
+   * @defaultValue none (the call counts at its start)
+   */
+  readonly taken?: ((t: Taken) => void) | undefined;
 }
 
 export interface HistoryLimiterOptions {
@@ -179,7 +185,10 @@ export class HistoryLimiter {
       }
       const t = this.clock();
       this.calls.take(1, t);
-      cost?.budget.take(cost.weight, t);
+      if (cost) {
+        const taken = cost.budget.take(cost.weight, t, cost.taken !== undefined);
+        cost.taken?.(taken);
+      }
       return true;
     } finally {
       this.pending -= 1;

@@ -9,7 +9,8 @@ import { Backoff, type BackoffOptions } from '../../util/backoff.js';
 import { sleep } from '../../util/sleep.js';
 import type { Logger } from '../../util/log.js';
 import { restBudgetFor, type HistoryLimiter } from './rest-budget.js';
-import { restCall } from './rest-call.js';
+import { restCall, type RestCallResult } from './rest-call.js';
+import type { Taken } from './windows.js';
 import type { RateWindow, RestOutcome, RestRequest, RestResponse } from './venue.js';
 
 export interface RestCallerOptions {
@@ -62,10 +63,18 @@ export class RestCaller {
     let attempts = 0;
     try {
       for (;;) {
-        if (!(await o.limiter.acquire(signal, { budget, weight: req.weight }))) return { kind: 'aborted' };
+        let taken: Taken | null = null;
+        const cost = { budget, weight: req.weight, taken: (t: Taken) => (taken = t) };
+        if (!(await o.limiter.acquire(signal, cost))) return { kind: 'aborted' };
         attempts += 1;
         extra.onAttempt?.(req.url);
-        const got = await restCall({ fetch: o.fetch, url: req.url, timeoutMs: o.timeoutMs, signal });
+        let got: RestCallResult;
+        try {
+          got = await restCall({ fetch: o.fetch, url: req.url, timeoutMs: o.timeoutMs, signal });
+        } finally {
+          // The venue counted the call between its start and now.
+          (taken as Taken | null)?.settle(Date.now());
+        }
         if (got.kind === 'aborted') return got;
         const outcome: RestOutcome<T> = got.kind === 'retryable' ? got : parse(got.response);
         if (outcome.kind === 'ok' || outcome.kind === 'failed') return outcome;

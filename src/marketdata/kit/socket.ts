@@ -13,6 +13,7 @@ import { Backoff, type BackoffOptions } from '../../util/backoff.js';
 import { sleep } from '../../util/sleep.js';
 import type { Logger } from '../../util/log.js';
 import { WindowGate } from './connection-budget.js';
+import type { Taken } from './windows.js';
 import type { Heartbeat, RateWindow, VenueMessage } from './venue.js';
 
 export interface VenueSocketOptions {
@@ -33,6 +34,11 @@ export interface VenueSocketOptions {
   readonly silenceTimeoutMs: number;
   /** Reconnect proactively after this long connected, ms. */
   readonly rotateAfterMs: number;
+  /**
+   * A close frame from the server is the venue's notice (`VenueAdapter.serverCloseIsNotice`): reconnect
+   * at once. An abrupt loss (no close frame, code 1006) is still a loss with backoff.
+   */
+  readonly serverCloseIsNotice: boolean;
   /** Reconnect delays after a failed or silent connection. */
   readonly backoff: BackoffOptions;
   /** Reads one text frame (the adapter's `parseMessage` for this socket). */
@@ -122,15 +128,18 @@ export class VenueSocket {
     while (!signal.aborted) {
       if (delay > 0) await sleep(delay, signal);
       if (signal.aborted) break;
-      if (!(await this.opts.connections.acquire(signal))) break;
+      const taken = await this.opts.connections.acquirePending(signal);
+      if (!taken) break;
       let end: { planned: boolean; reason: string };
       try {
-        end = await this.connectOnce(signal, reconnect);
+        end = await this.connectOnce(signal, reconnect, taken);
       } catch (err) {
         end = {
           planned: false,
           reason: `cannot connect: ${err instanceof Error ? err.message : String(err)}`,
         };
+      } finally {
+        taken.settle(Date.now()); // never left pending, whatever happened
       }
       if (signal.aborted) break;
       delay = end.planned ? 0 : this.backoff.next();
@@ -146,6 +155,7 @@ export class VenueSocket {
   private connectOnce(
     signal: AbortSignal,
     reconnect: boolean,
+    taken: Taken,
   ): Promise<{ planned: boolean; reason: string }> {
     const { silenceTimeoutMs, rotateAfterMs, heartbeat, venue, label } = this.opts;
     const closeGraceMs = Math.min(1000, silenceTimeoutMs);
@@ -219,6 +229,7 @@ export class VenueSocket {
 
       ws.on('open', () => {
         const t = Date.now();
+        taken.settle(t); // the venue counted the connection during the handshake
         this.lastMessageAt = t;
         this.lastPingAt = t;
         this.pingSentAt = null;
@@ -265,12 +276,18 @@ export class VenueSocket {
         lastError = err.message;
       });
       ws.on('close', (code, why) => {
+        taken.settle(Date.now());
         for (const t of timers) clearTimeout(t);
         stopSending.abort();
         signal.removeEventListener('abort', onAbort);
         if (this.socket === ws) this.socket = null;
         if (this.session === session) this.session = null;
         const said = why.length > 0 ? `, ${why.toString('utf8')}` : '';
+        if (reason === null && this.opts.serverCloseIsNotice && code !== 1006) {
+          // The venue closed it on purpose and documents no notice before: reconnect at once.
+          resolve({ planned: true, reason: `closed by server (code ${code}${said})` });
+          return;
+        }
         resolve({
           planned,
           reason:

@@ -93,6 +93,8 @@ export function createVenueSource<I extends VenueInstrument, U>(
   options: KitSourceOptions,
 ): KitSource {
   const o = resolveKitOptions(adapter, options);
+  // Plan the sockets once now, so a plan the adapter refuses is a config error at creation, not later.
+  adapter.sockets(o.instruments, urls);
   const counters: Counters = {
     pauses: 0,
     dropped: 0,
@@ -293,6 +295,7 @@ async function* run<I extends VenueInstrument, U>(
         heartbeat: adapter.heartbeat,
         silenceTimeoutMs: o.silenceTimeoutMs,
         rotateAfterMs,
+        serverCloseIsNotice: adapter.serverCloseIsNotice ?? false,
         backoff,
         parse: (text) => adapter.parseMessage(text, plan),
         logger: log,

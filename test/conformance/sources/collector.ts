@@ -6,6 +6,37 @@
  */
 import type { Candle } from '../../../src/contracts/candle.js';
 import type { FeedState, MarketSource, SourceEvent } from '../../../src/marketdata/types.js';
+import type { FakeVenueServer } from './venue-harness.js';
+
+const MINUTE_MS = 60_000;
+
+/** What the suite compares of a candle: its minute and the venue's values, as numbers. */
+export type CandleNumbers = Pick<
+  Candle,
+  'tsOpen' | 'tsClose' | 'open' | 'high' | 'low' | 'close' | 'volumeBase' | 'volumeQuote'
+>;
+
+export function numbersOf(c: Candle): CandleNumbers {
+  const { tsOpen, tsClose, open, high, low, close, volumeBase, volumeQuote } = c;
+  return { tsOpen, tsClose, open, high, low, close, volumeBase, volumeQuote };
+}
+
+/** The server's canonical candles of `key` for the minutes `from`..`to` (inclusive) the venue has. */
+export function canonicalNumbers(
+  server: FakeVenueServer,
+  key: string,
+  from: number,
+  to: number,
+): CandleNumbers[] {
+  const out: CandleNumbers[] = [];
+  for (let t = from; t <= to; t += MINUTE_MS) {
+    const v = server.canonical(key, t);
+    if (v === null) continue;
+    const { open, high, low, close, volumeBase, volumeQuote } = v;
+    out.push({ tsOpen: t, tsClose: t + MINUTE_MS, open, high, low, close, volumeBase, volumeQuote });
+  }
+  return out;
+}
 
 export interface StateChange {
   readonly state: FeedState;

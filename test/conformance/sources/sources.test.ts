@@ -13,7 +13,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { SourceEvent } from '../../../src/marketdata/types.js';
-import { busiestWindow, collect, waitFor, type Collected } from './collector.js';
+import { busiestWindow, canonicalNumbers, collect, numbersOf, waitFor, type Collected } from './collector.js';
 import { HARNESSES } from './harnesses.js';
 import type {
   ConformanceTimings,
@@ -141,32 +141,8 @@ const isState =
 /** The checks every case ends with (see the file comment). */
 function conforms(c: Case, from: number, to: number, keys: readonly string[] = c.keys): void {
   for (const k of keys) {
-    const want = [];
-    for (let t = from; t <= to; t += M) {
-      const v = c.server.canonical(k, t);
-      if (v !== null) {
-        want.push({
-          tsOpen: t,
-          tsClose: t + M,
-          open: v.open,
-          high: v.high,
-          low: v.low,
-          close: v.close,
-          volumeBase: v.volumeBase,
-          volumeQuote: v.volumeQuote,
-        });
-      }
-    }
-    const got = c.run.candles(k).map((x) => ({
-      tsOpen: x.tsOpen,
-      tsClose: x.tsClose,
-      open: x.open,
-      high: x.high,
-      low: x.low,
-      close: x.close,
-      volumeBase: x.volumeBase,
-      volumeQuote: x.volumeQuote,
-    }));
+    const want = canonicalNumbers(c.server, k, from, to);
+    const got = c.run.candles(k).map(numbersOf);
     expect(got, `candles of ${k}`).toEqual(want);
     expect(c.run.candles(k).every((x) => x.instrumentKey === k && x.timeframe === '1m')).toBe(true);
   }

@@ -14,7 +14,6 @@ import {
   instrumentsUrl,
   parseCandlesReply,
   parseInstrumentsReply,
-  RATE_WINDOW_MARGIN_MS,
   RATE_WINDOW_MS,
 } from './rest.js';
 
@@ -31,7 +30,7 @@ export interface OkxUrls {
 /**
  * OKX counts REST per endpoint and IP: `candles` 40 per 2 s, `history-candles` and `public/instruments`
  * 20 per 2 s. The kit keeps one budget, so it is 40 per 2 s with `candles` weighing 1 and the others 2:
- * any mix then stays within every endpoint's own limit. The window carries a margin (`RATE_WINDOW_MS`).
+ * any mix then stays within every endpoint's own limit.
  */
 export const REST_WINDOW = Object.freeze({ count: 40, windowMs: RATE_WINDOW_MS });
 const WEIGHT_CANDLES = 1;
@@ -45,11 +44,8 @@ export const TOPICS_PER_CONNECTION = 100;
 
 export const OKX_LIMITS: VenueLimits = Object.freeze({
   rest: [REST_WINDOW],
-  /**
-   * "Connection limit: 3 requests per second (based on IP)", counted by OKX on arrival: the window
-   * carries the same margin as the REST one for the time between the kit's count and OKX's.
-   */
-  connections: Object.freeze({ count: 3, windowMs: 1_000 + RATE_WINDOW_MARGIN_MS }),
+  /** "Connection limit: 3 requests per second (based on IP)". */
+  connections: Object.freeze({ count: 3, windowMs: 1_000 }),
   /** "'subscribe'/'unsubscribe'/'login' requests per connection is limited to 480 times per hour". */
   subscribes: Object.freeze({ count: 480, windowMs: 3_600_000 }),
   topicsPerConnection: TOPICS_PER_CONNECTION,

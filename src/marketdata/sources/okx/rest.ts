@@ -40,16 +40,11 @@ export const CODE_RATE_LIMITED = '50011';
 export const RETRYABLE_CODES: ReadonlySet<string> = new Set(['50001', '50004', '50013', '50026']);
 
 /**
- * OKX counts its REST limits per 2 s window, on arrival. The kit counts a call when it starts it, a few
- * to some tens of ms earlier; two full windows back to back then overlap at OKX. So the budget's window is
- * OKX's plus this margin.
+ * OKX counts its REST limits per 2 s window (on arrival; the kit counts a call until its answer, so the
+ * windows hold at OKX's end). OKX sends no `Retry-After`: after a 50011 one whole window frees the
+ * budget, so that is how long the kit waits when no header says otherwise.
  */
-export const RATE_WINDOW_MARGIN_MS = 200;
-/**
- * The window of the REST budget, ms. OKX sends no `Retry-After`: after a 50011 one whole window frees the
- * budget, so that is also how long the kit waits when no header says otherwise.
- */
-export const RATE_WINDOW_MS = 2_000 + RATE_WINDOW_MARGIN_MS;
+export const RATE_WINDOW_MS = 2_000;
 
 /** Which endpoint serves the minutes from `from` on at `nowMs`. */
 export function candlesPathFor(from: number, nowMs: number): string {
