@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { parseVenueInstrument } from '../../src/marketdata/kit/options.js';
 import type { RestResponse, SocketPlan } from '../../src/marketdata/kit/venue.js';
 import { bybitAdapter, type BybitInstrument } from '../../src/marketdata/sources/bybit/adapter.js';
 import { parseBybitMessage } from '../../src/marketdata/sources/bybit/messages.js';
@@ -53,9 +54,7 @@ function reply(status: number, body: unknown, headers: Record<string, string> = 
 }
 
 const instruments = (...keys: string[]): BybitInstrument[] =>
-  keys.map((k, i) => bybitAdapter.parseInstrument(k, `market_data.instruments[${i}]`, 0));
-/** The instrument a REST reply answers (the kit passes it to `history.parse`). */
-const [SPOT] = instruments('bybit:spot:BTCUSDT') as [BybitInstrument];
+  keys.map((k, i) => parseVenueInstrument(bybitAdapter, k, `market_data.instruments[${i}]`, 0));
 
 describe('Bybit socket messages', () => {
   it('reads an open and a closed 1m kline with its confirm flag and base/quote volumes', () => {
@@ -176,6 +175,10 @@ describe('Bybit socket messages', () => {
 
 describe('Bybit REST replies', () => {
   const [btc] = instruments('bybit:linear:BTCUSDT');
+  const parseRows = (r: RestResponse): ReturnType<typeof bybitAdapter.history.parse> => {
+    if (!btc) throw new Error('no instrument');
+    return bybitAdapter.history.parse(r, btc);
+  };
 
   it('asks for 1m klines of the range with its end inclusive and at most 1000 rows', () => {
     if (!btc) throw new Error('no instrument');
@@ -198,7 +201,7 @@ describe('Bybit REST replies', () => {
       [String(T + M), '101', '102', '100', '101.5', '3', '304.5'],
       [String(T), '100', '101', '99.5', '100.5', '2.5', '250.625'],
     ];
-    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }), SPOT);
+    const out = parseRows(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
     expect(out).toEqual({
       kind: 'ok',
       value: [
@@ -237,7 +240,7 @@ describe('Bybit REST replies', () => {
       ['x'],
       [String(T - M), '100', '101', '99', '100', '0', '0'],
     ];
-    const out = bybitAdapter.history.parse(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }), SPOT);
+    const out = parseRows(reply(200, { retCode: 0, retMsg: 'OK', result: { list } }));
     expect(out.kind === 'ok' && out.value.map((r) => r.ok)).toEqual([false, false, false, true]);
   });
 
@@ -247,18 +250,16 @@ describe('Bybit REST replies', () => {
       { retCode: 10006, retMsg: 'Too many visits!', result: {} },
       { 'X-Bapi-Limit': '10', 'X-Bapi-Limit-Status': '0', 'X-Bapi-Limit-Reset-Timestamp': String(T + 1500) },
     );
-    expect(bybitAdapter.history.parse(tooMany, SPOT)).toEqual({
+    expect(parseRows(tooMany)).toEqual({
       kind: 'rate-limited',
       retryAfterMs: 1500,
       reason: 'retCode 10006: Too many visits!',
     });
-    expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10018, retMsg: 'ip limit', result: {} }), SPOT),
-    ).toMatchObject({
+    expect(parseRows(reply(200, { retCode: 10018, retMsg: 'ip limit', result: {} }))).toMatchObject({
       kind: 'rate-limited',
       retryAfterMs: null,
     });
-    expect(bybitAdapter.history.parse(reply(403, 'access too frequent'), SPOT)).toMatchObject({
+    expect(parseRows(reply(403, 'access too frequent'))).toMatchObject({
       kind: 'rate-limited',
       retryAfterMs: 600_000,
     });
@@ -269,17 +270,14 @@ describe('Bybit REST replies', () => {
   });
 
   it('retries server trouble and gives up on a refused request', () => {
-    expect(bybitAdapter.history.parse(reply(502, 'bad gateway'), SPOT)).toMatchObject({ kind: 'retryable' });
+    expect(parseRows(reply(502, 'bad gateway'))).toMatchObject({ kind: 'retryable' });
+    expect(parseRows(reply(200, { retCode: 10016, retMsg: 'Server error', result: {} }))).toMatchObject({
+      kind: 'retryable',
+    });
     expect(
-      bybitAdapter.history.parse(reply(200, { retCode: 10016, retMsg: 'Server error', result: {} }), SPOT),
-    ).toMatchObject({ kind: 'retryable' });
-    expect(
-      bybitAdapter.history.parse(
-        reply(200, { retCode: 10001, retMsg: 'Not supported symbols', result: {} }),
-        SPOT,
-      ),
+      parseRows(reply(200, { retCode: 10001, retMsg: 'Not supported symbols', result: {} })),
     ).toMatchObject({ kind: 'failed', reason: 'retCode 10001: Not supported symbols' });
-    expect(bybitAdapter.history.parse(reply(200, '<html>'), SPOT)).toMatchObject({ kind: 'failed' });
+    expect(parseRows(reply(200, '<html>'))).toMatchObject({ kind: 'failed' });
   });
 
   it('lists the symbols of a market, one page of 1000 for linear', () => {
@@ -323,7 +321,7 @@ describe('Bybit instruments and sockets', () => {
     ]) {
       let caught: unknown;
       try {
-        bybitAdapter.parseInstrument(key, 'market_data.instruments[3]', 0);
+        parseVenueInstrument(bybitAdapter, key, 'market_data.instruments[3]', 0);
       } catch (err) {
         caught = err;
       }

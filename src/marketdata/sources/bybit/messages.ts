@@ -5,9 +5,10 @@
  * reason for people.
  */
 import { z } from 'zod';
+import { candleValuesProblem, MINUTE_MS } from '../../kit/candle-values.js';
 import type { CandleValues, VenueMessage } from '../../kit/venue.js';
 
-export const MINUTE_MS = 60_000;
+export { MINUTE_MS };
 /** Kline start times before this are not Bybit data (v5 launched in 2023; spot history goes back to 2018). */
 const MIN_TS = Date.UTC(2017, 0, 1);
 /** ... nor after this. */
@@ -93,19 +94,6 @@ function quote(s: string): string {
   return JSON.stringify(s.length > QUOTE_MAX ? `${s.slice(0, QUOTE_MAX)}...` : s);
 }
 
-/**
- * Rules a 1m candle must satisfy beyond its field types: a minute-aligned start, high/low enclosing
- * open/close, volumes not negative. Returns the problem or null.
- */
-export function candleProblem(v: CandleValues): string | null {
-  if (v.openTime % MINUTE_MS !== 0) return `start ${v.openTime} is not at a minute boundary`;
-  if (v.high < Math.max(v.open, v.close, v.low) || v.low > Math.min(v.open, v.close)) {
-    return 'high/low do not enclose open/close';
-  }
-  if (!(v.volumeBase >= 0) || !(v.volumeQuote === null || v.volumeQuote >= 0)) return 'negative volume';
-  return null;
-}
-
 /** One entry of a kline frame, checked; `volume` is in the base coin (USDT contracts: 1 contract = 1 coin). */
 function readKline(sym: string, entry: unknown): VenueMessage {
   const r = klineEntry.safeParse(entry);
@@ -126,7 +114,7 @@ function readKline(sym: string, entry: unknown): VenueMessage {
     volumeBase: k.volume,
     volumeQuote: k.turnover,
   };
-  const problem = candleProblem(values);
+  const problem = candleValuesProblem(values);
   if (problem) return { type: 'invalid', reason: `kline: ${problem}` };
   return { type: 'candle', symbol: sym, closed: k.confirm, values };
 }

@@ -5,10 +5,8 @@
  * `ws_url` (`<ws_url>/v5/public/spot`, `<ws_url>/v5/public/linear`), as Bybit serves both from one host.
  */
 import { withDefaults } from '../../../util/defaults.js';
-import { ConfigError } from '../../../util/errors.js';
+import { baseUrlOption } from '../../kit/options.js';
 import type { KitSourceOptions } from '../../kit/source.js';
-
-export const BYBIT_CONFIG_PREFIX = 'market_data.sources.bybit';
 
 export interface BybitUrlOptions {
   /**
@@ -41,25 +39,11 @@ export const BYBIT_URL_DEFAULTS = Object.freeze({
   restUrl: 'https://api.bybit.com',
 } satisfies BybitUrlOptions);
 
-function baseUrl(key: string, raw: string, schemes: readonly string[]): string {
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError(key, `not a URL: ${JSON.stringify(raw)}`);
-  }
-  if (!schemes.includes(url.protocol)) {
-    throw new ConfigError(key, `expected a ${schemes.join(' or ')} URL, got ${JSON.stringify(raw)}`);
-  }
-  if (url.search || url.hash) throw new ConfigError(key, 'expected a base URL without query or fragment');
-  return raw.replace(/\/+$/, '');
-}
-
 /** Validate Bybit's URL options and fill in the defaults. Throws ConfigError naming the key. */
 export function resolveBybitUrls(options: BybitUrlOptions): BybitUrls {
   const o = withDefaults(BYBIT_URL_DEFAULTS, options);
   return {
-    ws: baseUrl(`${BYBIT_CONFIG_PREFIX}.ws_url`, o.wsUrl, ['ws:', 'wss:']),
-    rest: baseUrl(`${BYBIT_CONFIG_PREFIX}.rest_url`, o.restUrl, ['http:', 'https:']),
+    ws: baseUrlOption('bybit', 'wsUrl', o.wsUrl, ['ws:', 'wss:']),
+    rest: baseUrlOption('bybit', 'restUrl', o.restUrl, ['http:', 'https:']),
   };
 }

@@ -6,8 +6,10 @@
  * `X-Bapi-Limit-Reset-Timestamp` (docs/venues/bybit.md cites both). Reading never throws.
  */
 import { z } from 'zod';
+import { candleValuesProblem } from '../../kit/candle-values.js';
+import { classifyHttp, clipRaw, parseJsonBody, parseRetryAfter } from '../../kit/rest-call.js';
 import type { CandleValues, RestOutcome, RestResponse, RestRow } from '../../kit/venue.js';
-import { candleProblem, decimalString, MINUTE_MS, priceString } from './messages.js';
+import { decimalString, priceString } from './messages.js';
 
 export const KLINE_PATH = '/v5/market/kline';
 export const INSTRUMENTS_PATH = '/v5/market/instruments-info';
@@ -22,8 +24,6 @@ export const IP_BAN_MS = 600_000;
 const RATE_LIMIT_CODES: ReadonlySet<number> = new Set([10006, 10018]);
 /** retCodes that mean the server had trouble: 10000 (timeout), 10016 (server error or restarting). */
 const RETRY_CODES: ReadonlySet<number> = new Set([10000, 10016]);
-/** Longest `raw` kept in a failure, characters. */
-const RAW_MAX = 500;
 
 export type BybitCategory = 'spot' | 'linear';
 
@@ -56,19 +56,6 @@ export function instrumentsUrl(restBase: string, category: BybitCategory): strin
   return `${restBase}${INSTRUMENTS_PATH}?${params.toString()}`;
 }
 
-function clip(s: string): string {
-  return s.length > RAW_MAX ? `${s.slice(0, RAW_MAX)}...` : s;
-}
-
-/** `Retry-After` as ms from `nowMs` (delay-seconds or an HTTP date); null when absent or unreadable. */
-function retryAfter(value: string | null, nowMs: number): number | null {
-  if (value === null) return null;
-  const v = value.trim();
-  if (/^\d{1,10}$/.test(v)) return Number(v) * 1000;
-  const at = Date.parse(v);
-  return Number.isNaN(at) || !/[a-z]/i.test(v) ? null : Math.max(0, at - nowMs);
-}
-
 /** `X-Bapi-Limit-Reset-Timestamp` (epoch ms) as ms from the reply's arrival; null when absent. */
 function resetIn(headers: Headers, receivedAt: number): number | null {
   const v = headers.get('x-bapi-limit-reset-timestamp');
@@ -83,32 +70,20 @@ const envelope = z.object({ retCode: z.int(), retMsg: z.string(), result: z.unkn
  * (0 ok, 10006/10018 rate-limited, 10000/10016 retryable, anything else failed).
  */
 export function classifyBybitReply(res: RestResponse): RestOutcome<unknown> {
-  const body = clip(res.body);
   if (res.status === 403) {
     // "403, access too frequent": the IP limit; Bybit asks for at least 10 minutes off.
     return {
       kind: 'rate-limited',
-      retryAfterMs: retryAfter(res.headers.get('retry-after'), res.receivedAt) ?? IP_BAN_MS,
-      reason: `HTTP 403 (IP limit): ${body}`,
+      retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), res.receivedAt) ?? IP_BAN_MS,
+      reason: `HTTP 403 (IP limit): ${clipRaw(res.body)}`,
     };
   }
-  if (res.status === 429 || res.status === 418) {
-    return {
-      kind: 'rate-limited',
-      retryAfterMs: retryAfter(res.headers.get('retry-after'), res.receivedAt),
-      reason: `HTTP ${res.status}: ${body}`,
-    };
-  }
-  if (res.status >= 500) return { kind: 'retryable', reason: `HTTP ${res.status}: ${body}` };
-  if (res.status !== 200) return { kind: 'failed', reason: `HTTP ${res.status}`, raw: body };
-  let json: unknown;
-  try {
-    json = JSON.parse(res.body);
-  } catch {
-    return { kind: 'failed', reason: 'reply is not JSON', raw: body };
-  }
-  const env = envelope.safeParse(json);
-  if (!env.success) return { kind: 'failed', reason: 'reply has no retCode/retMsg', raw: body };
+  const http = classifyHttp(res);
+  if (http) return http;
+  const body = parseJsonBody(res, 'Bybit');
+  if (body.kind !== 'json') return body;
+  const env = envelope.safeParse(body.json);
+  if (!env.success) return { kind: 'failed', reason: 'reply has no retCode/retMsg', raw: clipRaw(res.body) };
   const { retCode, retMsg, result } = env.data;
   if (retCode === 0) return { kind: 'ok', value: result };
   const reason = `retCode ${retCode}: ${retMsg}`;
@@ -116,7 +91,7 @@ export function classifyBybitReply(res: RestResponse): RestOutcome<unknown> {
     return { kind: 'rate-limited', retryAfterMs: resetIn(res.headers, res.receivedAt), reason };
   }
   if (RETRY_CODES.has(retCode)) return { kind: 'retryable', reason };
-  return { kind: 'failed', reason, raw: body };
+  return { kind: 'failed', reason, raw: clipRaw(res.body) };
 }
 
 const klineRow = z.tuple(
@@ -137,7 +112,7 @@ const klineRow = z.tuple(
 
 /** One row `[startTime, open, high, low, close, volume, turnover]` (all strings), checked like a socket kline. */
 export function parseKlineRow(row: unknown): RestRow {
-  const raw = (): string => clip(JSON.stringify(row) ?? String(row));
+  const raw = (): string => clipRaw(JSON.stringify(row) ?? String(row));
   const r = klineRow.safeParse(row);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -149,8 +124,7 @@ export function parseKlineRow(row: unknown): RestRow {
   }
   const [openTime, open, high, low, close, volumeBase, volumeQuote] = r.data;
   const values: CandleValues = { openTime, open, high, low, close, volumeBase, volumeQuote };
-  const problem =
-    openTime % MINUTE_MS === 0 ? candleProblem(values) : `start ${openTime} is not at a minute boundary`;
+  const problem = candleValuesProblem(values);
   return problem ? { ok: false, reason: `kline row: ${problem}`, raw: raw() } : { ok: true, values };
 }
 
@@ -161,7 +135,7 @@ export function parseKlineReply(res: RestResponse): RestOutcome<readonly RestRow
   const outcome = classifyBybitReply(res);
   if (outcome.kind !== 'ok') return outcome;
   const r = klineResult.safeParse(outcome.value);
-  if (!r.success) return { kind: 'failed', reason: 'kline reply has no result.list', raw: clip(res.body) };
+  if (!r.success) return { kind: 'failed', reason: 'kline reply has no result.list', raw: clipRaw(res.body) };
   return { kind: 'ok', value: r.data.list.map(parseKlineRow) };
 }
 
@@ -178,14 +152,14 @@ export function parseInstrumentsReply(res: RestResponse): RestOutcome<ReadonlySe
   if (outcome.kind !== 'ok') return outcome;
   const r = instrumentsResult.safeParse(outcome.value);
   if (!r.success)
-    return { kind: 'failed', reason: 'instruments reply has no result.list', raw: clip(res.body) };
+    return { kind: 'failed', reason: 'instruments reply has no result.list', raw: clipRaw(res.body) };
   const { list, nextPageCursor } = r.data;
   if (list.length >= INSTRUMENTS_PAGE_LIMIT && (nextPageCursor ?? '') !== '') {
     // More symbols than one page: an incomplete list would refuse listed symbols, so none is refused.
     return {
       kind: 'failed',
       reason: `more than ${INSTRUMENTS_PAGE_LIMIT} symbols listed; the list takes one page`,
-      raw: clip(res.body),
+      raw: clipRaw(res.body),
     };
   }
   return { kind: 'ok', value: new Set(list.map((i) => i.symbol)) };
