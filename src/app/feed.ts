@@ -21,6 +21,7 @@ import type { CandleStore } from '../history/store.js';
 import { FeedMetrics } from '../marketdata/feed-metrics.js';
 import { FeedService } from '../marketdata/feed.js';
 import { createSources } from '../marketdata/source-factory.js';
+import type { VenueSourceTuning } from '../marketdata/venues.js';
 import type { Candle } from '../contracts/candle.js';
 import type { RedisTarget } from './redis-target.js';
 import { CATALOG_POLICY } from '../contracts/catalog.js';
@@ -115,13 +116,19 @@ export interface FeedOptions {
    * @defaultValue none (no history written)
    */
   readonly history?: CandleStore | undefined;
+  /**
+   * Source options beyond the config for every venue source: a test's or a bench's market clock and
+   * timings (`now`, `lateGraceMs`, ...).
+   * @defaultValue none (the sources' own defaults)
+   */
+  readonly sourceTuning?: VenueSourceTuning | undefined;
 }
 
 export async function startFeed(opts: FeedOptions): Promise<FeedRuntime> {
   const { md, log } = opts;
   const stack = new ServiceStack(log);
   return stack.start(async () => {
-    const built = createSources(md, log);
+    const built = createSources(md, log, opts.sourceTuning);
     stack.defer('source', () => built.dispose());
     let redis: RedisClient | null = null;
     if (opts.redis) {

@@ -49,6 +49,11 @@ function newInst(): Inst {
   return { bid: null, ask: null, lastTickAt: null, marketOpen: true, lastCandleTsOpen: null, rejected: null };
 }
 
+interface Markets {
+  readonly allClosed: boolean;
+  readonly allRejected: boolean;
+}
+
 /** Refused instruments count as closed markets: the feed's state is about the ones served. */
 const closed = (i: Inst): boolean => !i.marketOpen || i.rejected !== null;
 
@@ -63,6 +68,7 @@ export class FeedStatus {
   private throttled = false;
   private backoffMs = 0;
   private readonly inst = new Map<string, Inst>();
+  private markets: Markets | null = null;
 
   constructor(
     readonly source: string,
@@ -97,11 +103,13 @@ export class FeedStatus {
       if (n.state === 'RECOVERING' || n.state === 'DISCONNECTED') this.dataSinceRecovery = false;
     } else if (n.kind === 'market') {
       this.instrument(n.instrumentKey).marketOpen = n.open;
+      this.markets = null;
     } else if (n.kind === 'throttle') {
       this.throttled = n.throttled;
       this.backoffMs = n.backoffMs;
     } else if (n.kind === 'rejected') {
       this.instrument(n.instrumentKey).rejected = n.reason;
+      this.markets = null;
     }
   }
 
@@ -153,24 +161,38 @@ export class FeedStatus {
 
   private derive(): { state: FeedState; reason: string } {
     if (this.sourceState === 'DISCONNECTED') return { state: 'DISCONNECTED', reason: this.reason };
-    const all = [...this.inst.values()];
-    if (all.length > 0 && all.every((i) => i.rejected !== null))
-      return { state: 'IDLE', reason: 'no instrument served: the venue refused every one' };
+    const m = this.marketsNow();
+    if (m.allRejected) return { state: 'IDLE', reason: 'no instrument served: the venue refused every one' };
     if (!this.dataSinceRecovery) {
-      return all.every(closed)
+      return m.allClosed
         ? { state: 'IDLE', reason: 'market closed' }
         : { state: 'RECOVERING', reason: 'waiting for the first data' };
     }
-    if (all.every(closed)) return { state: 'IDLE', reason: 'market closed' };
+    if (m.allClosed) return { state: 'IDLE', reason: 'market closed' };
     const silence = this.now() - (this.lastTickAt ?? this.startedAt);
     if (silence > this.staleAfterMs)
       return { state: 'IDLE', reason: `no ticks for ${Math.round(silence / 1000)} s` };
     return { state: 'STREAM', reason: 'data flowing' };
   }
 
+  /** Whether every market is closed / every instrument refused: read on every tick, so kept. */
+  private marketsNow(): Markets {
+    if (!this.markets) {
+      const all = [...this.inst.values()];
+      this.markets = {
+        allClosed: all.every(closed),
+        allRejected: all.length > 0 && all.every((i) => i.rejected !== null),
+      };
+    }
+    return this.markets;
+  }
+
   private instrument(key: string): Inst {
     let i = this.inst.get(key);
-    if (!i) this.inst.set(key, (i = newInst()));
+    if (!i) {
+      this.inst.set(key, (i = newInst()));
+      this.markets = null;
+    }
     return i;
   }
 }

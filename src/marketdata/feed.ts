@@ -8,6 +8,8 @@
  * for a bounded time and publishes a last status per source. Idempotent.
  */
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { sleep } from '../util/sleep.js';
 import { withDefaults, type WithDefaults } from '../util/defaults.js';
 import { streams } from '../contracts/catalog.js';
@@ -102,6 +104,9 @@ export interface FeedServiceOptions {
    */
   readonly candleSinks?: readonly ((c: Candle) => void)[] | undefined;
 }
+
+/** Longest stretch of event handling (ms of real time) before the feed gives the event loop a turn. */
+const PROCESS_YIELD_EVERY_MS = 8;
 
 /** Retention of 1m candle streams: 7 days of entries. */
 export const FEED_RETENTION_1M: Retention = Object.freeze({ kind: 'maxlen', maxLen: 7 * 1440 });
@@ -260,7 +265,14 @@ export class FeedService {
   }
 
   private async process(): Promise<void> {
+    let lastYieldAt = performance.now();
     for (;;) {
+      // A queue that never runs dry resolves every shift as a microtask, which would starve I/O
+      // (Redis replies, the publisher's timers, the sources' sockets): give the event loop a turn.
+      if (performance.now() - lastYieldAt >= PROCESS_YIELD_EVERY_MS) {
+        await yieldToEventLoop();
+        lastYieldAt = performance.now();
+      }
       const item = await this.queue.shift();
       if (item === undefined) return;
       try {

@@ -14,7 +14,7 @@ import { progressBar, type ProgressHandle } from './sources/replay/progress.js';
 import { createReplaySource } from './sources/replay/source.js';
 import { createSimulatedSource } from './sources/simulated.js';
 import type { MarketSource, SourceEvent } from './types.js';
-import { VENUES, venueSourceOptions } from './venues.js';
+import { VENUES, venueSourceOptions, type VenueSourceTuning } from './venues.js';
 
 export interface BuiltSources {
   /** One per planned source, in plan order; their names (`md.status.<name>`) differ. */
@@ -23,13 +23,27 @@ export interface BuiltSources {
   readonly dispose: () => void;
 }
 
-export function createSources(md: MarketDataConfig, log: Logger): BuiltSources {
+/**
+ * @param tuning source options beyond the config for every venue source (a test's market clock and
+ *   timings); none in production
+ */
+export function createSources(
+  md: MarketDataConfig,
+  log: Logger,
+  tuning: VenueSourceTuning = {},
+): BuiltSources {
   const disposers: (() => void)[] = [];
-  const sources = sourcePlan(md).map((p) => build(md, p, log, disposers));
+  const sources = sourcePlan(md).map((p) => build(md, p, log, tuning, disposers));
   return { sources, dispose: () => disposers.forEach((d) => d()) };
 }
 
-function build(md: MarketDataConfig, p: PlannedSource, log: Logger, disposers: (() => void)[]): MarketSource {
+function build(
+  md: MarketDataConfig,
+  p: PlannedSource,
+  log: Logger,
+  tuning: VenueSourceTuning,
+  disposers: (() => void)[],
+): MarketSource {
   switch (p.kind) {
     case 'simulated':
       return createSimulatedSource({
@@ -61,7 +75,7 @@ function build(md: MarketDataConfig, p: PlannedSource, log: Logger, disposers: (
       const venue = p.kind;
       let source: MarketSource;
       try {
-        source = VENUES[venue].createSource(md, venueSourceOptions(md, p.instruments, log));
+        source = VENUES[venue].createSource(md, venueSourceOptions(md, p.instruments, log, tuning));
       } catch (err) {
         throw err instanceof ConfigError ? inConfigTerms(err, p.instruments) : err;
       }

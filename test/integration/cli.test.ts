@@ -203,6 +203,15 @@ describe('marketbus feed', () => {
     const k = await runCli(['feed', '--config', cfg, '--metrics-port', '0']);
     expect(k.code).toBe(2);
     expect(k.stderr).toMatch(/config market_data\.instruments\.0\.key: expected <exchange>/);
+    const v = await runCli([
+      'feed',
+      '--metrics-port',
+      '0',
+      '--instruments',
+      'sim:spot:BTCUSDT,kraken:spot:XBTUSD',
+    ]);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toContain('config market_data.instruments[1]: no source for venue "kraken"');
     const e = await runCli(['feed', '--metrics-port', '0'], { env: { MARKETBUS_SOURCE: 'nyse' } });
     expect(e.code).toBe(2);
     expect(e.stderr).toContain('config MARKETBUS_SOURCE');

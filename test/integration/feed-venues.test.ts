@@ -2,8 +2,10 @@
  * One feed, several venues: a config naming sim and binance keys (no `market_data.source`) runs the
  * simulated source and the binance source (against the fake Binance on loopback) in one FeedService,
  * with one `md.status.<source>` each, the candles of both on their streams, and the `source` label on
- * the metrics per venue.
+ * the metrics per venue; an instrument its venue does not list is logged as a config error naming its
+ * entry, shown stopped in that venue's status, and the others go on.
  */
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { streams } from '../../src/contracts/catalog.js';
@@ -11,6 +13,7 @@ import { candleCodec } from '../../src/contracts/market-data.js';
 import { resolveMarketData, startFeed, type FeedRuntime } from '../../src/app/feed.js';
 import { silentLogger } from '../../src/util/log.js';
 import { FakeBinance, fakeKlineValues, MINUTE as M } from '../helpers/fake-binance.js';
+import { FakeBybit } from '../helpers/fake-bybit.js';
 import { connect, redisOptions, startRedis, waitFor } from '../helpers/redis.js';
 
 const closers: (() => Promise<void>)[] = [];
@@ -116,5 +119,77 @@ describe('feed with several venues', () => {
     await rt.close();
     // close() stopped every source: the binance socket is gone and a last status of each was written.
     await waitFor(() => fake.openConnections.length === 0, 5000, 'the binance socket closed');
+  });
+
+  it('an instrument its venue does not list: CONFIG_INVALID naming its entry, stopped in its venue status, the rest go on', async () => {
+    const server = await startRedis({ persistence: 'none' });
+    const redis = await connect(server);
+    closers.push(() => redis.close());
+    const binance = await FakeBinance.start({ now: Date.now });
+    closers.push(() => binance.close());
+    const bybit = await FakeBybit.start({ now: Date.now });
+    closers.push(() => bybit.close());
+    const logged: Record<string, unknown>[] = [];
+    const log = pino(
+      { level: 'info' },
+      { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) },
+    );
+    const BIN = 'binance:spot:BTCUSDT';
+    const NOPE = 'bybit:spot:NOPEUSDT';
+    const BYB = 'bybit:spot:BTCUSDT';
+    const md = resolveMarketData(
+      {
+        instruments: [BIN, NOPE, BYB],
+        status_interval_seconds: 1,
+        sources: {
+          binance: { ws_url: binance.wsUrl, rest_url: binance.restUrl },
+          bybit: { ws_url: bybit.wsUrl, rest_url: bybit.restUrl },
+        },
+      },
+      {},
+    );
+    const rt = await startFeed({ md, redis: redisOptions(server), registry: new Registry(), log });
+    closers.push(() => rt.close());
+    expect(rt.feed.sourceNames).toEqual(['binance', 'bybit']);
+
+    // The refusal names the entry in the whole config (the bybit source alone counts it [0]).
+    await waitFor(() => logged.some((l) => l['code'] === 'CONFIG_INVALID'), 15_000, 'the config error');
+    const err = logged.find((l) => l['code'] === 'CONFIG_INVALID');
+    expect(err).toMatchObject({
+      level: 50,
+      key: 'market_data.instruments[1]',
+      instrument: NOPE,
+      source: 'bybit',
+    });
+    expect(String(err?.['msg'])).toContain('config market_data.instruments[1]');
+
+    await waitFor(
+      () => bybit.openConnections.some((c) => c.topics.has('kline.1.BTCUSDT')),
+      15_000,
+      'bybit subscribed',
+    );
+    await binance.waitForConnections(1);
+    const closed = Math.floor(Date.now() / M) * M - M;
+    bybit.pushBook('spot', 'BTCUSDT', '100.10', '100.20');
+    bybit.pushKline('spot', 'BTCUSDT', closed, true);
+    binance.pushBookTicker('BTCUSDT', '100.10', '100.20');
+    binance.pushKline('BTCUSDT', closed);
+    for (const key of [BYB, BIN])
+      await waitFor(async () => (await redis.xLen(streams.candles('1m', key))) >= 1, 10_000, `${key} candle`);
+    expect(await redis.exists(streams.candles('1m', NOPE))).toBe(0);
+
+    const latest = async (source: string): Promise<Record<string, string>> =>
+      (await redis.xRevRange(streams.feedStatus(source), '+', '-', { COUNT: 1 }))[0]?.message ?? {};
+    await waitFor(async () => (await latest('bybit'))['state'] === 'STREAM', 10_000, 'bybit STREAM');
+    const inst = JSON.parse((await latest('bybit'))['instruments'] ?? '{}') as Record<
+      string,
+      { state: string; reason: string | null }
+    >;
+    expect(inst[NOPE]?.state).toBe('stopped');
+    expect(inst[NOPE]?.reason).toMatch(/NOPEUSDT/);
+    expect(inst[BYB]).toMatchObject({ state: 'ok', reason: null });
+    expect(Object.keys(JSON.parse((await latest('binance'))['instruments'] ?? '{}') as object)).toEqual([
+      BIN,
+    ]);
   });
 });

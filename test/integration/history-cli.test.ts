@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeBinance, fakeKlineValues } from '../helpers/fake-binance.js';
+import { FakeBybit, tradedCandle } from '../helpers/fake-bybit.js';
+import { FakeOkx } from '../helpers/fake-okx.js';
 import { runCli } from '../helpers/cli.js';
 
 const M = 60_000;
@@ -180,4 +182,59 @@ describe('marketbus history', () => {
     expect(notBinance.code).toBe(2);
     expect(notBinance.stderr).toContain('REST history');
   });
+
+  it('backfill works for every venue: bybit and okx keys read their venue REST history, market_id from the config', async () => {
+    const bybit = await FakeBybit.start({ now: Date.now });
+    const okx = await FakeOkx.start({ now: Date.now, listed: ['okx:spot:BTC-USDT'] });
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'mbhist-'));
+      const venues = join(dir, 'venues.yaml');
+      writeFileSync(
+        venues,
+        [
+          `data_dir: ${join(dir, 'state')}`,
+          'market_data:',
+          '  max_history_calls_per_min: 600',
+          '  instruments: [{ key: okx:spot:BTC-USDT, market_id: 9 }, bybit:linear:BTCUSDT]',
+          '  sources:',
+          `    bybit: { rest_url: ${bybit.restUrl} }`,
+          `    okx: { rest_url: ${okx.restUrl} }`,
+          '',
+        ].join('\n'),
+      );
+      const from = T0;
+      const to = T0 + 30 * M;
+      const filled = async (key: string): Promise<Record<string, string>[]> => {
+        const range = ['--from', String(from), '--to', String(to)];
+        const b = await runCli(['--config', venues, 'history', 'backfill', '--instrument', key, ...range], {
+          env,
+          timeoutMs: 60_000,
+        });
+        expect(b.code, b.stderr).toBe(0);
+        expect(b.stdout).toContain('backfill done: 30 candle(s) written');
+        const e = await runCli(
+          ['--config', venues, 'history', 'export', '--instrument', key, ...range, '--format', 'jsonl'],
+          { env },
+        );
+        expect(e.code, e.stderr).toBe(0);
+        return e.stdout
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Record<string, string>);
+      };
+      const b = await filled('bybit:linear:BTCUSDT');
+      expect(b).toHaveLength(30);
+      expect(b[0]).toMatchObject({ instrument_key: 'bybit:linear:BTCUSDT', source: 'rest', market_id: '0' });
+      expect(Number(b[0]?.['close'])).toBe(Number(tradedCandle('linear', 'BTCUSDT', T0).close));
+      expect(bybit.restRequests.some((r) => r.path === '/v5/market/kline')).toBe(true);
+
+      const o = await filled('okx:spot:BTC-USDT');
+      expect(o).toHaveLength(30);
+      expect(o[0]).toMatchObject({ instrument_key: 'okx:spot:BTC-USDT', source: 'rest', market_id: '9' });
+      expect(Number(o[0]?.['close'])).toBe(okx.canonical('okx:spot:BTC-USDT', T0)?.close);
+    } finally {
+      await bybit.close();
+      await okx.close();
+    }
+  }, 240_000);
 });

@@ -10,8 +10,7 @@ import { openCandleStore, storeSelectionFromEnv } from '../../app/open-stores.js
 import type { CandleStore } from '../../history/store.js';
 import { progressBar } from '../../marketdata/sources/replay/progress.js';
 import { resolveMarketData } from '../../app/feed.js';
-import { binanceAdapter } from '../../marketdata/sources/binance/adapter.js';
-import { resolveBinanceUrls } from '../../marketdata/sources/binance/options.js';
+import { venueFor } from '../../marketdata/venues.js';
 import { untilSignal, type GlobalOptions } from '../context.js';
 import { formatTable } from '../table.js';
 import { rawMarketData } from './feed.js';
@@ -102,32 +101,41 @@ export function historyCommand(): Command {
   cmd
     .command('backfill')
     .description(
-      "fill a range from the source's REST history (binance) under the feed's rate limit; rows are tagged source=rest",
+      "fill a range from the venue's REST history (binance, bybit, okx; URLs from market_data.sources.<venue>) under the feed's rate limit; rows are tagged source=rest",
     )
-    .requiredOption('--instrument <key>', 'instrument key, e.g. binance:spot:BTCUSDT', instrumentArg)
+    .requiredOption(
+      '--instrument <key>',
+      'instrument key of any venue, e.g. binance:spot:BTCUSDT, bybit:linear:BTCUSDT, okx:spot:BTC-USDT',
+      instrumentArg,
+    )
     .requiredOption('--from <time>', 'first minute (ISO-8601 or epoch ms)', parseTime)
     .requiredOption('--to <time>', 'end, exclusive (ISO-8601 or epoch ms)', parseTime)
     .action(async (o: { instrument: string; from: number; to: number }, c: Command) => {
       checkRange(o.from, o.to);
       const flags = c.optsWithGlobals<GlobalOptions>();
       const md = resolveMarketData(rawMarketData(flags.config), {});
+      const venue = venueFor(o.instrument);
+      // The instrument's market_id when the config lists it (the candles carry it).
+      const marketId = md.instruments.find((i) => i.key === o.instrument)?.market_id;
       await withStore(c, async (store, log) => {
         const ac = new AbortController();
         void untilSignal().then(() => ac.abort());
         const bar = progressBar(`backfill ${o.instrument}`);
-        const b = md.sources.binance;
-        const r = await backfill({
-          store,
-          instrumentKey: o.instrument,
-          fromMs: o.from,
-          toMs: o.to,
-          adapter: binanceAdapter,
-          urls: resolveBinanceUrls({ restUrl: b.rest_url, futuresRestUrl: b.futures_rest_url }),
-          maxHistoryCallsPerMin: md.max_history_calls_per_min,
-          onProgress: bar,
-          signal: ac.signal,
-          log,
-        });
+        const r = await venue.withAdapter(md, (adapter, urls) =>
+          backfill({
+            store,
+            instrumentKey: o.instrument,
+            marketId,
+            fromMs: o.from,
+            toMs: o.to,
+            adapter,
+            urls,
+            maxHistoryCallsPerMin: md.max_history_calls_per_min,
+            onProgress: bar,
+            signal: ac.signal,
+            log,
+          }),
+        );
         bar.stop();
         process.stdout.write(
           `backfill ${r.outcome}: ${r.written} candle(s) written${r.reason ? ` (${r.reason})` : ''}\n`,
