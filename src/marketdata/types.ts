@@ -15,8 +15,22 @@ export type SourceNotice =
   | { readonly kind: 'invalid'; readonly reason: string; readonly raw: string }
   /** History calls are being throttled (config `max_history_calls_per_min`) or backing off. */
   | { readonly kind: 'throttle'; readonly throttled: boolean; readonly backoffMs: number }
-  /** The market of an instrument opened or closed (FX hours). */
-  | { readonly kind: 'market'; readonly instrumentKey: string; readonly open: boolean }
+  /**
+   * The market of an instrument opened or closed (FX hours, from the broker's trading hours when it
+   * gives them). `nextChangeMs`: when it opens again (closed) or closes (open), epoch ms; null or absent
+   * when unknown. The status shows `next_open_seconds` from it.
+   */
+  | {
+      readonly kind: 'market';
+      readonly instrumentKey: string;
+      readonly open: boolean;
+      readonly nextChangeMs?: number | null | undefined;
+    }
+  /**
+   * The last error the source met and recovered from or is backing off after (a failed REST call, a
+   * refused connection, a venue error message); the status shows it as `last_error` with its time.
+   */
+  | { readonly kind: 'error'; readonly reason: string }
   /**
    * The venue does not list an instrument (at start, or it refused the subscription): it is not served,
    * the others go on. `configKey` names its entry, e.g. `market_data.instruments[2]`.
@@ -31,6 +45,13 @@ export type SourceNotice =
 export type SourceEvent =
   | { readonly kind: 'candle'; readonly candle: Candle }
   | { readonly kind: 'tick'; readonly tick: Tick }
+  /**
+   * A known-empty minute: the venue had no trade in it, and the source knows (trade-built bars with the
+   * socket up for the whole minute, or the venue's REST says so). Not a gap: the feed records it in the
+   * history store's gap ledger, nothing is filled or published, subscribers skip it without waiting.
+   * Yielded in order with the instrument's candles.
+   */
+  | { readonly kind: 'empty'; readonly instrumentKey: string; readonly openTime: number }
   | SourceNotice;
 
 /** An instrument a source serves. */

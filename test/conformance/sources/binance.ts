@@ -191,6 +191,7 @@ class BinanceServer implements FakeVenueServer {
 
 export const binance: VenueHarness = {
   venue: 'binance',
+  capabilities: { candles: 'closed-flag', serverNotice: true, symbolList: true, marketHours: false },
   keys: ['binance:spot:BTCUSDT', 'binance:futures:BTCUSDT'],
   manyKeys(n: number): readonly string[] {
     if (n > MANY_MAX) throw new Error(`the binance harness lists ${MANY_MAX} symbols at most`);

@@ -138,6 +138,7 @@ function server(fake: FakeBybit, now: () => number): FakeVenueServer {
 
 export const bybit: VenueHarness = {
   venue: 'bybit',
+  capabilities: { candles: 'closed-flag', serverNotice: true, symbolList: true, marketHours: false },
   keys: ['bybit:spot:BTCUSDT', 'bybit:linear:BTCUSDT'],
   manyKeys(n) {
     return Array.from({ length: n }, (_, i) => `bybit:spot:C${String(i).padStart(4, '0')}USDT`);

@@ -44,6 +44,7 @@ function manyKeys(n: number): readonly string[] {
 
 export const okx: VenueHarness = {
   venue: 'okx',
+  capabilities: { candles: 'closed-flag', serverNotice: true, symbolList: true, marketHours: false },
   keys: KEYS,
   manyKeys,
   start: async (now) =>

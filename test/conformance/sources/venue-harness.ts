@@ -104,8 +104,42 @@ export interface FakeVenueServer {
   close(): Promise<void>;
 }
 
+/**
+ * How closed 1m candles reach a source: the shape of the venue's feed. The suite chooses the cases that
+ * apply to a shape from these flags (never by skipping); a shape's own cases sit beside the common ones.
+ *
+ * What the server methods mean per shape:
+ * - `closed-flag` (Binance, Bybit, OKX): `pushClose` sends the closed candle (the venue's closed flag) on
+ *   every socket subscribed to the key; REST serves every minute closed by the market clock.
+ * - `trade-built` (Coinbase): the venue has no closed 1m candle on its socket. `pushClose(key, t)` sends
+ *   the trades of minute `t` (trade times inside it, the canonical candle is their aggregate) on every
+ *   socket subscribed to its trades, returning how many sockets got them (0 for a zero-trade minute);
+ *   the source closes the bar by its own timer at the minute's end plus its close grace. REST serves
+ *   the venue's 1m candles of every minute closed by the clock (none for a zero-trade minute).
+ * - `polled` (FXCM): closed candles come only from REST polls after each minute's close (plus a grace);
+ *   sockets carry quotes only. `pushClose(key, t)` makes minute `t` available from the broker's history
+ *   (before it, a REST reply for a range holding `t` leaves it out, as a broker that has not finished
+ *   the bar does) and returns 1; a minute older than the one pushed last is available anyway.
+ */
+export type CandleShape = 'closed-flag' | 'trade-built' | 'polled';
+
+/** What a venue's source can do, which decides the cases that apply to it. */
+export interface SourceCapabilities {
+  readonly candles: CandleShape;
+  /** The venue sends a server-initiated close or maintenance notice (`serverClose` does it). */
+  readonly serverNotice: boolean;
+  /** The venue lists its symbols, so an unknown one is refused at start (`unknownSymbols`). */
+  readonly symbolList: boolean;
+  /**
+   * Keys of this harness follow market hours (FX: closed from Friday 22:00 to Sunday 22:00 UTC); the
+   * suite's clock (a Monday morning) keeps the common cases inside open hours.
+   */
+  readonly marketHours: boolean;
+}
+
 export interface VenueHarness {
   readonly venue: string;
+  readonly capabilities: SourceCapabilities;
   /** Instrument keys under test: one spot and one derivatives market, e.g. bybit:spot:BTCUSDT. */
   readonly keys: readonly string[];
   /** Many keys of one market for the mass-reconnect case (more than one connection's topics if need be). */
