@@ -176,4 +176,6 @@ try {
 } catch {
   fail('TypeScript build failed');
 }
+// The dashboard is part of the build output (and so of the npm package).
+run(process.execPath, [join(root, 'scripts', 'copy-public.mjs')]);
 say(`ready for ${step}`);

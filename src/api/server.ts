@@ -55,10 +55,13 @@ export interface ApiListenOptions {
   readonly publicDir: string | null;
 }
 
-/** `src/api/public` next to this file, or found from `dist/api/` (tsc does not copy it). */
+/**
+ * The dashboard's files: in a checkout `src/api/public` (so an edit shows without a build), in the
+ * installed package the copy the build puts next to this file (`dist/api/public`, scripts/copy-public.mjs).
+ */
 export function defaultPublicDir(): string | null {
   const here = dirname(fileURLToPath(import.meta.url));
-  for (const dir of [join(here, 'public'), resolve(here, '../../src/api/public')]) {
+  for (const dir of [resolve(here, '../../src/api/public'), join(here, 'public')]) {
     if (existsSync(dir)) return dir;
   }
   return null;
